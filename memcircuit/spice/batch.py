@@ -1,0 +1,101 @@
+"""``ngspice -b`` in a throw-away run directory; the raw file is written from a ``.control`` block.
+
+Each run is a fresh process, so nothing a netlist does can harm the caller. The raw file is read
+with spicelib's maintained reader. The run directory is removed after a successful run unless
+``keep_dir`` is set, and kept after a failure so that the netlist and log can be inspected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from memcircuit.errors import ConvergenceError, SimulationError, SimulationTimeout
+from memcircuit.netlist import writer
+from memcircuit.netlist.ir import Analysis, Circuit, Value
+from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
+from memcircuit.spice.result import Result, make_result
+from memcircuit.spice.usernetlist import UserNetlist
+
+_PLOT_KIND = {"operating point": "op", "transient analysis": "tran", "dc transfer characteristic": "dc"}
+
+
+def ngspice_executable() -> str:
+    exe = os.environ.get("MEMCIRCUIT_NGSPICE") or shutil.which("ngspice")
+    if not exe:
+        raise SimulationError("ngspice is not installed (run scripts/setup.sh, or install ngspice >= 42)")
+    return exe
+
+
+def compose(netlist: Circuit | UserNetlist, analysis: Analysis | None, control: Sequence[str],
+            options: Sequence[tuple[str, Value]] = ()) -> str:
+    """Netlist text with our options and control block appended (for either kind of netlist)."""
+    run_line = writer.analysis(analysis) if analysis is not None else "run"
+    if isinstance(netlist, Circuit):
+        return writer.write(netlist, control=[run_line, *control], extra_options=options)
+    if not isinstance(netlist, UserNetlist):
+        raise TypeError("netlist must be a Circuit or a UserNetlist")
+    if analysis is None and not netlist.has_analysis:
+        raise SimulationError(f"{netlist.source}: no analysis card (.op/.tran/.dc) and none requested")
+    opts = " ".join(["klu", *(f"{k}={writer.value(v)}" for k, v in options)])
+    return f"{netlist.body}\n.options {opts}\n.control\n{run_line}\n" + "\n".join(control) + "\n.endc\n.end\n"
+
+
+def read_raw(path: Path) -> tuple[str, dict]:
+    """(analysis kind, {ngspice name: array}) of the last plot in an ngspice raw file."""
+    from spicelib import RawRead
+
+    raw = RawRead(str(path), dialect="ngspice", verbose=False)
+    plotname = str(raw.get_raw_property("Plotname")).strip().lower()
+    kind = _PLOT_KIND.get(plotname, plotname)
+    vectors = {name: raw.get_trace(name).get_wave() for name in raw.get_trace_names()}
+    return kind, vectors
+
+
+class BatchEngine(Engine):
+    """Runs ``ngspice -b`` once per analysis in a fresh process and run directory."""
+
+    name = "batch"
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, remedies: bool = True,
+                 keep_dir: bool = False, run_root: str | Path | None = None) -> None:
+        super().__init__(timeout=timeout, remedies=remedies)
+        self.keep_dir = keep_dir
+        self.run_root = Path(run_root) if run_root else None
+        self.last_run_dir: Path | None = None
+
+    def _run_once(self, netlist, analysis, options) -> Result:
+        if self.run_root:
+            self.run_root.mkdir(parents=True, exist_ok=True)
+        run_dir = Path(tempfile.mkdtemp(prefix="memcircuit-run-", dir=self.run_root))
+        self.last_run_dir = run_dir
+        raw_path = run_dir / "result.raw"
+        text = compose(netlist, analysis, ["set filetype=binary", f"write {raw_path} all", "quit"], options)
+        (run_dir / "circuit.cir").write_text(text)
+        try:
+            proc = subprocess.run(
+                [ngspice_executable(), "-b", "circuit.cir"],
+                cwd=run_dir, capture_output=True, text=True, timeout=self.timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            (run_dir / "ngspice.log").write_text(output)
+            raise SimulationTimeout(f"ngspice did not finish within {self.timeout:g} s and was killed",
+                                    netlist=text, run_dir=run_dir, output_tail=tail(output)) from None
+        output = proc.stdout + "\n" + proc.stderr
+        (run_dir / "ngspice.log").write_text(output)
+        problem = classify(output)
+        if problem is not None or not raw_path.is_file():
+            kind, line = problem or ("error", f"ngspice exited with code {proc.returncode} and wrote no results")
+            cls = ConvergenceError if kind == "convergence" else SimulationError
+            raise cls(f"ngspice failed: {line}", netlist=text, run_dir=run_dir, output_tail=tail(output))
+        kind, vectors = read_raw(raw_path)
+        if not self.keep_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            self.last_run_dir = None
+        return make_result(kind, vectors, log=output)

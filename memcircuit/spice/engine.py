@@ -1,0 +1,161 @@
+"""What both ngspice engines share: the interface, output classification and convergence remedies.
+
+An engine runs a netlist (a :class:`~memcircuit.netlist.Circuit` or a checked
+:class:`~memcircuit.spice.usernetlist.UserNetlist`) for one analysis and returns a
+:class:`~memcircuit.spice.result.Result`. When ngspice fails to converge the engine retries with
+the standard remedies, in order, and raises :class:`ConvergenceError` naming them if all fail.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from memcircuit.errors import ConvergenceError, SimulationError
+from memcircuit.netlist.ir import Analysis, Circuit, DcSweep, Op, Tran, Value
+from memcircuit.spice.result import Result
+
+DEFAULT_TIMEOUT = 120.0  # seconds for one ngspice run
+
+# ngspice output that means the analysis finally failed to converge (case-insensitive). Warnings
+# such as "singular matrix" or "gmin stepping failed" are not failures by themselves: ngspice goes
+# on to the next rung (source stepping, transient op) and may well succeed.
+_CONVERGENCE = re.compile(
+    r"timestep too small|simulation\(s\) aborted|dc solution failed|transient op failed|"
+    r"iteration limit reached|no convergence|op(?:erating point)? failed",
+    re.IGNORECASE,
+)
+# ngspice output that means something else went wrong (syntax, unknown model, aborted run).
+_ERROR = re.compile(
+    r"^\s*error|\berror:|unknown (?:subckt|model|device|parameter)|could not find|"
+    r"no such (?:vector|device)|unable to find|fatal|cannot (?:open|find)|"
+    r"undefined|unrecognized|failed to load",
+    re.IGNORECASE,
+)
+# Lines that contain the words above but are harmless notes and recovered warnings.
+_BENIGN = re.compile(
+    r"^\s*(note|warning|trying|gmin step|source step|stepping|supplies reduced|"
+    r"using klu|doing analysis|reference value|no\. of data rows)",
+    re.IGNORECASE,
+)
+
+
+def classify(output: str) -> tuple[str, str] | None:
+    """First failure in ngspice output: ``("convergence"|"error", line)`` or None if clean.
+
+    Recovered trouble (gmin/source stepping notes, singular-matrix warnings followed by a
+    successful rung) is not a failure.
+    """
+    for line in output.splitlines():
+        if _CONVERGENCE.search(line) and not re.search(r"stepping failed", line, re.IGNORECASE):
+            return "convergence", line.strip()
+        if _BENIGN.search(line):
+            continue
+        if _ERROR.search(line):
+            return "error", line.strip()
+    return None
+
+
+def tail(output: str, lines: int = 25) -> str:
+    return "\n".join(output.splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """One standard convergence remedy: extra options and, for tran, a smaller step cap."""
+
+    label: str
+    options: tuple[tuple[str, Value], ...] = ()
+    step_divisor: float | None = None  # tran: cap the internal step at step/divisor
+
+
+# Tried in order after a plain run fails (ngspice already does its default gmin and source
+# stepping in op; these make the stepping finer, add shunts and switch integration method).
+OP_REMEDIES: tuple[Remedy, ...] = (
+    Remedy("finer gmin and source stepping", (("gminsteps", 100), ("srcsteps", 100), ("itl1", 500))),
+    Remedy("shunt resistors to ground (rshunt=1e12)", (("rshunt", 1e12), ("gminsteps", 100),
+                                                        ("srcsteps", 100), ("itl1", 500))),
+)
+TRAN_REMEDIES: tuple[Remedy, ...] = (
+    Remedy("gear integration and more iterations", (("method", "gear"), ("itl4", 100))),
+    Remedy("smaller time step (step/10)", (("method", "gear"), ("itl4", 100)), step_divisor=10.0),
+    Remedy("smaller step, gmin/source stepping and shunts",
+           (("method", "gear"), ("itl4", 200), ("gminsteps", 100), ("srcsteps", 100),
+            ("rshunt", 1e12)), step_divisor=100.0),
+)
+
+
+def remedies_for(analysis: Analysis | None) -> tuple[Remedy, ...]:
+    return TRAN_REMEDIES if isinstance(analysis, Tran) else OP_REMEDIES
+
+
+def apply_step_remedy(analysis: Analysis | None, remedy: Remedy) -> Analysis | None:
+    if isinstance(analysis, Tran) and remedy.step_divisor:
+        cap = analysis.step / remedy.step_divisor
+        return replace(analysis, max_step=min(cap, analysis.max_step or cap))
+    return analysis
+
+
+def analysis_kind(analysis: Analysis | None) -> str | None:
+    if isinstance(analysis, Op):
+        return "op"
+    if isinstance(analysis, Tran):
+        return "tran"
+    if isinstance(analysis, DcSweep):
+        return "dc"
+    return None
+
+
+class Engine(abc.ABC):
+    """One way of running ngspice. Subclasses implement :meth:`_run_once`."""
+
+    name = "engine"
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, remedies: bool = True) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 s")
+        self.timeout = timeout
+        self.remedies = remedies
+
+    @abc.abstractmethod
+    def _run_once(self, netlist, analysis: Analysis | None, options: Sequence[tuple[str, Value]]) -> Result:
+        """Run once; raise ConvergenceError (plain, no remedies) or SimulationError on failure."""
+
+    def run(self, netlist, analysis: Analysis | None = None) -> Result:
+        """Run ``analysis`` on ``netlist`` (None: the analysis cards of a user netlist).
+
+        Retries convergence failures with the standard remedies before giving up.
+        """
+        if analysis is None and isinstance(netlist, Circuit):
+            raise SimulationError("no analysis given for a generated circuit")
+        try:
+            return self._run_once(netlist, analysis, ())
+        except ConvergenceError as first:
+            if not self.remedies:
+                raise
+            tried = ["ngspice defaults (gmin and source stepping)"]
+            last = first
+            for remedy in remedies_for(analysis):
+                tried.append(remedy.label)
+                try:
+                    return self._run_once(netlist, apply_step_remedy(analysis, remedy), remedy.options)
+                except ConvergenceError as again:
+                    last = again
+            raise ConvergenceError(
+                f"{first.args[0]}; remedies tried without success: {'; '.join(tried)}",
+                remedies=tuple(tried),
+                netlist=last.netlist,
+                run_dir=last.run_dir,
+                output_tail=last.output_tail,
+            ) from first
+
+    def close(self) -> None:
+        """Release resources (worker processes). Safe to call twice."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

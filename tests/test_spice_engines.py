@@ -1,0 +1,226 @@
+"""Both ngspice engines against analytic answers, and their failure handling."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
+from memcircuit.netlist import (
+    BehavioralSource,
+    Capacitor,
+    Circuit,
+    Expr,
+    Model,
+    ModelInstance,
+    Op,
+    Pulse,
+    Resistor,
+    Tran,
+    VoltageSource,
+)
+from memcircuit.netlist.ir import DcSweep
+from memcircuit.spice import BatchEngine, SharedEngine, UserNetlist, compile_va, run
+from memcircuit.spice.engine import classify
+
+pytestmark = pytest.mark.ngspice
+
+ENGINES = ["batch", "shared"]
+
+
+def divider(r1: float = 1e3, r2: float = 3e3, vin: float = 1.0) -> Circuit:
+    return Circuit("divider", elements=(VoltageSource("V1", ("a", "0"), dc=vin),
+                                        Resistor("R1", ("a", "b"), r1), Resistor("R2", ("b", "0"), r2)))
+
+
+def rc(r: float = 1e3, c: float = 1e-6) -> Circuit:
+    return Circuit("rc", elements=(VoltageSource("V1", ("in", "0"), wave=Pulse(0, 1, 0, 1e-9, 1e-9, 1.0)),
+                                   Resistor("R1", ("in", "out"), r), Capacitor("C1", ("out", "0"), c)))
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request, shared_engine):
+    if request.param == "shared":
+        yield shared_engine
+    else:
+        with BatchEngine() as eng:
+            yield eng
+
+
+@pytest.mark.parametrize("r1, r2, vin", [(1e3, 3e3, 1.0), (47.0, 1e6, -2.5), (1e6, 1e6, 0.3)])
+def test_divider_matches_analytic(engine, r1, r2, vin):
+    result = engine.run(divider(r1, r2, vin), Op())
+    assert result.analysis == "op"
+    assert result.scalar("v(b)") == pytest.approx(vin * r2 / (r1 + r2), rel=1e-9)
+    # ngspice's sign convention: current into the + terminal of the source.
+    assert result.scalar("i(v1)") == pytest.approx(-vin / (r1 + r2), rel=1e-9)
+
+
+@pytest.mark.parametrize("r, c", [(1e3, 1e-6), (1e4, 1e-9)])
+def test_rc_step_matches_analytic(engine, r, c):
+    tau = r * c
+    result = engine.run(rc(r, c), Tran(tau / 200, 5 * tau, max_step=tau / 200))
+    t, v = result.time, result["v(out)"]
+    expected = 1 - np.exp(-np.clip(t - 1e-9, 0, None) / tau)
+    assert t[-1] == pytest.approx(5 * tau, rel=1e-6)
+    assert np.max(np.abs(v - expected)) < 2e-3
+    assert v[-1] == pytest.approx(1 - np.exp(-5), abs=1e-3)
+
+
+def test_dc_sweep_names_and_values(engine):
+    circuit = divider().with_elements(VoltageSource("V2", ("x", "0")), Resistor("R3", ("x", "0"), 1e3))
+    result = engine.run(circuit, DcSweep("V2", -1.0, 1.0, 0.5))
+    assert result.analysis == "dc"
+    np.testing.assert_allclose(result.sweep, [-1, -0.5, 0, 0.5, 1], atol=1e-12)
+    np.testing.assert_allclose(result["i(v2)"], -result.sweep / 1e3, rtol=1e-9)
+
+
+def test_golden_writer_netlist_parses_and_runs(engine):
+    from tests.test_netlist import sample_circuit
+
+    result = engine.run(sample_circuit(), Op())
+    assert {"v(in)", "v(out)", "v(xc1.mid)"} <= set(result)
+
+
+def test_shared_engine_survives_gmin_stepping_notes(shared_engine):
+    """PySpice 1.5 raises on any stderr line; ngspice prints notes there during gmin stepping."""
+    circuit = Circuit(
+        "diodes needing gmin stepping",
+        elements=(VoltageSource("V1", ("a", "0"), dc=5.0), Resistor("R0", ("a", "b"), 100.0),
+                  ModelInstance("D1", ("b", "c"), model="dd"), ModelInstance("D2", ("c", "0"), model="dd")),
+        models=(Model("dd", "d", (("is", 1e-14),)),),
+        options=(("noopiter", 1),),  # skip plain Newton so that gmin stepping must run
+    )
+    result = shared_engine.run(circuit, Op())
+    assert "gmin stepping" in result.log.lower()
+    # Two identical diodes share the voltage; KCL through R0 closes the loop.
+    vb, vc = result.scalar("v(b)"), result.scalar("v(c)")
+    assert vc == pytest.approx(vb / 2, rel=1e-6)
+    assert (5.0 - vb) / 100.0 == pytest.approx(-result.scalar("i(v1)"), rel=1e-9)
+
+
+def test_shared_engine_alters_without_reparsing(shared_engine):
+    shared_engine.load(divider())
+    loaded = shared_engine._loaded_text
+    values = []
+    for vin in (0.5, 1.0, 2.0):
+        shared_engine.alter("V1", dc=vin)
+        values.append(shared_engine.rerun(Op()).scalar("v(b)"))
+    assert shared_engine._loaded_text is loaded
+    np.testing.assert_allclose(values, [0.375, 0.75, 1.5], rtol=1e-9)
+    with pytest.raises(NetlistError):
+        shared_engine.command("shell rm -rf /")
+
+
+def test_shared_engine_restarts_after_crash():
+    with SharedEngine(timeout=60) as eng:
+        assert eng.run(divider(), Op()).scalar("v(b)") == pytest.approx(0.75)
+        os.kill(eng.worker_pid, signal.SIGSEGV)  # what a crash inside libngspice looks like
+        with pytest.raises(SimulationError, match="worker died"):
+            eng.run(divider(), Op())
+        assert eng.run(divider(), Op()).scalar("v(b)") == pytest.approx(0.75)
+        assert eng.restarts >= 1
+
+
+NON_CONVERGING = Circuit("no solution", elements=(
+    BehavioralSource("B1", ("a", "0"), "V", Expr("V(a) + 1")), Resistor("R1", ("a", "0"), 1e3)))
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_non_converging_netlist_raises_convergence_error(name):
+    with pytest.raises(ConvergenceError) as info:
+        run(NON_CONVERGING, Op(), engine=name, timeout=60)
+    err = info.value
+    assert len(err.remedies) >= 3
+    assert any("gmin" in r for r in err.remedies)
+    assert "V(a) + 1" in err.netlist
+
+
+def test_batch_timeout_kills_ngspice():
+    slow = Circuit("slow", elements=(VoltageSource("V1", ("a", "0"), wave=Pulse(0, 1, 0, 1e-12, 1e-12, 1e-9, 2e-9)),
+                                     Resistor("R1", ("a", "b"), 1e3), Capacitor("C1", ("b", "0"), 1e-12)))
+    with pytest.raises(SimulationTimeout):
+        BatchEngine(timeout=0.5, remedies=False).run(slow, Tran(1e-12, 1.0, max_step=1e-12))
+
+
+def test_shared_timeout_restarts_worker():
+    slow = Circuit("slow", elements=(VoltageSource("V1", ("a", "0"), wave=Pulse(0, 1, 0, 1e-12, 1e-12, 1e-9, 2e-9)),
+                                     Resistor("R1", ("a", "b"), 1e3), Capacitor("C1", ("b", "0"), 1e-12)))
+    with SharedEngine(timeout=1.0, remedies=False) as eng:
+        with pytest.raises(SimulationTimeout):
+            eng.run(slow, Tran(1e-12, 1.0, max_step=1e-12))
+        eng.timeout = 60
+        assert eng.run(divider(), Op()).scalar("v(b)") == pytest.approx(0.75)
+
+
+def test_batch_error_keeps_run_dir_with_netlist_and_log():
+    bad = Circuit("bad", elements=(ModelInstance("D1", ("a", "0"), model="nosuchmodel"),
+                                   VoltageSource("V1", ("a", "0"), dc=1.0)))
+    with pytest.raises(SimulationError) as info:
+        BatchEngine().run(bad, Op())
+    err = info.value
+    assert not isinstance(err, ConvergenceError)
+    assert err.run_dir is not None and (err.run_dir / "circuit.cir").is_file()
+    assert (err.run_dir / "ngspice.log").is_file()
+    assert "nosuchmodel" in err.netlist
+    assert err.output_tail
+
+
+def test_user_netlist_with_shell_or_control_is_refused(tmp_path):
+    for body in ("shell rm -rf ~", ".control\nrun\n.endc", "  .CONTROL", ".exec\nshell ls\n.endc"):
+        path = tmp_path / "evil.cir"
+        path.write_text(f"evil\nV1 a 0 1\nR1 a 0 1k\n{body}\n.op\n.end\n")
+        with pytest.raises(NetlistError, match="allow-control"):
+            UserNetlist.from_file(path)
+    trusted = UserNetlist.from_file(path, allow_control=True)
+    assert trusted.has_control
+
+
+def test_user_netlist_runs_its_own_analysis(engine, tmp_path):
+    path = tmp_path / "rc.cir"
+    path.write_text("RC\nV1 in 0 PULSE(0 1 0 1n 1n 1 2)\nR1 in out 1k\nC1 out 0 1u\n.tran 10u 5m\n.end\n")
+    result = engine.run(UserNetlist.from_file(path))
+    assert result.analysis == "tran"
+    assert result["v(out)"][-1] == pytest.approx(1 - np.exp(-5), abs=2e-3)
+
+
+@pytest.mark.osdi
+def test_osdi_module_compiles_caches_and_runs(engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMCIRCUIT_CACHE", str(tmp_path / "cache"))
+    va = tmp_path / "vres.va"
+    va.write_text('`include "disciplines.vams"\nmodule vres(p, n);\n inout p, n; electrical p, n;\n'
+                  " parameter real r = 1e3 from (0:inf);\n analog I(p, n) <+ V(p, n) / r;\nendmodule\n")
+    module = compile_va(va)
+    assert compile_va(va) == module  # cached by source hash
+    circuit = Circuit("osdi", elements=(VoltageSource("V1", ("a", "0"), dc=1.0),
+                                        ModelInstance("N1", ("a", "0"), model="rv")),
+                      models=(Model("rv", "vres", (("r", 2e3),)),), osdi=(str(module),))
+    assert engine.run(circuit, Op()).scalar("i(v1)") == pytest.approx(-5e-4, rel=1e-9)
+    va.write_text(va.read_text().replace("/ r;", "/ (2 * r);"))
+    assert compile_va(va) != module  # an edited model is recompiled
+
+
+def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
+    from memcircuit.errors import ModelCompileError
+
+    monkeypatch.setenv("MEMCIRCUIT_OPENVAF", str(tmp_path / "none"))
+    va = tmp_path / "x.va"
+    va.write_text("module x; endmodule\n")
+    with pytest.raises(ModelCompileError, match="veriloga"):
+        compile_va(va)
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("Note: Starting dynamic gmin stepping\nNote: Dynamic gmin stepping completed", None),
+    ("Warning: singular matrix:  check node n1\nWarning: Dynamic gmin stepping failed\n"
+     "Note: Transient op finished successfully", None),
+    ("doAnalyses: TRAN:  Timestep too small; time = 1e-6", "convergence"),
+    ("Error: unknown subckt: x1 a b foo", "error"),
+    ("Using KLU as Direct Linear Solver\nNo. of Data Rows : 1", None),
+])
+def test_output_classification(text, kind):
+    found = classify(text)
+    assert (found[0] if found else None) == kind
