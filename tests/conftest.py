@@ -36,6 +36,13 @@ def ngspice_status() -> tuple[bool, bool, str]:
     return True, True, ""
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _run_dirs_in_tmp(tmp_path_factory):
+    """Keep the run directories of failing simulations (kept for diagnosis) out of /tmp."""
+    os.environ.setdefault("MEMCIRCUIT_RUN_ROOT", str(tmp_path_factory.mktemp("ngspice-runs")))
+    yield
+
+
 def pytest_collection_modifyitems(config, items):
     ok, osdi_ok, why = ngspice_status()
     in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")

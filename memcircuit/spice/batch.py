@@ -65,7 +65,8 @@ class BatchEngine(Engine):
                  keep_dir: bool = False, run_root: str | Path | None = None) -> None:
         super().__init__(timeout=timeout, remedies=remedies)
         self.keep_dir = keep_dir
-        self.run_root = Path(run_root) if run_root else None
+        root = run_root or os.environ.get("MEMCIRCUIT_RUN_ROOT")
+        self.run_root = Path(root) if root else None
         self.last_run_dir: Path | None = None
 
     def _run_once(self, netlist, analysis, options) -> Result:

@@ -1,0 +1,136 @@
+"""Job kinds a sweep can run, and the isolated runner that executes one job.
+
+A job is a JSON-able dict ``{"kind": ..., "params": {...}}``. Each kind is a function
+``fn(params, workdir) -> dict of metrics`` registered in :data:`KINDS`; ``workdir`` is the job's
+own scratch directory (its ngspice run directories go there too).
+
+:func:`run_isolated` runs one job in a fresh Python process (its own ngspice, its own memory) with
+a timeout, and always returns an outcome dict, never raises: a failed or hung job is a row in the
+results table, not the end of the sweep.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from memcircuit.errors import ConfigError
+
+JobFn = Callable[[dict[str, Any], Path], dict[str, Any]]
+KINDS: dict[str, str] = {
+    # kind -> "module:function"; imported lazily inside the job process.
+    "spice": "memcircuit.parallel.jobs:spice_job",
+    "train": "memcircuit.train.jobs:train_job",
+    "device": "memcircuit.devices.jobs:device_job",
+    "tile": "memcircuit.tiles.jobs:tile_job",
+}
+
+
+def resolve(kind: str) -> JobFn:
+    """The job function for ``kind`` (a registered name or ``"package.module:function"``)."""
+    target = KINDS.get(kind, kind)
+    if ":" not in target:
+        raise ConfigError(f"unknown job kind {kind!r}; choose one of {', '.join(KINDS)} or module:function")
+    module_name, _, func_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"job kind {kind!r} is not available: {exc}") from None
+    try:
+        return getattr(module, func_name)
+    except AttributeError:
+        raise ConfigError(f"job kind {kind!r}: {module_name} has no function {func_name}") from None
+
+
+def spice_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Simulate a netlist file with ``.param`` overrides and report chosen vectors.
+
+    params: ``netlist`` (path), ``analysis`` ("op" or "tran STEP STOP"), ``measure`` (vector
+    names; op gives the value, tran the final value), ``params.<name>`` (.param overrides, SI).
+    """
+    from memcircuit.netlist.ir import Op, Tran
+    from memcircuit.netlist.names import sanitize
+    from memcircuit.spice import BatchEngine, UserNetlist
+    from memcircuit.units import format_spice, parse_si
+
+    netlist = Path(params["netlist"])
+    overrides = {k.split(".", 1)[1]: parse_si(v, name=k) for k, v in params.items() if k.startswith("params.")}
+    text = netlist.read_text()
+    if overrides:
+        lines = text.splitlines()
+        card = ".param " + " ".join(f"{sanitize(k)}={format_spice(v)}" for k, v in overrides.items())
+        # A later .param wins in ngspice, so the override goes right after the title line's cards.
+        text = "\n".join([*lines[:-1], card, lines[-1]] if lines[-1].strip().lower() == ".end" else [*lines, card])
+    user = UserNetlist.from_text(text, source=str(netlist))
+    words = str(params.get("analysis", "op")).split()
+    analysis = Op() if words[0] == "op" else Tran(parse_si(words[1]), parse_si(words[2]))
+    result = BatchEngine(run_root=workdir, timeout=float(params.get("spice_timeout", 120))).run(user, analysis)
+    return {name: float(result[name][-1]) for name in params.get("measure", [])}
+
+
+def _job_main(job_path: str, out_path: str) -> int:  # pragma: no cover - runs in the child
+    job = json.loads(Path(job_path).read_text())
+    workdir = Path(out_path).parent
+    outcome: dict[str, Any] = {"id": job["id"]}
+    start = time.perf_counter()
+    try:
+        metrics = resolve(job["kind"])(dict(job["params"]), workdir)
+        outcome.update(status="ok", metrics=metrics)
+    except Exception as exc:  # report every failure as data
+        outcome.update(status="error", error=f"{type(exc).__name__}: {exc}")
+    outcome["seconds"] = round(time.perf_counter() - start, 3)
+    Path(out_path).write_text(json.dumps(outcome))
+    return 0
+
+
+def run_isolated(job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run one job in a fresh interpreter with a time limit; return its outcome dict.
+
+    Works the same in a local pool thread and on a Dask worker (nothing but the job dict and the
+    outcome cross the process boundary).
+    """
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"memcircuit-job-{job['id'][:8]}-") as tmp:
+        job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
+        job_path.write_text(json.dumps(job))
+        env = dict(os.environ, MEMCIRCUIT_PROGRESS="", PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "memcircuit.parallel.jobs", str(job_path), str(out_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            start_new_session=True,
+        )
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return {"id": job["id"], "status": "timeout", "error": f"job exceeded {timeout:g} s and was killed",
+                    "seconds": round(time.perf_counter() - start, 3)}
+        if out_path.is_file():
+            return json.loads(out_path.read_text())
+        tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
+        return {"id": job["id"], "status": "error",
+                "error": f"job process died (exit code {proc.returncode}): {' | '.join(tail)}",
+                "seconds": round(time.perf_counter() - start, 3)}
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the job and everything it started (its ngspice processes too)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_job_main(sys.argv[1], sys.argv[2]))

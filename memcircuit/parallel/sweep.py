@@ -1,0 +1,207 @@
+"""Parameter and Monte-Carlo sweeps: a YAML spec expanded into isolated jobs, run on an executor,
+resumable, and gathered into one table.
+
+Spec (YAML)::
+
+    name: variation-study           # optional
+    kind: train                     # spice | train | device | tile | package.module:function
+    base:                           # parameters every job gets
+      dataset: iris
+      layers: [4, 8, 3]
+      epochs: 5
+    axes:                           # swept values; dotted names reach nested parameters
+      seed: [0, 1, 2, 3, 4]
+      device.spread: [0.0, 0.1, 0.3]
+    mode: grid                      # grid (every combination) or zip (same-length axes in step)
+    timeout: 900                    # seconds per job
+
+Output directory: ``jobs/<id>/outcome.json`` per job (written atomically when the job ends),
+``results.csv`` and ``results.json`` (the table, written last). Re-running the same sweep skips
+jobs whose outcome is ``ok`` and re-runs failed, timed-out and unfinished ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memcircuit.errors import ConfigError
+from memcircuit.parallel.executors import Executor
+from memcircuit.parallel.jobs import KINDS
+
+_SPEC_KEYS = {"name", "kind", "base", "axes", "mode", "timeout"}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed, validated sweep specification."""
+
+    kind: str
+    base: dict[str, Any]
+    axes: dict[str, list[Any]]
+    mode: str = "grid"
+    timeout: float = 1800.0
+    name: str = "sweep"
+    source_dir: Path = field(default_factory=Path.cwd)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source_dir: Path | None = None) -> SweepSpec:
+        if not isinstance(data, dict):
+            raise ConfigError("a sweep spec is a mapping with keys kind, base, axes")
+        unknown = set(data) - _SPEC_KEYS
+        if unknown:
+            raise ConfigError(f"unknown sweep spec keys {sorted(unknown)}; valid: {sorted(_SPEC_KEYS)}")
+        kind = data.get("kind")
+        if not isinstance(kind, str) or (kind not in KINDS and ":" not in kind):
+            raise ConfigError(f"sweep 'kind' must be one of {', '.join(KINDS)} or module:function, got {kind!r}")
+        base = data.get("base") or {}
+        axes = data.get("axes") or {}
+        if not isinstance(base, dict) or not isinstance(axes, dict):
+            raise ConfigError("'base' and 'axes' must be mappings")
+        for name, values in axes.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"axis {name!r} must be a non-empty list of values")
+        mode = data.get("mode", "grid")
+        if mode not in ("grid", "zip"):
+            raise ConfigError(f"mode must be 'grid' or 'zip', got {mode!r}")
+        if mode == "zip" and len({len(v) for v in axes.values()}) > 1:
+            raise ConfigError("mode 'zip' needs every axis to have the same length")
+        try:
+            timeout = float(data.get("timeout", 1800))
+        except (TypeError, ValueError):
+            raise ConfigError(f"timeout must be a number of seconds, got {data.get('timeout')!r}") from None
+        if timeout <= 0:
+            raise ConfigError("timeout must be > 0 s")
+        return cls(kind=kind, base=dict(base), axes={k: list(v) for k, v in axes.items()}, mode=mode,
+                   timeout=timeout, name=str(data.get("name", "sweep")), source_dir=source_dir or Path.cwd())
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SweepSpec:
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"sweep spec not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+        return cls.from_dict(data, source_dir=p.resolve().parent)
+
+    def points(self) -> list[dict[str, Any]]:
+        """The swept values of every job, in a stable order."""
+        names = list(self.axes)
+        combos: Iterable[tuple] = (itertools.product(*self.axes.values()) if self.mode == "grid"
+                                   else zip(*self.axes.values()))
+        return [dict(zip(names, combo)) for combo in combos]
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Job dicts ``{"id", "kind", "params", "point"}``; ids hash kind and parameters."""
+        out = []
+        for point in self.points():
+            params = _resolve_paths(dict(self.base), self.source_dir)
+            for dotted, value in point.items():
+                params[dotted] = value
+            canonical = json.dumps({"kind": self.kind, "params": params}, sort_keys=True, default=str)
+            job_id = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+            out.append({"id": job_id, "kind": self.kind, "params": params, "point": point})
+        return out
+
+
+def _resolve_paths(params: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Relative file parameters (netlist, conductances, ...) are relative to the spec file."""
+    for key in ("netlist", "conductances", "inputs", "pulses", "data"):
+        if isinstance(params.get(key), str) and not os.path.isabs(params[key]):
+            params[key] = str((base_dir / params[key]).resolve())
+    return params
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    from memcircuit.cli.common import write_atomic
+
+    write_atomic(path, text)
+
+
+@dataclass
+class SweepReport:
+    total: int
+    ran: int
+    skipped: int
+    failed: int
+    rows: list[dict[str, Any]]
+    table_csv: Path
+    table_json: Path
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | Path, executor: Executor, *, progress: bool = True) -> SweepReport:
+    """Run every unfinished job of ``spec`` on ``executor`` and write the results table."""
+    out = Path(out_dir)
+    (out / "jobs").mkdir(parents=True, exist_ok=True)
+    jobs = spec.jobs()
+    _write_atomic(out / "spec.json", json.dumps({"kind": spec.kind, "base": spec.base, "axes": spec.axes,
+                                                 "mode": spec.mode, "timeout": spec.timeout}, indent=2, default=str))
+    todo = []
+    for job in jobs:
+        outcome_path = out / "jobs" / job["id"] / "outcome.json"
+        if outcome_path.is_file():
+            try:
+                if json.loads(outcome_path.read_text()).get("status") == "ok":
+                    continue
+            except json.JSONDecodeError:
+                pass  # a damaged outcome is re-run
+        (out / "jobs" / job["id"]).mkdir(parents=True, exist_ok=True)
+        _write_atomic(out / "jobs" / job["id"] / "job.json", json.dumps(job, indent=2, default=str))
+        todo.append(job)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="job", file=__import__("sys").stderr)
+    failed = 0
+    for job, outcome in executor.run(todo, spec.timeout):
+        outcome["point"] = job["point"]
+        _write_atomic(out / "jobs" / job["id"] / "outcome.json", json.dumps(outcome, indent=2, default=str))
+        failed += outcome.get("status") != "ok"
+        if bar is not None:
+            bar.update(1)
+            if outcome.get("status") != "ok":
+                bar.write(f"job {job['id']} {job['point']}: {outcome.get('status')}: {outcome.get('error')}")
+    if bar is not None:
+        bar.close()
+    rows = gather(out, jobs)
+    return SweepReport(total=len(jobs), ran=len(todo), skipped=len(jobs) - len(todo), failed=failed,
+                       rows=rows, table_csv=out / "results.csv", table_json=out / "results.json")
+
+
+def gather(out: Path, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per job (swept values, status, metrics), written as results.csv and results.json."""
+    rows: list[dict[str, Any]] = []
+    metric_names: list[str] = []
+    for job in jobs:
+        path = out / "jobs" / job["id"] / "outcome.json"
+        outcome = json.loads(path.read_text()) if path.is_file() else {"status": "missing"}
+        row = {"id": job["id"], **job["point"], "status": outcome.get("status"),
+               "error": outcome.get("error", ""), "seconds": outcome.get("seconds")}
+        for key, value in (outcome.get("metrics") or {}).items():
+            if isinstance(value, (int, float, str, bool)) or value is None:
+                row[key] = value
+                if key not in metric_names:
+                    metric_names.append(key)
+        rows.append(row)
+    axis_names = list(jobs[0]["point"]) if jobs else []
+    columns = ["id", *axis_names, "status", *metric_names, "seconds", "error"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_atomic(out / "results.csv", buffer.getvalue())
+    _write_atomic(out / "results.json", json.dumps({"columns": columns, "rows": rows}, indent=2, default=str))
+    return rows
