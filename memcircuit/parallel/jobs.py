@@ -123,12 +123,11 @@ def run_isolated(job: dict[str, Any], timeout: float) -> dict[str, Any]:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """Kill the job and everything it started (its ngspice processes too)."""
+    import contextlib
     import signal
 
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
