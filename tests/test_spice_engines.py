@@ -224,3 +224,22 @@ def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
 def test_output_classification(text, kind):
     found = classify(text)
     assert (found[0] if found else None) == kind
+
+
+def test_plain_pyspice_would_fail_on_the_same_notes():
+    """Documents the PySpice 1.5 behaviour our QuietNgSpice fixes (run in a child: one libngspice
+    per process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; logging.disable(logging.CRITICAL)\n"
+        "from PySpice.Spice.NgSpice.Shared import NgSpiceShared, NgSpiceCommandError\n"
+        "ng = NgSpiceShared.new_instance()\n"
+        "ng.load_circuit('t\\nV1 a 0 5\\nR0 a b 100\\nD1 b c dd\\nD2 c 0 dd\\n.model dd d is=1e-14\\n"
+        ".options klu noopiter=1\\n.end\\n')\n"
+        "try:\n    ng.exec_command('op'); print('no error')\n"
+        "except NgSpiceCommandError:\n    print('raised')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "raised"
