@@ -1,0 +1,232 @@
+"""``memcircuit models list|iv|pulses`` and ``memcircuit plot iv``: memristor models from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from memcircuit.cli.common import SIFloat, emit_json
+from memcircuit.errors import ConfigError
+
+FORM_CHOICES = click.Choice(["behavioural", "va", "numeric"])
+
+
+def _device(model: str, params: tuple[str, ...]):
+    """The device ``model`` with ``--param k=v`` overrides (ConfigError names valid ones)."""
+    from memcircuit.devices import get_device
+
+    overrides = {}
+    for item in params:
+        if "=" not in item:
+            raise ConfigError(f"--param takes NAME=VALUE (e.g. --param r_off=20k), got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = value.strip()
+    return get_device(model, **overrides)
+
+
+def _x0(model: str, device, x0: float | None) -> float:
+    from memcircuit.devices import default_x0
+
+    value = x0 if x0 is not None else default_x0(model)
+    value = device.demo[2] if value is None else value
+    if not device.x_min <= value <= device.x_max:
+        raise ConfigError(f"--x0 must lie in [{device.x_min}, {device.x_max}], got {value}")
+    return float(value)
+
+
+@click.group()
+def models() -> None:
+    """Memristor device models: list them, sweep their I-V loop, apply pulse trains.
+
+    Every model exists in three forms that agree with each other: a behavioural ngspice
+    subcircuit, a Verilog-A module compiled with OpenVAF and loaded through OSDI, and a numeric
+    twin (numpy). Models are families (e.g. exp-pulse) or published presets (e.g. strukov-2008).
+    """
+
+
+@models.command("list")
+@click.option("--json", "json_out", metavar="FILE|-", help="Write families, parameters and presets as JSON.")
+def list_models(json_out: str | None) -> None:
+    """List model families with their parameters (units, defaults) and the presets.
+
+    \b
+    Example:
+      memcircuit models list
+      memcircuit models list --json - | jq '.families[0].parameters'
+    """
+    from memcircuit.devices import DEVICES, PRESETS
+
+    families = [cls().describe() for cls in DEVICES.values()]
+    presets = [{"name": k, "family": p.family, "values": p.values, "source": p.source} for k, p in PRESETS.items()]
+    if json_out is not None:
+        emit_json({"families": families, "presets": presets}, json_out)
+        if json_out == "-":
+            return
+    for fam in families:
+        variants = "".join(f"  [{k}: {' | '.join(v)}]" for k, v in fam.get("variants", {}).items())
+        click.echo(f"{fam['name']:14s} {fam['source']}{variants}")
+        for p in fam["parameters"]:
+            unit = f" {p['unit']}" if p["unit"] else ""
+            click.echo(f"    {p['name']:11s} = {p['default']!s:>10}{unit:12s} {p['doc']}")
+    click.echo("\npresets:")
+    for p in presets:
+        click.echo(f"  {p['name']:20s} ({p['family']}) {p['source']}")
+
+
+def _common(func):
+    options = [
+        click.argument("model"),
+        click.option("--form", type=FORM_CHOICES, default="behavioural", show_default=True,
+                     help="behavioural: ngspice B-source subcircuit; va: Verilog-A through OSDI (needs OpenVAF); "
+                          "numeric: the numpy twin."),
+        click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                     help="Override a model parameter (repeatable), SI prefixes allowed: --param r_off=20k."),
+        click.option("--x0", type=float, default=None, help="Initial state in [0, 1] (default: the model's)."),
+        click.option("--json", "json_out", metavar="FILE|-", help="Write the result as JSON ('-' for stdout)."),
+        click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a PNG figure."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@models.command("iv")
+@_common
+@click.option("--amp", type=SIFloat(positive=True), default=None, help="Sine amplitude, V (default: the model's).")
+@click.option("--freq", type=SIFloat(positive=True), default=None, help="Sine frequency, Hz (default: the model's).")
+@click.option("--cycles", type=click.FloatRange(min=0.25, max=200), default=2.0, show_default=True,
+              help="Number of sine periods.")
+@click.option("--points", type=click.IntRange(min=50, max=1_000_000), default=1000, show_default=True,
+              help="Output points per period.")
+def iv(model, form, params, x0, json_out, plot_file, amp, freq, cycles, points) -> None:
+    """Sweep MODEL with a sine and report the pinched I-V loop.
+
+    The JSON holds arrays time (s), v (V), i (A), x (state) and the areas of the positive and
+    negative lobes (W); a memristor's lobes shrink as the frequency rises. The plot shows the
+    loop and the state over time.
+
+    \b
+    Examples:
+      memcircuit models iv strukov-2008 --plot hp.png
+      memcircuit models iv vteam --form va --amp 1 --freq 50meg --json vteam.json
+      memcircuit models iv exp-pulse --param a_ltp=0.2 --freq 200k --json -
+    """
+    from memcircuit.devices.analysis import lobe_areas
+    from memcircuit.devices.simulate import simulate
+    from memcircuit.netlist import Sine
+
+    device = _device(model, params)
+    d_amp, d_freq, _ = device.demo
+    amp = d_amp if amp is None else amp
+    freq = d_freq if freq is None else freq
+    start = _x0(model, device, x0)
+    record = simulate(device, Sine(0.0, amp, freq), cycles / freq, start, form=form, points=int(points * cycles))
+    pos, neg = lobe_areas(record["v"], record["i"])
+    click.echo(f"{model} ({form}): {amp:g} V, {freq:g} Hz, {cycles:g} cycles; state {record['x'].min():.4f} .. "
+               f"{record['x'].max():.4f}; lobe areas +{pos:.4g} W / -{neg:.4g} W", err=json_out == "-")
+    data = {"model": model, "family": device.name, "form": form, "amp": amp, "freq": freq, "cycles": cycles,
+            "x0": start, "params": {p["name"]: p["default"] for p in device.params.describe()},
+            "lobe_area_pos": pos, "lobe_area_neg": neg, **record}
+    emit_json(data, json_out)
+    if plot_file:
+        from memcircuit.plot import save_figure
+        from memcircuit.plot.device import plot_iv_record
+
+        save_figure(plot_iv_record(record, title=f"{model} ({form})"), plot_file)
+        click.echo(f"wrote {plot_file}", err=json_out == "-")
+
+
+@models.command("pulses")
+@_common
+@click.option("--n", "n_pulses", type=click.IntRange(1, 5000), required=True, help="Number of pulses.")
+@click.option("--amp", type=SIFloat(positive=True), required=True, help="Pulse amplitude, V (magnitude).")
+@click.option("--width", type=SIFloat(positive=True), required=True, help="Pulse width (flat top), s.")
+@click.option("--polarity", type=click.Choice(["+", "-"]), default="+", show_default=True,
+              help="Sign of the pulses (+: the device's positive terminal high).")
+@click.option("--gap", type=SIFloat(positive=True), default=None, help="0 V time between pulses, s (default: width).")
+@click.option("--edge", type=SIFloat(positive=True), default=None, help="Rise and fall time, s (default: width/50).")
+@click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True,
+              help="Voltage at which the conductance I/V is reported, V.")
+def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, polarity, gap, edge, v_read) -> None:
+    """Apply a train of N rectangular pulses to MODEL and report the conductance after each.
+
+    The train is simulated in ngspice (behavioural or Verilog-A form) as one transient; the
+    state is read in the middle of each gap and turned into the chord conductance I/V at
+    --v-read. The JSON also holds the numeric twin's prediction (apply_pulse, pulse by pulse),
+    so the forms can be compared. Pulse models (exp-pulse, discrete, lr-cell) move by one
+    standard pulse for --amp v_pulse and --width t_pulse (see memcircuit models list). Without
+    --x0 the train starts at the state bound it moves away from (0 for +, 1 for -).
+
+    \b
+    Examples:
+      memcircuit models pulses exp-pulse --n 100 --amp 1 --width 100n --plot ltp.png
+      memcircuit models pulses exp-pulse --n 100 --amp 1 --width 100n --polarity - --x0 1 --json -
+      memcircuit models pulses vteam --n 20 --amp 0.5 --width 2n --form va
+    """
+    from memcircuit.devices.analysis import pulse_train_wave
+    from memcircuit.devices.simulate import simulate
+    from memcircuit.netlist import Pwl
+
+    if form == "numeric":
+        raise ConfigError("pulses are simulated in ngspice: use --form behavioural or --form va "
+                          "(the JSON always carries the numeric twin's prediction)")
+    device = _device(model, params)
+    sign = 1.0 if polarity == "+" else -1.0
+    # positive pulses raise the state in every family: start from the bound they move away from
+    start = _x0(model, device, x0 if x0 is not None else (device.x_min if sign > 0 else device.x_max))
+    points, reads, stop = pulse_train_wave(n_pulses, sign * amp, width, gap=gap, edge=edge)
+    record = simulate(device, Pwl(points), stop, start, form=form, points=max(2000, 40 * n_pulses))
+    x = np.r_[start, np.interp(reads, record["time"], record["x"])]
+    twin = [np.array([start])]
+    for _ in range(n_pulses):
+        twin.append(device.apply_pulse(twin[-1], sign * amp, width))
+    x_twin = np.concatenate(twin)
+    g = device.conductance(x, v_read)
+    g_twin = device.conductance(x_twin, v_read)
+    click.echo(f"{model} ({form}): {n_pulses} pulses of {sign * amp:+g} V x {width:g} s; conductance "
+               f"{g[0]:.4g} -> {g[-1]:.4g} S (numeric twin {g_twin[-1]:.4g} S)", err=json_out == "-")
+    emit_json({"model": model, "family": device.name, "form": form, "n": n_pulses, "amp": sign * amp,
+               "width": width, "v_read": v_read, "x0": start, "pulse": np.arange(n_pulses + 1),
+               "x": x, "conductance": g, "x_numeric": x_twin, "conductance_numeric": g_twin}, json_out)
+    if plot_file:
+        from memcircuit.plot import save_figure
+        from memcircuit.plot.device import plot_pulse_response
+
+        ax = plot_pulse_response(g, reference=g_twin, title=f"{model}: {sign * amp:+g} V, {width:g} s pulses ({form})")
+        save_figure(ax, plot_file)
+        click.echo(f"wrote {plot_file}", err=json_out == "-")
+
+
+@click.command("iv")
+@click.argument("json_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+def plot_iv(json_file: str, output: str) -> None:
+    """Plot the I-V loop and state of a `memcircuit models iv --json` result.
+
+    \b
+    Example:
+      memcircuit models iv yakopcic --json yak.json
+      memcircuit plot iv yak.json -o yak.png
+    """
+    from memcircuit.plot import save_figure
+    from memcircuit.plot.device import plot_iv_record
+
+    path = Path(json_file)
+    if not path.is_file():
+        raise ConfigError(f"file not found: {json_file}")
+    try:
+        data = json.loads(path.read_text())
+        record = {k: np.asarray(data[k], dtype=float) for k in ("time", "v", "i", "x")}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{json_file} is not a `memcircuit models iv --json` result ({exc})") from None
+    save_figure(plot_iv_record(record, title=f"{data.get('model', '')} ({data.get('form', '')})"), output)
+    click.echo(f"wrote {output}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(models)
+    if "plot" in cli.commands:
+        cli.commands["plot"].add_command(plot_iv, "iv")

@@ -1,0 +1,101 @@
+"""Memristor device models: one physics in three forms (Verilog-A, behavioural SPICE, numpy).
+
+Quick use::
+
+    from memcircuit.devices import get_device, sample_devices
+    dev = get_device("exp-pulse", a_ltp=0.3)          # family or preset name, parameter overrides
+    x = dev.apply_pulse(np.full(8, 0.2), 1.0, 100e-9)  # numeric twin, vectorised
+    sub = dev.behavioural_subckt()                      # ngspice subcircuit (B sources + state C)
+    cells = sample_devices(dev, (4, 4), np.random.default_rng(0), spread={"g_max": 0.1}, stuck_on=0.01)
+
+Families (:data:`DEVICES`): ``linear-drift`` (Strukov 2008; Joglekar/Biolek/Prodromakis windows),
+``vteam`` (Kvatinsky 2015; linear/exponential R), ``yakopcic`` (2011), ``pershin`` (Pershin-Di
+Ventra threshold model), ``exp-pulse`` (NeuroSim soft bounds), ``discrete`` (N levels),
+``lr-cell`` (learning-rate cell, paper 1). :data:`PRESETS` holds published parameter sets.
+See docs/DEVICES.md for the equations and sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from memcircuit.devices.base import DeviceModel, DeviceParams
+from memcircuit.devices.discrete import PRESETS as _P_DISCRETE
+from memcircuit.devices.discrete import Discrete
+from memcircuit.devices.exp_pulse import PRESETS as _P_EXP
+from memcircuit.devices.exp_pulse import ExpPulse
+from memcircuit.devices.linear_drift import PRESETS as _P_DRIFT
+from memcircuit.devices.linear_drift import LinearDrift
+from memcircuit.devices.lr_cell import PRESETS as _P_LR
+from memcircuit.devices.lr_cell import LrCell
+from memcircuit.devices.model import FORMS, ExprDevice, Preset, canonical_form
+from memcircuit.devices.pershin import PRESETS as _P_PERSHIN
+from memcircuit.devices.pershin import Pershin
+from memcircuit.devices.pulse import PulseDevice
+from memcircuit.devices.variation import DeviceArray, sample_devices
+from memcircuit.devices.vteam import PRESETS as _P_VTEAM
+from memcircuit.devices.vteam import Vteam
+from memcircuit.devices.yakopcic import PRESETS as _P_YAK
+from memcircuit.devices.yakopcic import Yakopcic
+from memcircuit.errors import ConfigError
+from memcircuit.units import parse_si
+
+#: registry name -> family class
+DEVICES: dict[str, type[ExprDevice]] = {
+    cls.name: cls for cls in (LinearDrift, Vteam, Yakopcic, Pershin, ExpPulse, Discrete, LrCell)
+}
+#: preset name -> published parameter set (family, values, source)
+PRESETS: dict[str, Preset] = {**_P_DRIFT, **_P_VTEAM, **_P_YAK, **_P_PERSHIN, **_P_EXP, **_P_DISCRETE, **_P_LR}
+
+#: initial state the presets' sources start from (instances default to it where given)
+PRESET_X0: dict[str, float] = {"yakopcic-2011": 0.11, "pershin-ngspice": 2.0 / 3.0}
+
+
+def _key(name: str) -> str:
+    return str(name).strip().lower().replace("_", "-")
+
+
+def _convert(cls: type[ExprDevice], name: str, value: Any) -> Any:
+    kinds = {f.name: f.type for f in fields(cls.params_class)}
+    if name not in kinds:
+        raise ConfigError(f"{cls.name}: no parameter {name!r}; valid parameters: {', '.join(kinds)}")
+    if kinds[name] in ("str", str):
+        return str(value)
+    try:
+        return parse_si(value, name=f"{cls.name}.{name}")
+    except ConfigError:
+        raise
+    except (TypeError, ValueError):
+        raise ConfigError(f"{cls.name}.{name}: {value!r} is not a number") from None
+
+
+def get_device(name: str, **overrides: Any) -> ExprDevice:
+    """A device by family or preset name (``-``/``_`` and case do not matter), with parameter
+    overrides (numbers, or strings with SI prefixes such as ``"10k"``).
+
+    Raises :class:`ConfigError` naming the valid names or parameters."""
+    key = _key(name)
+    if key in DEVICES:
+        cls, values = DEVICES[key], {}
+    elif key in PRESETS:
+        preset = PRESETS[key]
+        cls, values = DEVICES[preset.family], dict(preset.values)
+    else:
+        raise ConfigError(f"unknown device {name!r}; families: {', '.join(DEVICES)}; presets: {', '.join(PRESETS)}")
+    for k, v in overrides.items():
+        values[k] = _convert(cls, k, v)
+    try:
+        params = cls.params_class(**values)
+    except TypeError as exc:  # pragma: no cover - _convert checks names first
+        raise ConfigError(f"{cls.name}: {exc}") from None
+    return cls(params)
+
+
+def default_x0(name: str) -> float | None:
+    """The initial state a preset's source starts from, if it gives one."""
+    return PRESET_X0.get(_key(name))
+
+
+__all__ = ["DEVICES", "FORMS", "PRESETS", "DeviceArray", "DeviceModel", "DeviceParams", "ExprDevice", "Preset",
+           "PulseDevice", "canonical_form", "default_x0", "get_device", "sample_devices"]

@@ -1,0 +1,120 @@
+"""The interface every memristor family implements: one physics, three forms.
+
+A family is a frozen parameter dataclass (SI units in each field's ``metadata["unit"]``) plus a
+:class:`DeviceModel` that turns those parameters into
+
+* a **numeric twin** (vectorised numpy over arrays of devices): ``current(v, x)``, ``didv(v, x)``,
+  ``dxdt(v, x)``, integration of a voltage waveform and a per-pulse conductance update;
+* a **behavioural ngspice subcircuit** (B/G sources and a state capacitor) with ports ``(p, n)``
+  and the state on the internal node ``x`` (read back as ``v(<instance>.x)``);
+* a **Verilog-A module** in ``models/`` compiled through :mod:`memcircuit.spice.osdi`.
+
+The state ``x`` is dimensionless and of order 1 (usually in [0, 1]). Current flows from ``p`` to
+``n`` through the device for ``v = V(p) - V(n) > 0``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from memcircuit.netlist.ir import Element, Model, Subckt
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def unit(u: str, doc: str = "") -> dict[str, str]:
+    """Field metadata carrying the SI unit and a one-line meaning: ``field(metadata=unit("ohm"))``."""
+    return {"unit": u, "doc": doc}
+
+
+@dataclass(frozen=True)
+class DeviceParams:
+    """Base of every family's parameter dataclass."""
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Name, value, unit and meaning of every parameter (for ``memcircuit models list``)."""
+        return [
+            {"name": f.name, "default": getattr(self, f.name), "unit": f.metadata.get("unit", ""),
+             "doc": f.metadata.get("doc", "")}
+            for f in fields(self)
+        ]
+
+
+class DeviceModel(abc.ABC):
+    """One memristor family with concrete parameters."""
+
+    family: ClassVar[str]          # identifier-safe family name, e.g. "vteam", "exp_pulse"
+    name: ClassVar[str] = ""       # registry name (``get_device``), e.g. "exp-pulse"; family if empty
+    params_class: ClassVar[type]   # the frozen DeviceParams subclass
+    va_file: ClassVar[str | None] = None   # file name in models/, None if no Verilog-A form
+    va_module: ClassVar[str | None] = None  # module name inside that file
+
+    def __init__(self, params: DeviceParams | None = None) -> None:
+        self.params = params if params is not None else self.params_class()
+
+    # -- numeric twin -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def current(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Device current in A for voltage ``v`` (V) across it and state ``x``."""
+
+    @abc.abstractmethod
+    def dxdt(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """State derivative in 1/s."""
+
+    def didv(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Small-signal conductance dI/dV in S (central difference unless overridden)."""
+        h = 1e-6
+        return (self.current(v + h, x) - self.current(v - h, x)) / (2 * h)
+
+    def conductance(self, x: np.ndarray, v_read: float = 0.1) -> np.ndarray:
+        """Chord conductance I(v_read)/v_read in S."""
+        return self.current(np.full_like(np.asarray(x, float), v_read), x) / v_read
+
+    x_min: ClassVar[float] = 0.0
+    x_max: ClassVar[float] = 1.0
+
+    @abc.abstractmethod
+    def integrate(self, t: np.ndarray, v: Callable[[np.ndarray], np.ndarray] | np.ndarray,
+                  x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Integrate the state over time points ``t`` (s) for applied voltage ``v``.
+
+        ``v`` is an array shaped like ``t`` (one device) or ``(len(t), n)`` or a function of t.
+        Returns ``(x, i)`` with shape ``(len(t), n)``.
+        """
+
+    @abc.abstractmethod
+    def apply_pulse(self, x: np.ndarray, amplitude: np.ndarray | float, width: np.ndarray | float,
+                    rng: np.random.Generator | None = None) -> np.ndarray:
+        """State after one rectangular pulse of ``amplitude`` V and ``width`` s (vectorised)."""
+
+    # -- netlist forms ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def behavioural_subckt(self) -> Subckt:
+        """Behavioural subcircuit with ports ``(p, n)``, internal state node ``x`` and a parameter
+        ``x0`` (initial state) that instances override."""
+
+    def va_path(self) -> Path | None:
+        return MODELS_DIR / self.va_file if self.va_file else None
+
+    def osdi_model(self, name: str) -> Model:
+        """``.model`` card for the compiled Verilog-A module with these parameters."""
+        raise NotImplementedError(f"{self.family} has no Verilog-A form")
+
+    def instance(self, name: str, p: str, n: str, x0: float, *, form: str = "behavioural") -> Element:
+        """One device between nodes ``p`` and ``n`` starting at state ``x0``."""
+        raise NotImplementedError
+
+    # -- per-cell devices ---------------------------------------------------------------------
+    cell_shape: tuple[int, ...] | None = None  # set by per-cell device arrays (sample_devices)
+
+    def select(self, index: Any) -> DeviceModel:
+        """The devices at ``index`` of a per-cell device array (numpy indexing: a boolean mask,
+        an index tuple); a homogeneous model (every cell alike) returns itself. Use it when only
+        some cells are updated: ``device.select(hit).apply_pulse(x[hit], v[hit], dt)``."""
+        return self
