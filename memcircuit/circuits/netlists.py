@@ -1,0 +1,243 @@
+"""Whole tile circuits: crossbar plus drivers and sense amplifiers, ready for an engine.
+
+* :func:`read_circuit`: a batch read (forward: rows driven, columns sensed; backward: columns
+  driven, rows sensed) as one DC sweep of the index source (:func:`read_analysis`).
+* :func:`bias_circuit`: every row and column driven at DC (programming voltages) with the
+  device states frozen: the operating point gives the cell voltages during a pulse.
+* :func:`program_circuit`: a pulse program as one transient with evolving device states.
+* :func:`standalone_circuit`: a netlist for people (``memcircuit build crossbar``): DC read
+  voltages on the rows, sense amplifiers, ADCs and signed-weight difference stages.
+
+Top-level node and element names (the vectors a caller reads):
+``Xxbar`` is the crossbar; ports ``r{i}``/``c{j}``/``w{i}`` are top-level nodes of the same
+name; ideal sense sources ``Vsense{k}`` (``i(vsense{k})`` is the current flowing from the line
+into the sense amplifier); TIA outputs ``o{k}``; ADC outputs ``q{k}``; driver sources
+``Bdrv{k}`` (index-swept), ``Vrow{i}``/``Vcol{j}`` (DC or pulses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from memcircuit.circuits.crossbar import col_port, crossbar_subckt, row_port
+from memcircuit.circuits.drivers import driver_elements, index_source, pulse_waveforms
+from memcircuit.circuits.opamp_ptm import PTM_OPAMP_SUBCKT, transistor_opamp
+from memcircuit.circuits.sense import OPAMP_SUBCKT, adc_expr, opamp_subckt
+from memcircuit.circuits.spec import SIGNED, CrossbarSpec
+from memcircuit.devices.base import DeviceModel
+from memcircuit.errors import ConfigError
+from memcircuit.netlist import (
+    BehavioralSource,
+    Circuit,
+    DcSweep,
+    Element,
+    Resistor,
+    SubcktInstance,
+    Tran,
+    Vcvs,
+    VoltageSource,
+)
+
+XBAR = "Xxbar"
+# Tighter than ngspice's defaults (reltol 1e-3, vntol 1 uV, abstol 1 pA) so that non-linear cells
+# converge to what the numeric solver computes; linear networks still take 2 iterations per point.
+SOLVER_OPTIONS = (("reltol", 1e-6), ("vntol", 1e-9), ("abstol", 1e-15))
+WORD_LINE = "wl"
+DIRECTIONS = ("forward", "backward")
+
+
+@dataclass(frozen=True)
+class Cells:
+    """What sits in the cells: linear conductances ``g`` (S) or a ``device`` with ``states``."""
+
+    g: np.ndarray | None = None
+    device: DeviceModel | None = None
+    states: np.ndarray | None = None
+
+
+def crossbar_circuit(spec: CrossbarSpec, cells: Cells, form: str = "frozen",
+                     title: str = "memcircuit crossbar", options: tuple = SOLVER_OPTIONS) -> Circuit:
+    """The crossbar instance ``Xxbar`` with its definitions (and the word-line driver of 1T1R
+    cells) but no drivers or sense amplifiers: the part of a read circuit that does not change
+    from batch to batch."""
+    sub, extra, models, includes = crossbar_subckt(spec, g=cells.g, device=cells.device, states=cells.states,
+                                                  form=form)
+    nodes = tuple(sub.ports)
+    elements: list[Element] = [SubcktInstance(XBAR, nodes, sub.name)]
+    if spec.cell == "1T1R":
+        # every word line port goes to one gate driver
+        elements = [SubcktInstance(XBAR, tuple(WORD_LINE if n.startswith("w") else n for n in nodes), sub.name),
+                    VoltageSource("Vwl", (WORD_LINE, "0"), dc=spec.transistor.v_gate)]
+    osdi = ()
+    if cells.device is not None and form == "osdi":
+        va = cells.device.va_path()
+        if va is None:
+            raise ConfigError(f"{cells.device.family} has no Verilog-A form")
+        from memcircuit.spice import compile_va
+
+        osdi = (str(compile_va(va)),)
+    return Circuit(title, elements=tuple(elements), subckts=(sub, *extra), models=models, includes=includes,
+                   osdi=osdi, options=options)
+
+
+def _sense(spec: CrossbarSpec, k: int, port: str) -> list[Element]:
+    if spec.sense == "ideal":
+        return [VoltageSource(f"Vsense{k}", (port, "0"), dc=0.0)]
+    amp = PTM_OPAMP_SUBCKT if spec.tia.transistor else OPAMP_SUBCKT
+    out = [SubcktInstance(f"Xtia{k}", ("0", port, f"o{k}"), amp), Resistor(f"Rf{k}", (port, f"o{k}"), spec.tia.r_f)]
+    if spec.adc is not None:
+        out.append(BehavioralSource(f"Badc{k}", (f"q{k}", "0"), "V", adc_expr(f"o{k}", spec.adc)))
+    return out
+
+
+def _with_sense(circuit: Circuit, spec: CrossbarSpec, sensed_ports: Sequence[str]) -> Circuit:
+    elements: list[Element] = []
+    for k, port in enumerate(sensed_ports):
+        elements += _sense(spec, k, port)
+    if spec.sense == "tia":
+        if spec.tia.transistor:
+            sub, includes = transistor_opamp()
+            circuit = Circuit(circuit.title, circuit.elements, circuit.subckts + (sub,), circuit.models,
+                              circuit.params, circuit.options, circuit.osdi, circuit.includes + includes)
+        else:
+            circuit = Circuit(circuit.title, circuit.elements, circuit.subckts + (opamp_subckt(spec.tia.opamp),),
+                              circuit.models, circuit.params, circuit.options, circuit.osdi, circuit.includes)
+    return circuit.with_elements(*elements)
+
+
+def sense_vectors(spec: CrossbarSpec, n: int) -> list[str]:
+    """Result vectors that carry the sensed quantity of lines ``0..n-1``."""
+    if spec.sense == "ideal":
+        return [f"i(vsense{k})" for k in range(n)]
+    if spec.adc is not None:
+        return [f"v(q{k})" for k in range(n)]
+    return [f"v(o{k})" for k in range(n)]
+
+
+def sensed_current(spec: CrossbarSpec, values: np.ndarray) -> np.ndarray:
+    """Convert sensed vectors (A for ideal sense, V for a TIA/ADC output) to amperes."""
+    return values if spec.sense == "ideal" else -values / spec.tia.r_f
+
+
+def _lines(spec: CrossbarSpec, direction: str) -> tuple[list[str], list[str]]:
+    rows = [row_port(i) for i in range(spec.rows)]
+    cols = [col_port(j) for j in range(spec.cols)]
+    if direction == "forward":
+        return rows, cols
+    if direction == "backward":
+        return cols, rows
+    raise ConfigError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+
+
+def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray, *, direction: str = "forward",
+                 title: str = "memcircuit crossbar read", base: Circuit | None = None) -> Circuit:
+    """A batch read: ``inputs`` is (batch, driven lines) V; run it with :func:`read_analysis`.
+
+    ``base`` is a cached :func:`crossbar_circuit` of the same cells (saves rebuilding it)."""
+    driven, sensed = _lines(spec, direction)
+    inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
+    if inputs.shape[1] != len(driven):
+        raise ConfigError(f"a {direction} read drives {len(driven)} lines; inputs have {inputs.shape[1]} columns")
+    circuit = base if base is not None else crossbar_circuit(spec, cells, "frozen", title)
+    elements: list[Element] = [index_source()]
+    for k, port in enumerate(driven):
+        elements += driver_elements(f"drv{k}", port, inputs[:, k], spec.driver)
+    return _with_sense(circuit.with_elements(*elements), spec, sensed)
+
+
+def read_analysis(batch: int) -> DcSweep:
+    """The DC sweep of the index source that reads ``batch`` inputs."""
+    return DcSweep("Vidx", 0.0, float(batch - 1), 1.0)
+
+
+def bias_circuit(spec: CrossbarSpec, cells: Cells, row_v: np.ndarray, col_v: np.ndarray,
+                 title: str = "memcircuit crossbar bias") -> Circuit:
+    """Rows and columns driven at DC (``Vrow{i}``, ``Vcol{j}`` behind ``r_out``), states frozen."""
+    circuit = crossbar_circuit(spec, cells, "frozen", title)
+    elements: list[Element] = []
+    for i in range(spec.rows):
+        elements += driver_elements(f"row{i}", row_port(i), float(row_v[i]), spec.driver)
+    for j in range(spec.cols):
+        elements += driver_elements(f"col{j}", col_port(j), float(col_v[j]), spec.driver)
+    return circuit.with_elements(*elements)
+
+
+def cell_nodes(spec: CrossbarSpec, i: int, j: int) -> tuple[str, str]:
+    """Top-level vector names of the two terminals of the cell *element* (i, j)."""
+    from memcircuit.circuits.crossbar import col_node, row_node
+
+    top = row_node(spec, i, j)
+    bottom = f"m{i}_{j}" if spec.cell == "1T1R" else col_node(spec, i, j)
+
+    def name(node: str) -> str:
+        return node if node[0] in "rc" and node[1:].isdigit() else f"{XBAR.lower()}.{node}"
+
+    return f"v({name(top)})", f"v({name(bottom)})"
+
+
+def state_vector(i: int, j: int) -> str:
+    """Result vector of the state of cell (i, j) in a transient with behavioural devices."""
+    return f"v({XBAR.lower()}.xd{i}_{j}.x)"
+
+
+def program_circuit(spec: CrossbarSpec, cells: Cells, steps: Sequence, *, edge: float = 1e-9, gap: float = 10e-9,
+                    form: str = "behavioural", title: str = "memcircuit crossbar programming"
+                    ) -> tuple[Circuit, Tran, np.ndarray]:
+    """A pulse program as one transient: ``(circuit, analysis, step start times)``.
+
+    Row and column drivers are PWL sources ``Vrow{i}``/``Vcol{j}`` behind ``r_out``; device
+    states start at ``cells.states`` and evolve; read them back with :func:`state_vector`.
+    """
+    if cells.device is None:
+        raise ConfigError("programming needs memristor cells (pass a device); linear resistors do not change")
+    rows_w, cols_w, starts = pulse_waveforms(steps, spec.rows, spec.cols, edge=edge, gap=gap)
+    circuit = crossbar_circuit(spec, cells, form, title, options=())  # ngspice's transient tolerances
+    elements: list[Element] = []
+    for label, port, wave in ([(f"row{i}", row_port(i), w) for i, w in enumerate(rows_w)]
+                              + [(f"col{j}", col_port(j), w) for j, w in enumerate(cols_w)]):
+        inner = f"d_{label}" if spec.driver.r_out > 0 else port
+        elements.append(VoltageSource(f"V{label}", (inner, "0"), dc=0.0, wave=wave))
+        if spec.driver.r_out > 0:
+            elements.append(Resistor(f"R{label}", (inner, port), spec.driver.r_out))
+    widths = [w for s in steps for w in (*s.row_widths, *s.col_widths) if w > 0]
+    shortest = min(widths) if widths else float(starts[-1])
+    step = min(shortest / 20, edge / 2)
+    analysis = Tran(step=step, stop=float(starts[-1]), max_step=shortest / 20, uic=True)
+    return circuit.with_elements(*elements), analysis, starts
+
+
+def driver_sources(spec: CrossbarSpec) -> list[str]:
+    """Names of the programming driver sources (for energy: current through each)."""
+    return [f"vrow{i}" for i in range(spec.rows)] + [f"vcol{j}" for j in range(spec.cols)]
+
+
+def standalone_circuit(spec: CrossbarSpec, cells: Cells, v_read: np.ndarray | float = 0.1, *,
+                       signed: str | None = None, form: str = "frozen",
+                       title: str = "memcircuit crossbar") -> Circuit:
+    """A self-contained read netlist: DC row drivers at ``v_read`` V, sense amplifiers on every
+    column, and for ``signed`` layouts a difference stage per logical output. Device cells use
+    ``form`` (``"frozen"``: states held, ready for ``.op``; ``"behavioural"``/``"osdi"``: states
+    evolve, for transients).
+
+    ``differential``: physical columns (2k, 2k+1) carry (G+, G-); ``reference``: the last column
+    is the reference. With a TIA, ``Ed{k}`` writes ``V(o_plus) - V(o_minus)`` to node ``d{k}``.
+    """
+    if signed is not None and signed not in SIGNED:
+        raise ConfigError(f"signed must be one of {', '.join(SIGNED)}, got {signed!r}")
+    circuit = crossbar_circuit(spec, cells, form, title)
+    v = np.broadcast_to(np.asarray(v_read, dtype=float), (spec.rows,))
+    elements: list[Element] = []
+    for i in range(spec.rows):
+        elements += driver_elements(f"row{i}", row_port(i), float(v[i]), spec.driver)
+    circuit = _with_sense(circuit.with_elements(*elements), spec, [col_port(j) for j in range(spec.cols)])
+    if signed is not None and spec.sense == "tia":
+        out = "q" if spec.adc is not None else "o"
+        from memcircuit.circuits.signed import pairs
+
+        diffs = [Vcvs(f"Ed{k}", (f"d{k}", "0", f"{out}{p}", f"{out}{n}"), 1.0)
+                 for k, (p, n) in enumerate(pairs(spec.cols, signed))]
+        circuit = circuit.with_elements(*diffs)
+    return circuit

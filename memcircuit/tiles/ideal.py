@@ -1,0 +1,34 @@
+"""The ``ideal`` fidelity: ideal wires and periphery, ``I = G^T V`` (device currents at the line
+voltages for memristor cells); programming with the numeric twin at ideal cell voltages.
+
+By definition this fidelity ignores wire resistance, driver output resistance, access
+transistors, TIA errors and the ADC of the tile's spec (DAC quantisation of the inputs is kept).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from memcircuit.tiles.crossbar_tile import CrossbarTile
+
+
+class IdealTile(CrossbarTile):
+    fidelity = "ideal"
+
+    def _cell_current(self, v: np.ndarray) -> np.ndarray:
+        """Current (A) through every cell for cell voltages ``v`` (..., rows, cols)."""
+        if self.device is None:
+            return v * self._g
+        return self.device.current(v, np.broadcast_to(self._x, v.shape))
+
+    def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
+        if self.device is None:
+            return inputs @ self._g if direction == "forward" else inputs @ self._g.T
+        if direction == "forward":  # row i at V_i, columns at 0 V: current into each column end
+            return self._cell_current(np.repeat(inputs[:, :, None], self.cols, axis=2)).sum(axis=1)
+        # columns at E_j, rows at 0 V: the cell voltage is -E_j; current flows into the row end
+        return -self._cell_current(np.repeat(-inputs[:, None, :], self.rows, axis=1)).sum(axis=2)
+
+    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+        v = row_v[:, None] - col_v[None, :]
+        return v, float(np.sum(v * self._cell_current(v)))

@@ -1,0 +1,477 @@
+"""Our own sparse nodal solver of the crossbar topology (the ``numeric`` fidelity).
+
+The network is the one :mod:`memcircuit.circuits.crossbar` writes for ngspice (same
+:class:`~memcircuit.circuits.spec.CrossbarSpec`): row and column wire segments, driver output
+resistances, cells (linear conductances, memristor numeric twins, level-1 access transistors)
+and sense amplifiers (0 V virtual grounds or behavioural TIAs). Zero resistances merge nodes.
+
+Nodal analysis (Ho, Ruehli and Brennan, IEEE TCAS 22(6), 1975, without the voltage-source
+branches: driven nodes are known and move to the right-hand side). Unknown node voltages ``x``
+solve ``F(x) = Y_uu x + Y_ut t + f(x, t) = 0`` for every input vector ``t`` of a batch, where
+``f`` collects the non-linear elements. Strategy:
+
+1. the Jacobian at zero bias is factorised once (SuperLU, symmetric-pattern ordering) and
+   cached until the cells change; a linear network is then one multi-right-hand-side solve;
+2. non-linear networks iterate chord-Newton steps with that factorisation for the whole batch,
+   after one refresh at the batch-mean operating point;
+3. inputs whose iteration contracts slowly (a saturating TIA, strongly non-linear cells) finish
+   with full Newton (one factorisation per iteration) and step limiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from memcircuit.circuits.netlists import sensed_current
+from memcircuit.circuits.sense import adc_quantise, tia_sense_current
+from memcircuit.circuits.spec import CrossbarSpec
+from memcircuit.circuits.transistor import level1_channel
+from memcircuit.devices.base import DeviceModel
+from memcircuit.errors import ConfigError, ConvergenceError
+
+GMIN = 1e-12  # S, ngspice's default gmin across MOSFET junctions (bulk at ground)
+MODES = ("forward", "backward", "bias")
+
+# A group of non-linear two-terminal elements from node a to node b (indices into [x; t]):
+# fn(va, vb) -> (current a->b, d/dva, d/dvb), arrays shaped (elements, batch).
+ElementFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Group:
+    name: str
+    a: np.ndarray
+    b: np.ndarray
+    fn: ElementFn
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = np.arange(n)
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:
+            self.parent[i], i = root, self.parent[i]
+        return root
+
+    def union(self, i: int, j: int) -> None:
+        ri, rj = self.find(i), self.find(j)
+        if ri != rj:
+            self.parent[max(ri, rj)] = min(ri, rj)
+
+
+@dataclass
+class Topology:
+    """Node bookkeeping of one crossbar in one mode.
+
+    Raw nodes: row nodes ``(i, j)``, column nodes, 1T1R middle nodes, row and column ports,
+    driver source nodes and ground. After merging zero resistances every raw node maps to an
+    unknown (``< n``) or to a terminal (``n + k``; terminal 0 is ground, then one per driver,
+    then one per ideal sense amplifier).
+    """
+
+    n: int
+    m: int
+    index: np.ndarray                # raw node -> merged index
+    drive_terms: np.ndarray          # terminal index (into [x; t]) of every driven line
+    sense_nodes: np.ndarray          # merged index of every sensed port
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _raw_layout(spec: CrossbarSpec) -> dict[str, np.ndarray]:
+    R, C = spec.shape
+    rc = R * C
+    layout = {"row": np.arange(rc).reshape(R, C), "col": rc + np.arange(rc).reshape(R, C)}
+    nxt = 2 * rc
+    if spec.cell == "1T1R":
+        layout["mid"] = nxt + np.arange(rc).reshape(R, C)
+        nxt += rc
+    layout["rport"] = nxt + np.arange(R)
+    layout["cport"] = nxt + R + np.arange(C)
+    layout["rdrv"] = nxt + R + C + np.arange(R)
+    layout["cdrv"] = nxt + 2 * R + C + np.arange(C)
+    layout["gnd"] = np.array([nxt + 2 * (R + C)])
+    return layout
+
+
+def _roles(spec: CrossbarSpec, mode: str) -> tuple[bool, bool]:
+    """(rows driven, columns driven); an undriven side is sensed."""
+    if mode == "forward":
+        return True, False
+    if mode == "backward":
+        return False, True
+    if mode == "bias":
+        return True, True
+    raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+
+
+class NodalNetwork:
+    """The crossbar of ``spec`` in ``mode`` with the given cells, ready to solve batches.
+
+    ``g``: linear cell conductances (S); or ``device`` + ``states``: memristor numeric twins.
+    """
+
+    def __init__(self, spec: CrossbarSpec, mode: str, *, g: np.ndarray | None = None,
+                 device: DeviceModel | None = None, states: np.ndarray | None = None) -> None:
+        if spec.cell == "1T1R" and spec.transistor.model != "level1":
+            raise ConfigError("the numeric solver implements the level-1 access transistor only; "
+                              "the PTM 45 nm card needs the spice or hybrid fidelity")
+        if spec.sense == "tia" and spec.tia.transistor:
+            raise ConfigError("the numeric solver implements the behavioural op-amp only; "
+                              "the transistor-level TIA needs the spice or hybrid fidelity")
+        self.spec, self.mode = spec, mode
+        self.rows_driven, self.cols_driven = _roles(spec, mode)
+        self.topo = self._topology()
+        self.set_cells(g=g, device=device, states=states)
+
+    def set_cells(self, *, g: np.ndarray | None = None, device: DeviceModel | None = None,
+                  states: np.ndarray | None = None) -> None:
+        """New cell contents on the same topology (drops the cached factorisation)."""
+        self.linear_edges = self._linear_edges(g if device is None else None)
+        self.groups = self._groups(device, states)
+        n, m = self.topo.n, self.topo.m
+        a, b, gval = self.linear_edges
+        y = _stamp(a, b, gval, n + m)
+        self.y_uu = y[:n, :n].tocsc()
+        self.y_ut = y[:n, n:].tocsr()
+        self.y_tu = y[n:, :n].tocsr()
+        self.y_tt = y[n:, n:].tocsr()
+        self._lu0 = None
+
+    # -- construction ------------------------------------------------------------------------
+    def _topology(self) -> Topology:
+        spec = self.spec
+        R, C = spec.shape
+        lay = _raw_layout(spec)
+        total = int(lay["gnd"][0]) + 1
+        uf = _UnionFind(total)
+        if spec.r_wire == 0:
+            for i in range(R):
+                for j in range(C):
+                    uf.union(lay["row"][i, j], lay["rport"][i])
+                    uf.union(lay["col"][i, j], lay["cport"][j])
+        gnd = int(lay["gnd"][0])
+        for drv, port, driven in ((lay["rdrv"], lay["rport"], self.rows_driven),
+                                  (lay["cdrv"], lay["cport"], self.cols_driven)):
+            for k in range(drv.size):
+                # a driver without output resistance is its port; an unused driver node is parked on ground
+                uf.union(drv[k], port[k] if spec.driver.r_out == 0 else (drv[k] if driven else gnd))
+        ideal = spec.sense == "ideal"
+        # terminals: ground, driven sources, ideal virtual grounds (merged with ground)
+        terminal_of: dict[int, int] = {uf.find(int(lay["gnd"][0])): 0}
+        drive_raw = []
+        if self.rows_driven:
+            drive_raw += list(lay["rdrv"])
+        if self.cols_driven:
+            drive_raw += list(lay["cdrv"])
+        sensed_ports = []
+        if not self.rows_driven:
+            sensed_ports = list(lay["rport"])
+        elif not self.cols_driven:
+            sensed_ports = list(lay["cport"])
+        for node in drive_raw:
+            root = uf.find(int(node))
+            if root in terminal_of:
+                raise ConfigError("two drivers are shorted together (zero resistance between them)")
+            terminal_of[root] = len(terminal_of)
+        sense_terms = []
+        if ideal:
+            for node in sensed_ports:
+                root = uf.find(int(node))
+                if root not in terminal_of:
+                    terminal_of[root] = len(terminal_of)
+                sense_terms.append(terminal_of[root])
+        roots = np.array([uf.find(i) for i in range(total)])
+        unknown_roots = [r for r in dict.fromkeys(roots.tolist()) if r not in terminal_of]
+        n = len(unknown_roots)
+        merged = {r: k for k, r in enumerate(unknown_roots)}
+        merged.update({r: n + t for r, t in terminal_of.items()})
+        index = np.array([merged[r] for r in roots])
+        drive_terms = np.array([merged[uf.find(int(node))] for node in drive_raw], dtype=int)
+        if ideal:
+            sense_nodes = n + np.array(sense_terms, dtype=int)
+        else:
+            sense_nodes = np.array([index[p] for p in sensed_ports], dtype=int)
+        return Topology(n, len(terminal_of), index, drive_terms, sense_nodes, lay)
+
+    def _linear_edges(self, g: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        spec, lay, idx = self.spec, self.topo.raw, self.topo.index
+        R, C = spec.shape
+        a: list[np.ndarray] = []
+        b: list[np.ndarray] = []
+        val: list[np.ndarray] = []
+
+        def add(na, nb, gv) -> None:
+            na, nb = np.ravel(na), np.ravel(nb)
+            a.append(idx[na])
+            b.append(idx[nb])
+            val.append(np.broadcast_to(np.asarray(gv, dtype=float), na.shape).ravel())
+
+        if spec.r_wire > 0:
+            gw = 1.0 / spec.r_wire
+            add(lay["rport"], lay["row"][:, 0], gw)
+            add(lay["row"][:, :-1], lay["row"][:, 1:], gw)
+            add(lay["col"][:-1, :], lay["col"][1:, :], gw)
+            add(lay["col"][-1, :], lay["cport"], gw)
+        if spec.driver.r_out > 0:
+            go = 1.0 / spec.driver.r_out
+            if self.rows_driven:
+                add(lay["rdrv"], lay["rport"], go)
+            if self.cols_driven:
+                add(lay["cdrv"], lay["cport"], go)
+        bottom = lay["mid"] if spec.cell == "1T1R" else lay["col"]
+        if g is not None:
+            nz = g > 0
+            add(lay["row"][nz], bottom[nz], g[nz])
+        if spec.cell == "1T1R":
+            gnd = np.full(R * C, lay["gnd"][0])
+            add(lay["mid"], gnd, GMIN)
+            add(lay["col"], gnd, GMIN)
+        if not a:  # no wires and device cells: everything is non-linear
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0)
+        a_all, b_all, v_all = np.concatenate(a), np.concatenate(b), np.concatenate(val)
+        keep = a_all != b_all  # an element shorted by merging carries no current
+        return a_all[keep], b_all[keep], v_all[keep]
+
+    def _groups(self, device: DeviceModel | None, states: np.ndarray | None) -> list[Group]:
+        spec, lay, idx = self.spec, self.topo.raw, self.topo.index
+        groups: list[Group] = []
+        bottom = lay["mid"] if spec.cell == "1T1R" else lay["col"]
+        if device is not None:
+            shape = spec.shape
+            x = np.asarray(states, dtype=float).reshape(shape)
+
+            def cell_fn(va, vb, x=x, device=device, shape=shape):
+                # device calls see (batch, rows, cols) arrays, so per-cell parameters of shape
+                # (rows, cols) (device-to-device variation) broadcast naturally
+                v = (va - vb).T.reshape((-1, *shape))
+                xs = np.broadcast_to(x, v.shape)
+                i = np.asarray(device.current(v, xs), dtype=float).reshape(v.shape[0], -1).T
+                g = np.asarray(device.didv(v, xs), dtype=float).reshape(v.shape[0], -1).T
+                return i, g, -g
+
+            groups.append(Group("cells", idx[lay["row"].ravel()], idx[bottom.ravel()], cell_fn))
+        if spec.cell == "1T1R":
+            t = spec.transistor
+
+            def mos_fn(vd, vs, t=t):
+                return level1_channel(t.v_gate, vd, vs, t)
+
+            groups.append(Group("access", idx[lay["mid"].ravel()], idx[lay["col"].ravel()], mos_fn))
+        if spec.sense == "tia":
+            tia = spec.tia
+            gnd = self.topo.n  # terminal 0
+
+            def tia_fn(va, vb, tia=tia):
+                i, di, _ = tia_sense_current(va, tia)
+                return i, di, np.zeros_like(di)
+
+            sense = self.topo.sense_nodes
+            groups.append(Group("tia", sense, np.full(sense.shape, gnd), tia_fn))
+        return [g for g in groups if g.a.size]
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _terminals(self, drive: np.ndarray) -> np.ndarray:
+        """Terminal voltages (m, batch) from driver voltages (drivers, batch)."""
+        t = np.zeros((self.topo.m, drive.shape[1]))
+        t[self.topo.drive_terms - self.topo.n] = drive
+        return t
+
+    def _nonlinear(self, z: np.ndarray, *, jacobian: str | None = None):
+        """Currents of the non-linear groups stamped into a (n+m, batch) array, and optionally
+        the stamps of their partials: ``jacobian="mean"`` (one matrix, batch mean) or ``"each"``."""
+        n = self.topo.n
+        f = np.zeros_like(z)
+        stamps = []
+        for grp in self.groups:
+            i, da, db = grp.fn(z[grp.a], z[grp.b])
+            np.add.at(f, grp.a, i)
+            np.add.at(f, grp.b, -i)
+            if jacobian is not None:
+                stamps.append((grp.a, grp.b, da, db))
+        if jacobian is None:
+            return f, None
+        return f, (stamps, n)
+
+    def _jacobian(self, stamps, column: int | None) -> sp.csc_matrix:
+        """Y_uu plus the partials of the non-linear elements (batch mean, or one column)."""
+        parts_stamps, n = stamps
+        rows, cols, vals = [], [], []
+        for a, b, da, db in parts_stamps:
+            da = da.mean(axis=1) if column is None else da[:, column]
+            db = db.mean(axis=1) if column is None else db[:, column]
+            for r, c, v in ((a, a, da), (a, b, db), (b, a, -da), (b, b, -db)):
+                keep = (r < n) & (c < n)
+                rows.append(r[keep])
+                cols.append(c[keep])
+                vals.append(v[keep])
+        if not rows:
+            return self.y_uu
+        extra = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+        return (self.y_uu + extra).tocsc()
+
+    def _zero_bias_stamps(self):
+        z = np.zeros((self.topo.n + self.topo.m, 1))
+        return self._nonlinear(z, jacobian="mean")[1]
+
+    @staticmethod
+    def _factor(j: sp.csc_matrix):
+        return spla.splu(j, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
+                         options={"SymmetricMode": True})
+
+    def _lu_zero(self):
+        if self._lu0 is None:
+            self._lu0 = self._factor(self._jacobian(self._zero_bias_stamps(), None) if self.groups else self.y_uu)
+        return self._lu0
+
+    def _residual(self, x: np.ndarray, t: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z = np.vstack([x, t])
+        f, _ = self._nonlinear(z) if self.groups else (None, None)
+        r = self.y_uu @ x + base
+        if f is not None:
+            r = r + f[: self.topo.n]
+        return r, z
+
+    def solve(self, drive: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100) -> Solution:
+        """Solve for a batch: ``drive`` is (batch, driven lines) V. Returns a :class:`Solution`.
+
+        Converged when every node-voltage update is below ``tol`` times the drive scale (and
+        1e-15 V) and the node currents balance to ``tol`` times the largest element current.
+        """
+        drive = np.atleast_2d(np.asarray(drive, dtype=float))
+        if drive.shape[1] != self.topo.drive_terms.size:
+            raise ConfigError(f"{self.mode}: expected {self.topo.drive_terms.size} driven lines, got {drive.shape[1]}")
+        t = self._terminals(drive.T)
+        n = self.topo.n
+        batch = drive.shape[0]
+        base = self.y_ut @ t
+        scale_v = max(float(np.max(np.abs(drive), initial=0.0)), 1e-3)
+        x = np.zeros((n, batch))
+        iterations = 0
+        if n:
+            lu = self._lu_zero()
+            x = -lu.solve(base) if self.groups == [] else self._iterate(lu, x, t, base, scale_v, tol, max_iter)
+            iterations = getattr(self, "_last_iterations", 1)
+        return Solution(self, x, t, iterations)
+
+    def _iterate(self, lu, x, t, base, scale_v, tol, max_iter):
+        batch = x.shape[1]
+        xtol = tol * scale_v + 1e-15
+        limit = max(1.0, 2.0 * scale_v)  # V: largest update per iteration (overshoot guard)
+        active = np.ones(batch, dtype=bool)
+        prev = np.full(batch, np.inf)
+        slow = np.zeros(batch, dtype=bool)
+        refreshed = False
+        it = 0
+        for it in range(1, max_iter + 1):
+            r, _ = self._residual(x[:, active], t[:, active], base[:, active])
+            dx = lu.solve(r)
+            step = np.max(np.abs(dx), axis=0)
+            dx *= np.minimum(1.0, limit / np.maximum(step, 1e-300))
+            x[:, active] -= dx
+            cols = np.flatnonzero(active)
+            done = step <= xtol
+            ratio = step / np.maximum(prev[cols], 1e-300)
+            prev[cols] = step
+            slow[cols] = ~done & (it >= 3) & (ratio > 0.5)
+            active[cols[done | slow[cols]]] = False
+            if not active.any():
+                break
+            if not refreshed and it == 1:
+                z = np.vstack([x[:, active], t[:, active]])
+                stamps = self._nonlinear(z, jacobian="mean")[1]
+                lu = self._factor(self._jacobian(stamps, None))
+                refreshed = True
+        else:
+            slow |= active
+        for col in np.flatnonzero(slow):
+            x[:, col] = self._newton(x[:, col], t[:, col], base[:, col], xtol, limit, max_iter)
+        self._last_iterations = it
+        return x
+
+    def _newton(self, x, t, base, xtol, limit, max_iter) -> np.ndarray:
+        x = x.reshape(-1, 1).copy()
+        t = t.reshape(-1, 1)
+        base = base.reshape(-1, 1)
+        for _ in range(max_iter):
+            z = np.vstack([x, t])
+            f, stamps = self._nonlinear(z, jacobian="each")
+            r = self.y_uu @ x + base + f[: self.topo.n]
+            dx = self._factor(self._jacobian(stamps, 0)).solve(r)
+            step = float(np.max(np.abs(dx)))
+            if step > limit:
+                dx *= limit / step
+            x -= dx
+            if step <= xtol:
+                return x[:, 0]
+        raise ConvergenceError(f"numeric solver: Newton did not converge in {max_iter} iterations "
+                               f"(last update {step:.3g} V)")
+
+
+@dataclass
+class Solution:
+    """Node voltages of a solved batch and what the periphery measures."""
+
+    network: NodalNetwork
+    x: np.ndarray          # (n, batch) unknown node voltages
+    t: np.ndarray          # (m, batch) terminal voltages
+    iterations: int = 1
+
+    @property
+    def z(self) -> np.ndarray:
+        return np.vstack([self.x, self.t])
+
+    def voltage(self, raw: np.ndarray) -> np.ndarray:
+        """Voltages (..., batch) of raw nodes (see :func:`_raw_layout`)."""
+        return self.z[self.network.topo.index[raw]]
+
+    def terminal_currents(self) -> np.ndarray:
+        """Current (A) flowing from the network into every terminal, (m, batch)."""
+        net = self.network
+        into = -(net.y_tu @ self.x + net.y_tt @ self.t)
+        if net.groups:
+            f, _ = net._nonlinear(self.z)
+            into -= f[net.topo.n:]
+        return into
+
+    def sensed(self) -> np.ndarray:
+        """(batch, sensed lines): current into each ideal sense amplifier (A), or the current a
+        TIA reports, ``-V_out / r_f`` (A), after its ADC if any."""
+        net = self.network
+        spec = net.spec
+        nodes = net.topo.sense_nodes
+        if spec.sense == "ideal":
+            return self.terminal_currents()[nodes - net.topo.n].T
+        _, _, v_out = tia_sense_current(self.z[nodes], spec.tia)
+        if spec.adc is not None:
+            v_out = adc_quantise(v_out, spec.adc)
+        return sensed_current(spec, v_out).T
+
+    def driver_currents(self) -> np.ndarray:
+        """(batch, drivers): current (A) each driver pushes into the network."""
+        net = self.network
+        return -self.terminal_currents()[net.topo.drive_terms - net.topo.n].T
+
+    def cell_voltages(self) -> np.ndarray:
+        """(batch, rows, cols): voltage across each cell element (row side minus other side)."""
+        lay = self.network.topo.raw
+        spec = self.network.spec
+        bottom = lay["mid"] if spec.cell == "1T1R" else lay["col"]
+        v = self.voltage(lay["row"]) - self.voltage(bottom)
+        return np.moveaxis(v, -1, 0)
+
+
+def _stamp(a: np.ndarray, b: np.ndarray, g: np.ndarray, size: int) -> sp.csr_matrix:
+    """Nodal matrix of conductances ``g`` between nodes ``a`` and ``b``."""
+    rows = np.concatenate([a, b, a, b])
+    cols = np.concatenate([a, b, b, a])
+    vals = np.concatenate([g, g, -g, -g])
+    return sp.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()

@@ -1,0 +1,167 @@
+"""The ``spice`` and ``hybrid`` fidelities: reads (and for ``spice`` programming) in ngspice.
+
+Reads: the whole tile (wires, frozen device I-V or resistors, access transistors, drivers, sense
+amplifiers, ADC) is one netlist; a batch of ``B`` inputs is one DC sweep of the index source
+(:func:`memcircuit.circuits.netlists.read_circuit`), run in a libngspice worker
+(:class:`~memcircuit.spice.SharedEngine`). With ``workers > 1`` the batch is split over that many
+workers running in parallel.
+
+Programming at ``spice``: the pulse program is one ngspice transient of the whole tile with
+behavioural devices (half-selected cells included); the final states are read back from the
+devices' state nodes and the programming energy is integrated from the simulated driver currents.
+At ``hybrid``: every constant-voltage interval is an ngspice operating point of the tile with the
+current states frozen, and the numeric twin applies the pulse at the cell voltages it gives.
+
+Design note (measured, docs/BENCHMARKS.md): the circuit is re-parsed when a batch's inputs change.
+Changing the inputs in a loaded circuit instead (XSPICE ``pwl`` sources and ``altermod`` of their
+``y_array``) avoids the parse but costs about 6 Newton iterations per input instead of 2, three
+times slower at 64 x 64; libngspice also caps a command at 1023 characters (about 80 values).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from memcircuit.circuits.crossbar import col_port, row_port
+from memcircuit.circuits.netlists import (
+    XBAR,
+    bias_circuit,
+    cell_nodes,
+    crossbar_circuit,
+    driver_sources,
+    program_circuit,
+    read_analysis,
+    read_circuit,
+    sense_vectors,
+    sensed_current,
+    state_vector,
+)
+from memcircuit.errors import ConfigError
+from memcircuit.netlist import Op
+from memcircuit.spice import BatchEngine, SharedEngine
+from memcircuit.spice.engine import DEFAULT_TIMEOUT
+from memcircuit.tiles.base import ProgramReport, PulseProgram
+from memcircuit.tiles.crossbar_tile import CrossbarTile
+from memcircuit.tiles.programming import count_pulses
+
+
+class SpiceTile(CrossbarTile):
+    """Reads and programming in ngspice. ``workers``: parallel ngspice workers for reads;
+    ``timeout``: seconds per ngspice run; ``edge``/``gap``: pulse edge and inter-step gap (s)."""
+
+    fidelity = "spice"
+
+    def __init__(self, *args, workers: int = 1, timeout: float = DEFAULT_TIMEOUT, edge: float = 1e-9,
+                 gap: float = 10e-9, form: str = "behavioural", **kwargs) -> None:
+        if not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+        if form not in ("behavioural", "osdi"):
+            raise ConfigError(f"programming form must be 'behavioural' or 'osdi', got {form!r}")
+        self.form = form
+        self.workers, self.timeout, self.edge, self.gap = workers, float(timeout), float(edge), float(gap)
+        self._engines: list[SharedEngine] = []
+        self._base: tuple[int, object] | None = None
+        super().__init__(*args, **kwargs)
+
+    # -- engines -----------------------------------------------------------------------------
+    def engine(self, k: int = 0) -> SharedEngine:
+        """The ``k``-th libngspice worker (started on first use)."""
+        while len(self._engines) <= k:
+            self._engines.append(SharedEngine(timeout=self.timeout))
+        return self._engines[k]
+
+    def close(self) -> None:
+        for eng in self._engines:
+            eng.close()
+        self._engines = []
+
+    # -- reads -------------------------------------------------------------------------------
+    def _base_circuit(self):
+        if self._base is None or self._base[0] != self._version:
+            self._base = (self._version, crossbar_circuit(self.spec, self.cells(), "frozen", "memcircuit tile read"))
+        return self._base[1]
+
+    def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> np.ndarray:
+        n_out = self.cols if direction == "forward" else self.rows
+        circuit = read_circuit(self.spec, self.cells(), inputs, direction=direction, base=self._base_circuit())
+        result = self.engine(k).run(circuit, read_analysis(inputs.shape[0]))
+        values = np.stack([result[name] for name in sense_vectors(self.spec, n_out)], axis=1)
+        return sensed_current(self.spec, values)
+
+    def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
+        n = min(self.workers, inputs.shape[0])
+        if n == 1:
+            return self._read_chunk(0, inputs, direction)
+        self._base_circuit()  # build once, before the threads share it
+        chunks = np.array_split(inputs, n)
+        with ThreadPoolExecutor(n) as pool:
+            parts = list(pool.map(lambda kc: self._read_chunk(kc[0], kc[1], direction), enumerate(chunks)))
+        return np.concatenate(parts, axis=0)
+
+    # -- programming -------------------------------------------------------------------------
+    def program(self, program: PulseProgram) -> ProgramReport:
+        self._require_device()
+        g_before = self.conductances()
+        if not program.steps:
+            return ProgramReport(g_before, g_before.copy(), 0, 0.0, extra={"fidelity": self.fidelity})
+        circuit, tran, starts = program_circuit(self.spec, self.cells(), program.steps, edge=self.edge, gap=self.gap,
+                                                form=self.form)
+        if self.form == "osdi":  # OSDI state nodes are written by the batch engine's 'write all'
+            with BatchEngine(timeout=self.timeout) as eng:
+                result = eng.run(circuit, tran)
+        else:
+            result = self.engine(0).run(circuit, tran)
+        self._x = self._final_states(result)
+        self._changed()
+        energy = self._energy(result)
+        return ProgramReport(g_before, self.conductances(), count_pulses(program), energy,
+                             extra={"fidelity": self.fidelity, "time": result.time, "step_starts": starts,
+                                    "result": result})
+
+    def _final_states(self, result) -> np.ndarray:
+        """Device states at the end of a programming transient.
+
+        Behavioural devices: the state node ``v(xxbar.xd{i}_{j}.x)``. OSDI devices: ngspice keeps
+        ``x - x0`` on the module's internal node, which it names ``n.xxbar.nxd{i}_{j}#st`` for an
+        N instance inside a subcircuit (flattened name of the instance, then the node)."""
+        x = np.empty(self.spec.shape)
+        for i in range(self.rows):
+            for j in range(self.cols):
+                if self.form == "osdi":
+                    x[i, j] = self._x[i, j] + result[f"v(n.{XBAR.lower()}.nxd{i}_{j}#st)"][-1]
+                else:
+                    x[i, j] = result[state_vector(i, j)][-1]
+        return x
+
+    def _energy(self, result) -> float:
+        """Energy (J) the drivers deliver: the integral of ``V_source * I_out`` over the run."""
+        t = result.time
+        total = 0.0
+        for source, port in zip(driver_sources(self.spec),
+                                [row_port(i) for i in range(self.rows)] + [col_port(j) for j in range(self.cols)]):
+            node = f"d_{source[1:]}" if self.spec.driver.r_out > 0 else port
+            power = result[f"v({node})"] * -result[f"i({source})"]
+            total += float(np.sum(0.5 * (power[1:] + power[:-1]) * np.diff(t)))
+        return total
+
+
+class HybridTile(SpiceTile):
+    """ngspice reads; programming by the numeric twin at ngspice's cell voltages."""
+
+    fidelity = "hybrid"
+
+    def program(self, program: PulseProgram) -> ProgramReport:
+        return CrossbarTile.program(self, program)
+
+    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+        result = self.engine(0).run(bias_circuit(self.spec, self.cells(), row_v, col_v), Op())
+        v = np.empty(self.spec.shape)
+        for i in range(self.rows):
+            for j in range(self.cols):
+                top, bottom = cell_nodes(self.spec, i, j)
+                v[i, j] = result.scalar(top) - result.scalar(bottom)
+        drive = np.concatenate([row_v, col_v])
+        currents = np.array([-result.scalar(f"i({s})") for s in driver_sources(self.spec)])
+        return v, float(np.sum(drive * currents))

@@ -1,0 +1,107 @@
+"""Layers larger than one tile: a grid of tiles that reads and programs like one big tile.
+
+Physical tiles have their own drivers and sense amplifiers; a layer of ``rows x cols`` weights
+is cut into blocks of at most ``tile_rows x tile_cols``. Forward reads drive every tile of a row
+block with that block's inputs and add the column currents of the tiles in a column (the
+digital or analogue accumulation after the sense amplifiers); backward reads do the transpose.
+A pulse step drives each tile with its slice of the row and column voltages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from memcircuit.errors import ConfigError
+from memcircuit.tiles.base import ProgramReport, PulseProgram, PulseStep, Tile
+
+
+def _blocks(n: int, size: int) -> list[slice]:
+    return [slice(k, min(k + size, n)) for k in range(0, n, size)]
+
+
+class TiledLayer(Tile):
+    """``rows x cols`` cells on a grid of tiles made by ``factory(rows, cols, row_slice, col_slice)``."""
+
+    def __init__(self, rows: int, cols: int, tile_rows: int, tile_cols: int,
+                 factory: Callable[[int, int, slice, slice], Tile]) -> None:
+        super().__init__(rows, cols)
+        if tile_rows < 1 or tile_cols < 1:
+            raise ConfigError("tile size must be at least 1 x 1")
+        self.row_blocks, self.col_blocks = _blocks(rows, tile_rows), _blocks(cols, tile_cols)
+        self.tiles: list[list[Tile]] = [
+            [factory(rb.stop - rb.start, cb.stop - cb.start, rb, cb) for cb in self.col_blocks]
+            for rb in self.row_blocks
+        ]
+        self.fidelity = self.tiles[0][0].fidelity
+
+    def _each(self):
+        for a, rb in enumerate(self.row_blocks):
+            for b, cb in enumerate(self.col_blocks):
+                yield rb, cb, self.tiles[a][b]
+
+    def _accumulate(self, x: np.ndarray, backward: bool) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        single = x.ndim == 1
+        x = np.atleast_2d(x)
+        n_in, n_out = (self.cols, self.rows) if backward else (self.rows, self.cols)
+        if x.shape[1] != n_in:
+            raise ConfigError(f"{'read_t' if backward else 'read'} needs (batch, {n_in}) volts, got shape {x.shape}")
+        out = np.zeros((x.shape[0], n_out))
+        for rb, cb, tile in self._each():
+            if backward:
+                out[:, rb] += tile.read_t(x[:, cb])
+            else:
+                out[:, cb] += tile.read(x[:, rb])
+        return out[0] if single else out
+
+    def read(self, v: np.ndarray) -> np.ndarray:
+        return self._accumulate(v, backward=False)
+
+    def read_t(self, e: np.ndarray) -> np.ndarray:
+        return self._accumulate(e, backward=True)
+
+    def program(self, program: PulseProgram) -> ProgramReport:
+        g_before = self.conductances()
+        pulses, energy, extras = 0, 0.0, []
+        for rb, cb, tile in self._each():
+            steps = tuple(PulseStep(s.rows[rb], s.cols[cb], s.row_widths[rb], s.col_widths[cb])
+                          for s in program.steps)
+            if not any(s.rows.any() or s.cols.any() for s in steps):
+                continue
+            report = tile.program(PulseProgram(steps))
+            pulses += report.pulses
+            energy += report.energy_j or 0.0
+            extras.append(report.extra)
+        return ProgramReport(g_before, self.conductances(), pulses, energy,
+                             extra={"fidelity": self.fidelity, "tiles": extras})
+
+    def _assemble(self, getter) -> np.ndarray | None:
+        parts = [[getter(t) for t in row] for row in self.tiles]
+        if any(p is None for row in parts for p in row):
+            return None
+        return np.block(parts)
+
+    def conductances(self) -> np.ndarray:
+        return self._assemble(lambda t: t.conductances())
+
+    def _scatter(self, arr: np.ndarray, what: str, setter: str) -> None:
+        arr = np.asarray(arr, dtype=float)
+        if arr.shape != (self.rows, self.cols):
+            raise ConfigError(f"{what} must have shape ({self.rows}, {self.cols}), got {arr.shape}")
+        for rb, cb, tile in self._each():
+            getattr(tile, setter)(arr[rb, cb])
+
+    def set_conductances(self, g: np.ndarray) -> None:
+        self._scatter(g, "conductances", "set_conductances")
+
+    def states(self) -> np.ndarray | None:
+        return self._assemble(lambda t: t.states())
+
+    def set_states(self, x: np.ndarray) -> None:
+        self._scatter(x, "states", "set_states")
+
+    def close(self) -> None:
+        for _, _, tile in self._each():
+            tile.close()
