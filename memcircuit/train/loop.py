@@ -1,0 +1,361 @@
+"""The in-situ training loop: forward reads, backward reads and pulse programming on tiles.
+
+One epoch: the training split is shuffled (seeded per epoch); every mini-batch is read forward
+through the tiles, the output error is read backward through them, the optimizer turns the
+gradient into weight changes, the encoder (:mod:`memcircuit.train.pulses`) into pulse programs,
+and the tiles apply them. Pulse counts and programming energy are the tiles' own reports.
+After the epoch the validation and test splits are read forward (accuracy and loss), a metrics
+row is written (``metrics.json`` and ``metrics.csv``), and a checkpoint is saved.
+
+Random streams are derived from the seed and never shared: initial weights ``[seed, 0]``, tile
+``k`` programming noise ``[seed, 1, k]``, shuffling of epoch ``e`` ``[seed, 2, e]``, stochastic
+pulse rounding of epoch ``e`` ``[seed, 3, e]``. A checkpoint stores the device states, the tiles'
+noise-generator states and the optimizer state, so a resumed run repeats the uninterrupted one
+exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memcircuit.errors import ConfigError
+from memcircuit.tiles.base import FIDELITIES
+from memcircuit.train.checkpoint import checkpoint_path, latest_checkpoint, save_checkpoint
+from memcircuit.train.datasets import Dataset, load_dataset
+from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, cross_entropy
+from memcircuit.train.optimizers import REGISTRY, make_optimizer
+from memcircuit.train.optimizers.base import Factored
+from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, encode_outer, encode_pwm
+
+METRIC_KEYS = ("epoch", "train_acc", "test_acc", "val_acc", "loss", "val_loss", "test_loss", "pulses",
+               "energy_j", "seconds", "lr")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (SI units). Stored as ``config.json``."""
+
+    dataset: str = "iris"
+    layers: tuple[int, ...] = (4, 8, 3)
+    device: str = "exp-pulse"
+    device_options: dict = field(default_factory=dict)
+    optimizer: str = "sgd"
+    fidelity: str = "numeric"
+    epochs: int = 10
+    batch: int = 8
+    seed: int = 0
+    lr: float = 0.1
+    momentum: float = 0.9
+    adaptive_rule: str = "rmsprop"
+    lr_cell_per: str = "layer"
+    activation: str = "sigmoid"
+    signed: str = "differential"
+    scheme: str = "auto"
+    tile_rows: int = 64
+    tile_cols: int = 64
+    r_wire: float = 0.0
+    sense: str = "ideal"
+    v_read: float = 0.1
+    w_max: float = 1.0
+    v_prog: float | None = None
+    t_unit: float | None = None
+    max_units: int = 128
+    levels: float = 1000.0
+    input_bits: int | None = None
+    error_bits: int | None = None
+    variation: float = 0.0
+    patience: int | None = None
+    test_fraction: float = 0.2
+    val_fraction: float = 0.0
+    max_train: int | None = None
+    max_test: int | None = None
+    mnist_dir: str | None = None
+    eval_train: bool = False
+    workers: int = 1
+    optimizer_options: dict = field(default_factory=dict)
+    tile_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
+        if self.fidelity not in FIDELITIES:
+            raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
+        if self.optimizer not in REGISTRY:
+            raise ConfigError(f"optimizer must be one of {', '.join(REGISTRY)}, got {self.optimizer!r}")
+        if self.scheme not in ("auto", *SCHEMES):
+            raise ConfigError(f"pulse scheme must be auto, {', '.join(SCHEMES)}; got {self.scheme!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        for name in ("epochs", "batch"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"patience must be >= 1 epoch, got {self.patience}")
+        if self.variation < 0:
+            raise ConfigError(f"device variation must be >= 0, got {self.variation}")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layers"] = list(self.layers)
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+def _device_and_range(cfg: TrainConfig):
+    from memcircuit.tiles import resolve_device
+
+    if cfg.device_options:
+        from memcircuit.devices import get_device
+
+        device = get_device(cfg.device, **cfg.device_options)
+    else:
+        device = resolve_device(cfg.device)
+    lo = float(device.conductance(np.array([device.x_min]), cfg.v_read)[0])
+    hi = float(device.conductance(np.array([device.x_max]), cfg.v_read)[0])
+    g_lo, g_hi = min(lo, hi), max(lo, hi)
+    margin = 0.02 * (g_hi - g_lo)   # keep targets inside the range the states can reach
+    return device, g_lo + margin, g_hi - margin
+
+
+class Trainer:
+    """Runs (or resumes) one training run into ``out`` (see module doc)."""
+
+    def __init__(self, cfg: TrainConfig, out: str | Path, *, progress: bool = False,
+                 data: Dataset | None = None) -> None:
+        self.cfg, self.out, self.progress = cfg, Path(out), progress
+        self.data = data if data is not None else load_dataset(
+            cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
+            max_train=cfg.max_train, max_test=cfg.max_test, mnist_dir=cfg.mnist_dir)
+        if cfg.layers[0] != self.data.n_features or cfg.layers[-1] != self.data.n_classes:
+            raise ConfigError(f"{cfg.dataset} has {self.data.n_features} features and {self.data.n_classes} "
+                              f"classes: layers must start with {self.data.n_features} and end with "
+                              f"{self.data.n_classes}, got {','.join(map(str, cfg.layers))}")
+        self.device, g_min, g_max = _device_and_range(cfg)
+        self.mapping = MappingConfig(g_min, g_max, cfg.signed, cfg.w_max, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
+                                     cfg.input_bits, cfg.error_bits)
+        self.cal: PulseCalibration = calibrate(self.device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,
+                                               max_units=cfg.max_units, levels=cfg.levels)
+        self._tile_count = 0
+        self.net = Network(list(cfg.layers), self.mapping, self._make_tile, np.random.default_rng([cfg.seed, 0]),
+                           activation=cfg.activation)
+        self.optimizer = make_optimizer(cfg, self.device, self.cal)
+        self.optimizer.setup([(n_in + 1, n_out) for n_in, n_out in zip(cfg.layers[:-1], cfg.layers[1:])],
+                             np.random.default_rng([cfg.seed, 4]))
+        if hasattr(self.optimizer, "attach"):   # optimizers that program the tiles themselves
+            self.optimizer.attach(self.net, self.cal)
+        self.history: list[dict[str, Any]] = []
+        self.best = {"monitor": float("inf"), "epoch": 0, "bad": 0}
+        self.stopped_early = False
+
+    # -- tiles ---------------------------------------------------------------------------------
+    def _make_tile(self, rows: int, cols: int, g: np.ndarray):
+        from memcircuit.tiles import make_tile
+
+        cfg = self.cfg
+        k = self._tile_count
+        self._tile_count += 1
+        kw = dict(cfg.tile_options)
+        if cfg.fidelity in ("spice", "hybrid") and cfg.workers > 1:
+            kw["workers"] = cfg.workers
+        device = self.device
+        if cfg.variation > 0:
+            device = self._varied_device((rows, cols), k)
+        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, sense=cfg.sense,
+                         v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]), **kw)
+
+    def _varied_device(self, shape: tuple[int, int], k: int):
+        """Device-to-device variation: every parameter spread by ``variation`` (relative sigma)."""
+        try:
+            from memcircuit.devices import sample_devices
+        except ImportError:
+            raise ConfigError("device variation needs memcircuit.devices.sample_devices") from None
+        return sample_devices(self.device, shape, np.random.default_rng([self.cfg.seed, 5, k]),
+                              spread=self.cfg.variation)
+
+    # -- one epoch -----------------------------------------------------------------------------
+    def _program(self, updates, rng: np.random.Generator) -> tuple[int, float]:
+        pulses, energy = 0, 0.0
+        outer = self.cfg.scheme in ("auto", "outer")
+        own = getattr(self.optimizer, "program", None)
+        for k, (layer, upd) in enumerate(zip(self.net.layers, updates)):
+            if own is not None:
+                for report in own(k, layer, upd, rng):
+                    pulses += int(report.pulses)
+                    energy += float(report.energy_j or 0.0)
+                continue
+            programs = []
+            for r, (r0, r1) in enumerate(layer.row_blocks):
+                row = []
+                for c, (c0, c1) in enumerate(layer.col_blocks):
+                    if outer and isinstance(upd, Factored):
+                        row.append(encode_outer(upd.u[:, r0:r1], layer.physical_factor(upd.v[:, c0:c1]),
+                                                self.cal, rng))
+                    else:
+                        row.append(encode_pwm(layer.physical_delta(upd.dense(), r, c), self.cal, rng))
+                programs.append(row)
+            for report in layer.program(programs):
+                pulses += int(report.pulses)
+                energy += float(report.energy_j or 0.0)
+        return pulses, energy
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+        """(accuracy, loss) of the network on ``x``, ``y`` by forward reads (None if empty)."""
+        if len(y) == 0:
+            return None, None
+        p = self.net.predict(x, batch=256)
+        return float(np.mean(p.argmax(axis=1) == y)), cross_entropy(p, y)
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        cfg, d = self.cfg, self.data
+        t0 = time.perf_counter()
+        order = np.random.default_rng([cfg.seed, 2, epoch]).permutation(len(d.y_train))
+        rng = np.random.default_rng([cfg.seed, 3, epoch])
+        batches = [order[i:i + cfg.batch] for i in range(0, len(order), cfg.batch)]
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
+        correct, loss_sum, pulses, energy = 0, 0.0, 0, 0.0
+        for idx in batches:
+            xb, yb = d.x_train[idx], d.y_train[idx]
+            cache = self.net.forward(xb)
+            loss = cross_entropy(cache.probs, yb)
+            correct += int(np.sum(cache.probs.argmax(axis=1) == yb))
+            loss_sum += loss * len(yb)
+            updates = self.optimizer.step(self.net.backward(cache, yb))
+            p, e = self._program(updates, rng)
+            pulses, energy = pulses + p, energy + e
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}")
+        if bar is not None:
+            bar.close()
+        train_acc, train_loss = correct / len(d.y_train), loss_sum / len(d.y_train)
+        if cfg.eval_train:
+            train_acc, train_loss = self.evaluate(d.x_train, d.y_train)
+        val_acc, val_loss = self.evaluate(d.x_val, d.y_val)
+        test_acc, test_loss = self.evaluate(d.x_test, d.y_test)
+        lr = self.optimizer.effective_lr()
+        self.optimizer.end_epoch(train_loss, val_loss)
+        row = {"epoch": epoch, "train_acc": train_acc, "test_acc": test_acc, "val_acc": val_acc,
+               "loss": train_loss, "val_loss": val_loss, "test_loss": test_loss, "pulses": pulses,
+               "energy_j": energy, "seconds": time.perf_counter() - t0, "lr": lr}
+        if hasattr(self.optimizer, "epoch_metrics"):
+            row.update({k: v for k, v in self.optimizer.epoch_metrics().items() if k not in row})
+        return row
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {}
+        for k, tile in enumerate(self.net.tiles()):
+            x = tile.states()
+            arrays[f"tile.{k}.states"] = x if x is not None else tile.conductances()
+        for key, value in self.optimizer.state_dict().items():
+            arrays[f"opt.{key}"] = np.asarray(value)
+        return arrays
+
+    def save(self, epoch: int) -> Path:
+        meta = {"epoch": epoch, "history": self.history, "best": self.best, "stopped_early": self.stopped_early,
+                "config": self.cfg.to_json(),
+                "tile_rng": [tile.rng.bit_generator.state for tile in self.net.tiles()]}
+        return save_checkpoint(checkpoint_path(self.out / "checkpoints", epoch), meta, self.state_arrays())
+
+    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> int:
+        if meta["config"] != {**self.cfg.to_json(), "epochs": meta["config"]["epochs"]}:
+            raise ConfigError(f"the checkpoints in {self.out} belong to a run with other options; "
+                              "use the same options (only --epochs may change) or another --out")
+        for k, tile in enumerate(self.net.tiles()):
+            if tile.states() is not None:
+                tile.set_states(arrays[f"tile.{k}.states"])
+            tile.rng.bit_generator.state = meta["tile_rng"][k]
+        self.optimizer.load_state_dict({key[4:]: (v if v.ndim else v.item()) for key, v in arrays.items()
+                                        if key.startswith("opt.")})
+        self.history, self.best = meta["history"], meta["best"]
+        self.stopped_early = meta["stopped_early"]
+        return int(meta["epoch"])
+
+    # -- outputs -------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        return {"config": self.cfg.to_json(), "dataset": self.data.summary(), "calibration": self.cal.to_json(),
+                "optimizer": self.optimizer.describe(), "epochs": self.history,
+                "final_test_acc": last.get("test_acc"), "final_train_acc": last.get("train_acc"),
+                "best_epoch": self.best["epoch"], "stopped_early": self.stopped_early,
+                "pulses_total": int(sum(r["pulses"] for r in self.history)),
+                "energy_j_total": float(sum(r["energy_j"] or 0.0 for r in self.history))}
+
+    def write_metrics(self) -> None:
+        from memcircuit.cli.common import emit_json, write_atomic
+
+        emit_json(self.summary(), str(self.out / "metrics.json"))
+        buf = io.StringIO()
+        keys = list(METRIC_KEYS) + sorted({k for row in self.history for k in row} - set(METRIC_KEYS))
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        for row in self.history:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in keys})
+        write_atomic(self.out / "metrics.csv", buf.getvalue())
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self, *, resume: bool = False, stop_after: int | None = None) -> dict[str, Any]:
+        """Train to ``cfg.epochs`` (or early stop); ``stop_after`` ends after that many epochs of
+        this call (used to simulate an interrupted run). Returns :meth:`summary`."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        found = latest_checkpoint(self.out / "checkpoints")
+        start = 0
+        if found is not None:
+            if not resume:
+                raise ConfigError(f"{self.out} already holds a training run; pass --resume to continue it "
+                                  "or choose another --out")
+            start = self.restore(found[1], found[2])
+        from memcircuit.cli.common import write_atomic
+
+        write_atomic(self.out / "config.json", json.dumps(self.cfg.to_json(), indent=2) + "\n")
+        done = 0
+        epoch = start
+        while epoch < self.cfg.epochs and not self.stopped_early:
+            if stop_after is not None and done >= stop_after:
+                break
+            epoch += 1
+            row = self.run_epoch(epoch)
+            self.history.append(row)
+            self._early_stopping(row)
+            self.save(epoch)
+            self.write_metrics()
+            done += 1
+        self.write_metrics()
+        return self.summary()
+
+    def _early_stopping(self, row: dict[str, Any]) -> None:
+        monitor = row["val_loss"] if row["val_loss"] is not None else row["loss"]
+        if monitor < self.best["monitor"]:
+            self.best = {"monitor": float(monitor), "epoch": row["epoch"], "bad": 0}
+        else:
+            self.best["bad"] += 1
+            if self.cfg.patience is not None and self.best["bad"] >= self.cfg.patience:
+                self.stopped_early = True
+
+    def close(self) -> None:
+        self.net.close()
+
+
+def epochs_to_target(rows: list[dict[str, Any]], target: float, key: str = "test_acc") -> int | None:
+    """First epoch whose ``key`` reaches ``target`` (None if never)."""
+    for row in rows:
+        if row.get(key) is not None and row[key] >= target:
+            return int(row["epoch"])
+    return None

@@ -1,0 +1,117 @@
+"""Optimizers as pulse-program generators: the common part.
+
+An optimizer turns the gradient of one layer into the weight change it wants, in one of two
+forms that the pulse encoder (:mod:`memcircuit.train.pulses`) turns into programming pulses:
+
+* :class:`Factored` ``dW = sum_b u_b v_b^T``: a sum of rank-1 outer products that the row and
+  column drivers apply in parallel, one outer product after another (the SGD training circuit of
+  Soudry et al., IEEE TNNLS 26(10), 2015: input on the row amplitudes, error on the column
+  pulse durations). No weight-sized memory is needed in the periphery.
+* :class:`Dense` ``dW``: one change per synapse (momentum, adaptive learning rates and
+  per-synapse learning-rate cells keep per-weight state, so their change is not rank-1); the
+  encoder programs it with per-device pulse widths.
+
+Gradients arrive as the rank-1 factors of :meth:`memcircuit.train.network.Network.backward`:
+``x`` (batch, n_in + 1) and ``delta`` (batch, n_out), gradient ``x^T delta``. Every optimizer
+keeps its state in numpy arrays and floats (:meth:`state_dict`), so checkpoints resume exactly.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memcircuit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Factored:
+    """``dW = u^T v`` summed over the leading axis: ``u`` (k, n_in + 1), ``v`` (k, n_out)."""
+
+    u: np.ndarray
+    v: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        return self.u.T @ self.v
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A full (n_in + 1, n_out) weight change."""
+
+    dw: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        return self.dw
+
+
+Update = Factored | Dense
+
+
+def positive(name: str, value: float) -> float:
+    if not (np.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def fraction(name: str, value: float, *, closed: bool = False) -> float:
+    ok = 0 <= value <= 1 if closed else 0 <= value < 1
+    if not (np.isfinite(value) and ok):
+        raise ConfigError(f"{name} must be in [0, 1{']' if closed else ')'}, got {value!r}")
+    return float(value)
+
+
+class Optimizer(abc.ABC):
+    """Gradient -> desired weight change, per layer, with state that checkpoints can restore."""
+
+    name: str = ""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = positive("learning rate", lr)
+        self.steps = 0
+
+    def setup(self, shapes: list[tuple[int, int]], rng: np.random.Generator) -> None:
+        """Called once with every layer's (n_in + 1, n_out) before the first step."""
+        self.shapes = list(shapes)
+
+    @abc.abstractmethod
+    def layer_update(self, k: int, x: np.ndarray, delta: np.ndarray) -> Update:
+        """The weight change of layer ``k`` for gradient factors ``x``, ``delta``."""
+
+    def step(self, grads: list[tuple[np.ndarray, np.ndarray]]) -> list[Update]:
+        """Weight changes of all layers for one mini-batch."""
+        updates = [self.layer_update(k, x, d) for k, (x, d) in enumerate(grads)]
+        self.steps += 1
+        return updates
+
+    def end_epoch(self, train_loss: float, val_loss: float | None) -> None:
+        """Hook for controllers that look at the loss trend (default: nothing)."""
+
+    def effective_lr(self) -> float:
+        """A scalar summary of the current learning rate, for the metrics."""
+        return self.lr
+
+    # -- checkpoint state ----------------------------------------------------------------------
+    def _arrays(self) -> dict[str, list[np.ndarray]]:
+        """Named per-layer state arrays (override)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"lr": self.lr, "steps": self.steps}
+        for key, arrays in self._arrays().items():
+            for k, a in enumerate(arrays):
+                state[f"{key}.{k}"] = np.array(a, copy=True)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lr = float(state["lr"])
+        self.steps = int(state["steps"])
+        for key, arrays in self._arrays().items():
+            for k in range(len(arrays)):
+                arrays[k][...] = state[f"{key}.{k}"]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "lr": self.lr}
