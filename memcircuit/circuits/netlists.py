@@ -136,6 +136,8 @@ def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray, *, direct
                  title: str = "memcircuit crossbar read", base: Circuit | None = None) -> Circuit:
     """A batch read: ``inputs`` is (batch, driven lines) V; run it with :func:`read_analysis`.
 
+    Only the sensed vectors (:func:`sense_vectors`) are saved.
+
     ``base`` is a cached :func:`crossbar_circuit` of the same cells (saves rebuilding it)."""
     driven, sensed = _lines(spec, direction)
     inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
@@ -145,7 +147,8 @@ def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray, *, direct
     elements: list[Element] = [index_source()]
     for k, port in enumerate(driven):
         elements += driver_elements(f"drv{k}", port, inputs[:, k], spec.driver)
-    return _with_sense(circuit.with_elements(*elements), spec, sensed)
+    circuit = _with_sense(circuit.with_elements(*elements), spec, sensed)
+    return circuit.with_saves(*sense_vectors(spec, len(sensed)))
 
 
 def read_analysis(batch: int) -> DcSweep:

@@ -332,6 +332,7 @@ class Circuit:
     options: tuple[tuple[str, Value], ...] = ()
     osdi: tuple[str, ...] = ()
     includes: tuple[str, ...] = ()
+    saves: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.title, str) or "\n" in self.title or "\r" in self.title:
@@ -346,7 +347,18 @@ class Circuit:
         for path in self.osdi + self.includes:
             if any(c in path for c in "\n\r\"'"):
                 raise NetlistError(f"unsafe path {path!r}")
+        object.__setattr__(self, "saves", tuple(dict.fromkeys(str(v).lower() for v in self.saves)))
+        for vector in self.saves:
+            if not _SAVE.match(vector):
+                raise NetlistError(f"cannot save {vector!r}: use v(node) or i(vsource) with sanitised names")
         _unique([e.name for e in self.elements], "circuit")
+
+    def with_saves(self, *vectors: str) -> Circuit:
+        """A copy that keeps only these result vectors (``.save``; none given = ngspice saves all).
+
+        Reads of large tiles need a few sensed vectors out of thousands of nodes: saving only
+        those spares ngspice storing every node at every sweep point."""
+        return _replace(self, saves=self.saves + tuple(vectors))
 
     def with_elements(self, *elements: Element) -> Circuit:
         """A copy with more top-level elements."""
@@ -362,6 +374,7 @@ class Circuit:
             params=self.params + other.params,
             osdi=self.osdi + other.osdi,
             includes=self.includes + other.includes,
+            saves=self.saves + other.saves,
         )
 
     def element(self, name: str) -> Element:
@@ -369,6 +382,9 @@ class Circuit:
             if e.name.lower() == name.lower():
                 return e
         raise KeyError(name)
+
+
+_SAVE = re.compile(r"^[vi]\([a-z0-9_.#]+\)$")
 
 
 def _replace(obj, **changes):

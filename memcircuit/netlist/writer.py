@@ -165,6 +165,8 @@ def write(
     options.update((k.lower(), v) for k, v in extra_options)
     opt_words = list(ALWAYS_OPTIONS) + [f"{k}={value(v)}" for k, v in options.items() if k not in ALWAYS_OPTIONS]
     lines.append(".options " + " ".join(opt_words))
+    if circuit.saves:
+        lines.append(".save " + " ".join(circuit.saves))
     lines += ["." + analysis(a) for a in analyses]
     if control is not None or circuit.osdi:
         lines.append(".control")
