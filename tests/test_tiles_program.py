@@ -130,3 +130,17 @@ def test_programming_rejects_wrong_sizes(device, x0):
     tile = make_tile("numeric", ROWS, COLS, device=device, states=x0)
     with pytest.raises(ConfigError):
         tile.program(half_select_program(ROWS + 1, COLS, [(0, 0, 1.0, 1e-6)]))
+
+
+def test_parasitic_free_bias_skips_the_solve_and_equals_the_nodal_solution(device, x0):
+    rng = np.random.default_rng(3)
+    row_v, col_v = rng.uniform(-1, 1, ROWS), rng.uniform(-1, 1, COLS)
+    with make_tile("numeric", ROWS, COLS, device=device, states=x0, r_wire=0.0) as tile:
+        assert tile.parasitic_free
+        v_direct, p_direct = tile._bias(row_v, col_v)
+        sol = tile.network("bias").solve(np.concatenate([row_v, col_v])[None, :])
+        p_nodal = float(np.sum(np.concatenate([row_v, col_v]) * sol.driver_currents()))
+        np.testing.assert_allclose(v_direct, sol.cell_voltages()[0], rtol=1e-9, atol=1e-12)
+        assert p_direct == pytest.approx(p_nodal, rel=1e-6)
+    with make_tile("numeric", ROWS, COLS, device=device, states=x0, r_wire=1.0) as tile:
+        assert not tile.parasitic_free

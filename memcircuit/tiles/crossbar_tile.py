@@ -145,6 +145,25 @@ class CrossbarTile(Tile):
     def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
         raise NotImplementedError
 
+    def _cell_current(self, v: np.ndarray) -> np.ndarray:
+        """Current (A) through every cell for cell voltages ``v`` (..., rows, cols) V."""
+        if self.device is None:
+            return v * self._g
+        return self.device.current(v, np.broadcast_to(self._x, v.shape))
+
+    def _direct_bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+        """Cell voltages ``V_row_i - V_col_j`` and the power the drivers deliver, ``sum v i(v)`` (W).
+
+        Exact when nothing sits between the drivers and the cells (no wire or driver resistance,
+        no access transistor): every node of a line is then the driver's node."""
+        v = row_v[:, None] - col_v[None, :]
+        return v, float(np.sum(v * self._cell_current(v)))
+
+    @property
+    def parasitic_free(self) -> bool:
+        """True when the programming bias needs no circuit solve (see :meth:`_direct_bias`)."""
+        return self.spec.r_wire == 0 and self.spec.driver.r_out == 0 and self.spec.cell == "1R"
+
     def _require_device(self) -> DeviceModel:
         if self.device is None:
             raise ConfigError("linear-resistor cells cannot be programmed; build the tile with a device model")

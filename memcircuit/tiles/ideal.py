@@ -15,12 +15,6 @@ from memcircuit.tiles.crossbar_tile import CrossbarTile
 class IdealTile(CrossbarTile):
     fidelity = "ideal"
 
-    def _cell_current(self, v: np.ndarray) -> np.ndarray:
-        """Current (A) through every cell for cell voltages ``v`` (..., rows, cols)."""
-        if self.device is None:
-            return v * self._g
-        return self.device.current(v, np.broadcast_to(self._x, v.shape))
-
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
         if self.device is None:
             return inputs @ self._g if direction == "forward" else inputs @ self._g.T
@@ -30,5 +24,4 @@ class IdealTile(CrossbarTile):
         return -self._cell_current(np.repeat(-inputs[:, None, :], self.rows, axis=1)).sum(axis=2)
 
     def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
-        v = row_v[:, None] - col_v[None, :]
-        return v, float(np.sum(v * self._cell_current(v)))
+        return self._direct_bias(row_v, col_v)
