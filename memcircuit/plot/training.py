@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from memcircuit.errors import ConfigError
 
@@ -43,6 +44,7 @@ def plot_training(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
         if np.isfinite(y).any():
             ax.plot(epoch, 100 * y, style, ms=3, label=f"{label} accuracy")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     loss_ax = ax.twinx()
@@ -67,6 +69,7 @@ def plot_programming(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
     epoch = _column(rows, "epoch")
     ax.bar(epoch, _column(rows, "pulses"), color="tab:blue", alpha=0.6, label="pulses")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("programming pulses per epoch")
     energy = _column(rows, "energy_j")
     if np.isfinite(energy).any() and np.nanmax(energy) > 0:
