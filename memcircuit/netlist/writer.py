@@ -7,6 +7,7 @@ crossbars (DESIGN.md).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 
 from memcircuit.errors import NetlistError
@@ -95,7 +96,24 @@ def model(m: Model) -> str:
     return f".model {m.name} {m.type}" + (f" ({_params(m.params)})" if m.params else "")
 
 
+# Written subcircuits by object identity: the IR is immutable, so a definition written once (a
+# tile's crossbar, re-read with every input batch) never needs writing again. Entries go with
+# their object.
+_SUBCKT_LINES: dict[int, list[str]] = {}
+
+
 def subckt(s: Subckt) -> list[str]:
+    """The ``.subckt`` ... ``.ends`` lines of ``s`` (cached for the life of the object)."""
+    key = id(s)
+    lines = _SUBCKT_LINES.get(key)
+    if lines is None:
+        lines = _write_subckt(s)
+        _SUBCKT_LINES[key] = lines
+        weakref.finalize(s, _SUBCKT_LINES.pop, key, None)
+    return list(lines)
+
+
+def _write_subckt(s: Subckt) -> list[str]:
     head = f".subckt {s.name} {' '.join(s.ports)}"
     if s.params:
         head += " params: " + _params(s.params)
