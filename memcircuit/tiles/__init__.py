@@ -27,7 +27,7 @@ from memcircuit.tiles.ideal import IdealTile
 from memcircuit.tiles.numeric import NumericTile
 from memcircuit.tiles.programming import half_select_program
 from memcircuit.tiles.spice import HybridTile, SpiceTile
-from memcircuit.tiles.tiled import TiledLayer
+from memcircuit.tiles.tiled import TiledLayer, TilePool, check_parallel_tiles
 
 TILE_CLASSES: dict[str, type[CrossbarTile]] = {
     "ideal": IdealTile, "numeric": NumericTile, "hybrid": HybridTile, "spice": SpiceTile,
@@ -54,7 +54,7 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
               g: np.ndarray | None = None, r_wire: float = 0.0, sense: str = "ideal", *,
               states: np.ndarray | None = None, v_read: float = 0.1, seed: int | None = 0,
               rng: np.random.Generator | None = None, max_tile: tuple[int, int] | None = None,
-              **kw) -> Tile:
+              parallel_tiles: int = 1, **kw) -> Tile:
     """A tile (or a :class:`TiledLayer` when larger than ``max_tile``) at ``fidelity``.
 
     ``device``: memristor model (name or instance); None = linear resistors of conductance ``g``
@@ -65,9 +65,14 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
     ``transistor`` (:class:`TransistorParams`), ``substeps`` (numeric-twin programming
     refinement, see :class:`CrossbarTile`), and for ``spice``/``hybrid``: ``workers``
     (parallel ngspice processes for reads), ``timeout`` (s), ``edge``/``gap`` (pulse timing, s),
-    ``form`` (``"behavioural"`` or ``"osdi"``: the device form of the programming transient;
-    reads always use the behavioural I-V with the state held).
-    ``seed``/``rng`` drive the programming noise of the device model.
+    ``form`` (``"auto"``, ``"osdi"`` or ``"behavioural"``: the device form of the programming
+    transient, auto = the compiled Verilog-A when OpenVAF is installed; reads always use the
+    behavioural I-V with the state held).
+    ``seed``/``rng`` drive the programming noise of the device model; the tiles of a
+    :class:`TiledLayer` each draw from their own child generator (``rng.spawn``, in grid order),
+    so a tile's noise depends neither on the other tiles nor on the order in which they run.
+    ``parallel_tiles`` (``spice``/``hybrid``): threads that read and program the tiles of a
+    :class:`TiledLayer` concurrently (1 = one after another; the same numbers either way).
     """
     if fidelity not in FIDELITIES:
         raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
@@ -78,24 +83,27 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
     tile_kw = {k: kw.pop(k) for k in list(kw) if k in _TILE_KW}
     if spice_kw and fidelity not in ("spice", "hybrid"):
         raise ConfigError(f"{', '.join(sorted(spice_kw))} apply to the spice and hybrid fidelities only")
+    if check_parallel_tiles(parallel_tiles) > 1 and fidelity not in ("spice", "hybrid"):
+        raise ConfigError("parallel_tiles applies to the spice and hybrid fidelities only")
     model = resolve_device(device)
     rng = rng if rng is not None else np.random.default_rng(seed)
     cls = TILE_CLASSES[fidelity]
+    tiled = max_tile is not None and (rows > max_tile[0] or cols > max_tile[1])
 
     def build(r: int, c: int, rs: slice, cs: slice) -> Tile:
         spec = CrossbarSpec(r, c, r_wire=r_wire, sense=sense, **kw)
         return cls(spec, device=model, g=None if g is None else np.asarray(g, dtype=float)[rs, cs],
                    states=None if states is None else np.asarray(states, dtype=float)[rs, cs],
-                   v_read=v_read, rng=rng, **tile_kw, **spice_kw)
+                   v_read=v_read, rng=rng.spawn(1)[0] if tiled else rng, **tile_kw, **spice_kw)
 
     for name, arr in (("g", g), ("states", states)):
         if arr is not None and np.shape(arr) != (rows, cols):
             raise ConfigError(f"{name} must have shape ({rows}, {cols}), got {np.shape(arr)}")
-    if max_tile is not None and (rows > max_tile[0] or cols > max_tile[1]):
-        return TiledLayer(rows, cols, max_tile[0], max_tile[1], build)
+    if tiled:
+        return TiledLayer(rows, cols, max_tile[0], max_tile[1], build, parallel_tiles=parallel_tiles)
     return build(rows, cols, slice(0, rows), slice(0, cols))
 
 
 __all__ = ["FIDELITIES", "AdcParams", "CrossbarSpec", "CrossbarTile", "DriverParams", "HybridTile", "IdealTile",
            "NumericTile", "ProgramReport", "PulseProgram", "PulseStep", "SpiceTile", "TiaParams", "Tile",
-           "TiledLayer", "TransistorParams", "half_select_program", "make_tile", "resolve_device"]
+           "TilePool", "TiledLayer", "TransistorParams", "half_select_program", "make_tile", "resolve_device"]

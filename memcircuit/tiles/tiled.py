@@ -5,30 +5,82 @@ is cut into blocks of at most ``tile_rows x tile_cols``. Forward reads drive eve
 block with that block's inputs and add the column currents of the tiles in a column (the
 digital or analogue accumulation after the sense amplifiers); backward reads do the transpose.
 A pulse step drives each tile with its slice of the row and column voltages.
+
+With ``parallel_tiles > 1`` the tiles of a read or a pulse program run concurrently on that many
+threads (:class:`TilePool`). At the ``spice`` and ``hybrid`` fidelities every tile has its own
+libngspice worker processes, so the threads only wait on pipes while the tiles simulate. Results
+are gathered and summed in grid order, so they equal the sequential ones exactly; each tile owns
+its state (and its noise generator, see :func:`memcircuit.tiles.make_tile`), so no tile's numbers
+depend on thread timing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar
 
 import numpy as np
 
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import ProgramReport, PulseProgram, PulseStep, Tile
 
+_Item = TypeVar("_Item")
+_Out = TypeVar("_Out")
+
 
 def _blocks(n: int, size: int) -> list[slice]:
     return [slice(k, min(k + size, n)) for k in range(0, n, size)]
 
 
+def check_parallel_tiles(threads: object) -> int:
+    """``threads`` if it is a valid number of tile threads (an integer >= 1), else ConfigError."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"parallel_tiles must be an integer >= 1, got {threads!r}")
+    return threads
+
+
+class TilePool:
+    """Runs one call per tile on up to ``threads`` threads; results come back in input order.
+
+    ``threads=1`` runs the calls in the caller's thread, one after another (no pool is made).
+    The pool is started on first use and kept until :meth:`close`.
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = check_parallel_tiles(threads)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def map(self, fn: Callable[[_Item], _Out], items: Sequence[_Item]) -> list[_Out]:
+        """``[fn(item) for item in items]``, concurrently. Every call finishes before the first
+        exception (in input order) is raised, so no tile is still simulating afterwards."""
+        if self.threads == 1 or len(items) < 2:
+            return [fn(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="memcircuit-tile")
+        futures = [self._pool.submit(fn, item) for item in items]
+        wait(futures)
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
 class TiledLayer(Tile):
-    """``rows x cols`` cells on a grid of tiles made by ``factory(rows, cols, row_slice, col_slice)``."""
+    """``rows x cols`` cells on a grid of tiles made by ``factory(rows, cols, row_slice, col_slice)``.
+
+    ``parallel_tiles``: threads that read and program the tiles concurrently (1 = one after
+    another); the tiles are built one after another in grid order (row blocks outer).
+    """
 
     def __init__(self, rows: int, cols: int, tile_rows: int, tile_cols: int,
-                 factory: Callable[[int, int, slice, slice], Tile]) -> None:
+                 factory: Callable[[int, int, slice, slice], Tile], *, parallel_tiles: int = 1) -> None:
         super().__init__(rows, cols)
         if tile_rows < 1 or tile_cols < 1:
             raise ConfigError("tile size must be at least 1 x 1")
+        self.pool = TilePool(parallel_tiles)
         self.row_blocks, self.col_blocks = _blocks(rows, tile_rows), _blocks(cols, tile_cols)
         self.tiles: list[list[Tile]] = [
             [factory(rb.stop - rb.start, cb.stop - cb.start, rb, cb) for cb in self.col_blocks]
@@ -49,11 +101,16 @@ class TiledLayer(Tile):
         if x.shape[1] != n_in:
             raise ConfigError(f"{'read_t' if backward else 'read'} needs (batch, {n_in}) volts, got shape {x.shape}")
         out = np.zeros((x.shape[0], n_out))
-        for rb, cb, tile in self._each():
+        grid = list(self._each())
+        if backward:
+            parts = self.pool.map(lambda job: job[2].read_t(x[:, job[1]]), grid)
+        else:
+            parts = self.pool.map(lambda job: job[2].read(x[:, job[0]]), grid)
+        for (rb, cb, _), part in zip(grid, parts):  # summed in grid order: same numbers at any thread count
             if backward:
-                out[:, rb] += tile.read_t(x[:, cb])
+                out[:, rb] += part
             else:
-                out[:, cb] += tile.read(x[:, rb])
+                out[:, cb] += part
         return out[0] if single else out
 
     def read(self, v: np.ndarray) -> np.ndarray:
@@ -64,13 +121,14 @@ class TiledLayer(Tile):
 
     def program(self, program: PulseProgram) -> ProgramReport:
         g_before = self.conductances()
-        pulses, energy, extras = 0, 0.0, []
+        jobs = []
         for rb, cb, tile in self._each():
             steps = tuple(PulseStep(s.rows[rb], s.cols[cb], s.row_widths[rb], s.col_widths[cb])
                           for s in program.steps)
-            if not any(s.rows.any() or s.cols.any() for s in steps):
-                continue
-            report = tile.program(PulseProgram(steps))
+            if any(s.rows.any() or s.cols.any() for s in steps):
+                jobs.append((tile, PulseProgram(steps)))
+        pulses, energy, extras = 0, 0.0, []
+        for report in self.pool.map(lambda job: job[0].program(job[1]), jobs):
             pulses += report.pulses
             energy += report.energy_j or 0.0
             extras.append(report.extra)
@@ -103,5 +161,6 @@ class TiledLayer(Tile):
         self._scatter(x, "states", "set_states")
 
     def close(self) -> None:
+        self.pool.close()
         for _, _, tile in self._each():
             tile.close()
