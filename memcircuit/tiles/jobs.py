@@ -1,0 +1,101 @@
+"""The ``tile`` job kind of ``memcircuit sweep``: read accuracy and speed of one tile, as a flat dict.
+
+A tile (:func:`memcircuit.tiles.make_tile`) of seeded random cells is read forward and backward
+with a seeded random batch of inputs; its currents are compared with the ``ideal`` fidelity's
+reads of the same cells (``G^T V`` for linear cells, device currents at the line voltages for
+memristor cells), so the errors are what the wires and the periphery of the chosen fidelity add.
+
+``params`` (JSON-able, SI units; numbers may carry SI prefixes):
+
+* ``rows``/``cols`` (8, 8), ``fidelity`` (``"numeric"``), ``r_wire`` (ohm per segment, 0),
+  ``sense`` (``"ideal"``/``"tia"``), ``cell`` (``"1R"``/``"1T1R"``), ``v_read`` (V, 0.1): inputs
+  are uniform in +-v_read;
+* ``device``: none (default: linear resistors, conductances uniform in ``g_min`` .. ``g_max`` S,
+  default 1e-6 .. 1e-4) or a model name / ``{"name": ...}`` with ``device.<param>`` overrides as in
+  the ``device`` job (:func:`memcircuit.devices.jobs.device_from_params`); memristor states are
+  uniform over the device's state range. ``variation`` (or ``device.spread``): device-to-device
+  spread (relative sigma, :func:`memcircuit.devices.sample_devices`);
+* ``seed`` (0): cells, inputs and device variation; ``batch`` (16): inputs per direction;
+* ``spice``/``hybrid`` only: ``workers`` (ngspice workers per tile), ``timeout`` (s per run).
+
+Metrics: ``max_rel_error`` / ``max_rel_error_t`` (forward / backward, ``max|I - I_ideal| /
+max|I_ideal|``), ``max_rel_error_gv`` (forward against ``V @ G`` with ``G`` the chord conductances
+at ``v_read``: for memristor cells this adds the device's I-V nonlinearity), ``i_max`` (A, largest
+forward current), ``seconds_read`` / ``seconds_read_t`` (wall time of the batch reads at the
+chosen fidelity, ngspice worker start included).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memcircuit.errors import ConfigError
+
+_KEYS = {"rows", "cols", "fidelity", "r_wire", "sense", "cell", "v_read", "g_min", "g_max", "variation", "seed",
+         "batch", "workers", "timeout"}
+
+
+def _rel(value: np.ndarray, reference: np.ndarray) -> float:
+    """``max|value - reference| / max|reference|`` (0 when both are all zero)."""
+    scale = float(np.max(np.abs(reference)))
+    diff = float(np.max(np.abs(value - reference)))
+    return diff / scale if scale > 0 else diff
+
+
+def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Build a tile, read seeded random inputs both ways, compare with ``ideal`` (see the module
+    doc); returns flat metrics. ``workdir``: the job's scratch directory (unused)."""
+    from memcircuit.devices.jobs import device_from_params, number
+    from memcircuit.tiles import make_tile
+
+    p = dict(params)
+    device = spread = None
+    if p.get("device") not in (None, "none") or any(k.startswith("device.") for k in p):
+        _, device, spread = device_from_params(p)
+    p.pop("device", None)
+    unknown = set(p) - _KEYS
+    if unknown:
+        raise ConfigError(f"unknown tile job parameter(s): {', '.join(sorted(unknown))}; valid: device, "
+                          f"device.<param>, {', '.join(sorted(_KEYS))}")
+    rows, cols = int(p.get("rows", 8)), int(p.get("cols", 8))
+    batch, seed = int(p.get("batch", 16)), int(p.get("seed", 0))
+    if rows < 1 or cols < 1 or batch < 1:
+        raise ConfigError(f"a tile job needs rows, cols and batch >= 1 (got {rows}, {cols}, {batch})")
+    fidelity = str(p.get("fidelity", "numeric"))
+    v_read = number(p, "v_read", 0.1)
+    variation = number(p, "variation", spread or 0.0)
+    rng = np.random.default_rng(seed)
+    cells: dict[str, Any] = {}
+    if device is None:
+        if variation:
+            raise ConfigError("device variation needs a device model (linear cells have none)")
+        g_min, g_max = number(p, "g_min", 1e-6), number(p, "g_max", 1e-4)
+        if not 0 < g_min <= g_max:
+            raise ConfigError(f"need 0 < g_min <= g_max, got {g_min}, {g_max} S")
+        cells["g"] = rng.uniform(g_min, g_max, (rows, cols))
+    else:
+        cells["states"] = rng.uniform(device.x_min, device.x_max, (rows, cols))
+        if variation:
+            from memcircuit.devices import sample_devices
+
+            device = sample_devices(device, (rows, cols), np.random.default_rng([seed, 5]), spread=variation)
+    v = rng.uniform(-v_read, v_read, (batch, rows))
+    e = rng.uniform(-v_read, v_read, (batch, cols))
+    common = dict(device=device, r_wire=number(p, "r_wire", 0.0), sense=str(p.get("sense", "ideal")),
+                  v_read=v_read, seed=seed, cell=str(p.get("cell", "1R")), **cells)
+    spice_kw = {k: p[k] for k in ("workers", "timeout") if k in p}
+    with make_tile("ideal", rows, cols, **common) as ideal:
+        ref, ref_t, g = ideal.read(v), ideal.read_t(e), ideal.conductances()
+    with make_tile(fidelity, rows, cols, **common, **spice_kw) as tile:
+        t0 = time.perf_counter()
+        out = tile.read(v)
+        t1 = time.perf_counter()
+        out_t = tile.read_t(e)
+        t2 = time.perf_counter()
+    return {"fidelity": fidelity, "rows": rows, "cols": cols, "max_rel_error": _rel(out, ref),
+            "max_rel_error_t": _rel(out_t, ref_t), "max_rel_error_gv": _rel(out, v @ g),
+            "i_max": float(np.max(np.abs(out))), "seconds_read": t1 - t0, "seconds_read_t": t2 - t1}
