@@ -160,3 +160,24 @@ def test_spice_epoch_matches_numeric(tmp_path):
     assert a["loss"] == pytest.approx(b["loss"], rel=1e-3)
     assert a["test_loss"] == pytest.approx(b["test_loss"], rel=2e-2)
     assert a["energy_j"] == pytest.approx(b["energy_j"], rel=0.2)
+
+
+@pytest.mark.ngspice
+def test_parallel_tiles_train_to_the_same_numbers(tmp_path):
+    """Layers split over several tiles (tile size 3 x 4) at spice: simulating the tiles of a layer
+    at the same time gives the same run, device states included, as one after another."""
+    kw = dict(layers=(4, 3, 3), epochs=1, batch=10, max_train=20, max_test=12, levels=100.0, max_units=8,
+              tile_rows=3, tile_cols=4, fidelity="spice")
+    one, states_one = _run(tmp_path / "one", **kw)
+    two, states_two = _run(tmp_path / "two", parallel_tiles=2, **kw)
+    assert len(states_one) > 2  # several tiles per layer
+    _same_rows(one["epochs"], two["epochs"])
+    for a, b in zip(states_one, states_two):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_parallel_tiles_need_a_simulator_fidelity(tmp_path):
+    from memcircuit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="spice and hybrid"):
+        TrainConfig(**{**FAST, "parallel_tiles": 2})

@@ -124,7 +124,10 @@ Examples:
 @click.option("--eval-train", is_flag=True, help="Training accuracy from a full read after each epoch "
               "(default: running accuracy during the epoch).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Parallel ngspice workers per tile (spice/hybrid).")
+              help="Parallel ngspice workers per tile, each reading a shard of the batch (spice/hybrid).")
+@click.option("--parallel-tiles", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Tiles of a layer simulated at the same time, each in its own ngspice (spice/hybrid; "
+                   "layers larger than --tile-size have several). Same numbers at any setting.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the metrics summary here.")
 def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_items, **opts) -> None:
     from memcircuit.train.loop import TrainConfig, Trainer

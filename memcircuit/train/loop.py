@@ -80,6 +80,7 @@ class TrainConfig:
     mnist_dir: str | None = None
     eval_train: bool = False
     workers: int = 1
+    parallel_tiles: int = 1
     optimizer_options: dict = field(default_factory=dict)
     tile_options: dict = field(default_factory=dict)
 
@@ -98,6 +99,11 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 epoch, got {self.patience}")
+        from memcircuit.tiles.tiled import check_parallel_tiles
+
+        if check_parallel_tiles(self.parallel_tiles) > 1 and self.fidelity not in ("spice", "hybrid"):
+            raise ConfigError("parallel tiles apply to the spice and hybrid fidelities (each tile's own ngspice); "
+                              f"got fidelity {self.fidelity!r}")
         if self.variation < 0:
             raise ConfigError(f"device variation must be >= 0, got {self.variation}")
 
@@ -150,7 +156,7 @@ class Trainer:
                                                max_units=cfg.max_units, levels=cfg.levels)
         self._tile_count = 0
         self.net = Network(list(cfg.layers), self.mapping, self._make_tile, np.random.default_rng([cfg.seed, 0]),
-                           activation=cfg.activation)
+                           activation=cfg.activation, parallel_tiles=cfg.parallel_tiles)
         self.optimizer = make_optimizer(cfg, self.device, self.cal)
         self.optimizer.setup([(n_in + 1, n_out) for n_in, n_out in zip(cfg.layers[:-1], cfg.layers[1:])],
                              np.random.default_rng([cfg.seed, 4]))

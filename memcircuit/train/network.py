@@ -37,6 +37,7 @@ import numpy as np
 from memcircuit.circuits.signed import SIGNED, combine, logical_cols, physical_cols, weights_to_conductances
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import ProgramReport, PulseProgram, Tile
+from memcircuit.tiles.tiled import TilePool
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 TileFactory = Callable[[int, int, np.ndarray], Tile]
@@ -112,7 +113,8 @@ class MappedLayer:
     """One fully connected layer (with bias row) on a grid of tiles."""
 
     def __init__(self, n_in: int, n_out: int, cfg: MappingConfig, factory: TileFactory,
-                 w0: np.ndarray) -> None:
+                 w0: np.ndarray, pool: TilePool | None = None) -> None:
+        self.pool = pool if pool is not None else TilePool(1)
         w0 = np.asarray(w0, float)
         if w0.shape != (n_in + 1, n_out):
             raise ConfigError(f"initial weights must be {(n_in + 1, n_out)} (bias row last), got {w0.shape}")
@@ -184,9 +186,11 @@ class MappedLayer:
         xq, s = _scale_rows(x, cfg.input_bits)
         v = cfg.v_read * xq
         z = np.zeros((a.shape[0], self.n_out))
-        for r, (r0, r1) in enumerate(self.row_blocks):
-            for c, (c0, c1) in enumerate(self.col_blocks):
-                z[:, c0:c1] += combine(self.tiles[r][c].read(v[:, r0:r1]), cfg.signed)
+        grid = [(r, c) for r in range(len(self.row_blocks)) for c in range(len(self.col_blocks))]
+        parts = self.pool.map(lambda rc: self.tiles[rc[0]][rc[1]].read(v[:, slice(*self.row_blocks[rc[0]])]), grid)
+        for (_, c), part in zip(grid, parts):  # summed in grid order: the same numbers at any thread count
+            c0, c1 = self.col_blocks[c]
+            z[:, c0:c1] += combine(part, cfg.signed)
         return z * s / (cfg.v_read * cfg.g_unit)
 
     def backward(self, delta: np.ndarray) -> np.ndarray:
@@ -201,25 +205,27 @@ class MappedLayer:
             eq, s = _scale_rows(delta, cfg.error_bits)
         e = cfg.v_read * eq
         out = np.zeros((delta.shape[0], self.n_in + 1))
-        for c, (c0, c1) in enumerate(self.col_blocks):
+        drive = []
+        for c0, c1 in self.col_blocks:
             ec = e[:, c0:c1]
             if cfg.signed == "differential":
                 phys = np.empty((ec.shape[0], 2 * ec.shape[1]))
                 phys[:, 0::2], phys[:, 1::2] = ec, -ec
             else:
                 phys = np.concatenate([ec, -ec.sum(axis=1, keepdims=True)], axis=1)
-            for r, (r0, r1) in enumerate(self.row_blocks):
-                out[:, r0:r1] += self.tiles[r][c].read_t(phys)
+            drive.append(phys)
+        grid = [(r, c) for c in range(len(self.col_blocks)) for r in range(len(self.row_blocks))]
+        parts = self.pool.map(lambda rc: self.tiles[rc[0]][rc[1]].read_t(drive[rc[1]]), grid)
+        for (r, _), part in zip(grid, parts):
+            r0, r1 = self.row_blocks[r]
+            out[:, r0:r1] += part
         return (out * s / (cfg.v_read * cfg.g_unit))[:, :self.n_in]
 
     def program(self, programs: list[list[PulseProgram | None]]) -> list[ProgramReport]:
         """Apply one program per tile (None skips the tile); returns the tiles' reports."""
-        reports = []
-        for r, row in enumerate(programs):
-            for c, prog in enumerate(row):
-                if prog is not None and prog.steps:
-                    reports.append(self.tiles[r][c].program(prog))
-        return reports
+        jobs = [(self.tiles[r][c], prog) for r, row in enumerate(programs) for c, prog in enumerate(row)
+                if prog is not None and prog.steps]
+        return self.pool.map(lambda job: job[0].program(job[1]), jobs)
 
     def all_tiles(self) -> list[Tile]:
         return [t for row in self.tiles for t in row]
@@ -282,7 +288,10 @@ class Network:
 
     def __init__(self, sizes: list[int], cfg: MappingConfig, factory: TileFactory,
                  rng: np.random.Generator, activation: str = "sigmoid",
-                 weights: list[np.ndarray] | None = None) -> None:
+                 weights: list[np.ndarray] | None = None, parallel_tiles: int = 1) -> None:
+        """``parallel_tiles``: threads that read and program the tiles of a layer concurrently
+        (each spice/hybrid tile has its own ngspice workers; results are gathered in grid order,
+        so they are the same at any thread count)."""
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ConfigError(f"layer sizes must be at least two positive integers, got {sizes}")
         if sizes[-1] < 2:
@@ -290,7 +299,8 @@ class Network:
         activate(np.zeros(1), activation)  # validates the name
         self.sizes, self.cfg, self.activation = [int(s) for s in sizes], cfg, activation
         w0 = weights if weights is not None else xavier_init(self.sizes, rng, cfg.w_max)
-        self.layers = [MappedLayer(n_in, n_out, cfg, factory, w)
+        self.pool = TilePool(parallel_tiles)
+        self.layers = [MappedLayer(n_in, n_out, cfg, factory, w, self.pool)
                        for n_in, n_out, w in zip(self.sizes[:-1], self.sizes[1:], w0)]
 
     def forward(self, x: np.ndarray) -> ForwardCache:
@@ -335,5 +345,6 @@ class Network:
         return [t for layer in self.layers for t in layer.all_tiles()]
 
     def close(self) -> None:
+        self.pool.close()
         for tile in self.tiles():
             tile.close()
