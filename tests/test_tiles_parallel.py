@@ -112,3 +112,19 @@ def test_pool_keeps_order_and_waits_for_every_call_before_raising():
     finally:
         pool.close()
 
+
+
+def test_device_variation_is_split_with_the_layer():
+    """A layer of per-cell devices cut into tiles: every tile gets its own cells' parameters."""
+    from memcircuit.devices import get_device, sample_devices
+
+    devices = sample_devices(get_device("exp-pulse"), (6, 6), np.random.default_rng(2), spread=0.3)
+    x = np.random.default_rng(3).uniform(0.2, 0.8, (6, 6))
+    whole = make_tile("numeric", 6, 6, device=devices, states=x)
+    split = make_tile("numeric", 6, 6, device=devices, states=x, max_tile=(4, 4))
+    assert isinstance(split, TiledLayer)
+    np.testing.assert_allclose(split.conductances(), whole.conductances(), rtol=1e-12)
+    v = np.random.default_rng(4).uniform(-0.1, 0.1, (3, 6))
+    np.testing.assert_allclose(split.read(v), whole.read(v), rtol=1e-9)
+    with pytest.raises(ConfigError, match="device array holds"):
+        make_tile("numeric", 5, 6, device=devices, states=x[:5])

@@ -20,6 +20,7 @@ import numpy as np
 
 from memcircuit.circuits.spec import AdcParams, CrossbarSpec, DriverParams, TiaParams, TransistorParams
 from memcircuit.devices.base import DeviceModel
+from memcircuit.devices.variation import DeviceArray
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import FIDELITIES, ProgramReport, PulseProgram, PulseStep, Tile
 from memcircuit.tiles.crossbar_tile import CrossbarTile
@@ -86,13 +87,17 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
     if check_parallel_tiles(parallel_tiles) > 1 and fidelity not in ("spice", "hybrid"):
         raise ConfigError("parallel_tiles applies to the spice and hybrid fidelities only")
     model = resolve_device(device)
+    if isinstance(model, DeviceArray) and model.cell_shape != (rows, cols):
+        raise ConfigError(f"the device array holds {model.cell_shape} cells; the tile has ({rows}, {cols})")
     rng = rng if rng is not None else np.random.default_rng(seed)
     cls = TILE_CLASSES[fidelity]
     tiled = max_tile is not None and (rows > max_tile[0] or cols > max_tile[1])
 
     def build(r: int, c: int, rs: slice, cs: slice) -> Tile:
         spec = CrossbarSpec(r, c, r_wire=r_wire, sense=sense, **kw)
-        return cls(spec, device=model, g=None if g is None else np.asarray(g, dtype=float)[rs, cs],
+        # per-cell devices (variation, faults) of a layer: each tile takes its own cells
+        cells = model.select((rs, cs)) if tiled and isinstance(model, DeviceArray) else model
+        return cls(spec, device=cells, g=None if g is None else np.asarray(g, dtype=float)[rs, cs],
                    states=None if states is None else np.asarray(states, dtype=float)[rs, cs],
                    v_read=v_read, rng=rng.spawn(1)[0] if tiled else rng, **tile_kw, **spice_kw)
 
