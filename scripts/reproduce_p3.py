@@ -80,10 +80,12 @@ def _stat(values: list[float]) -> str:
 @click.option("--variation", default=0.1, show_default=True, type=float,
               help="Device-to-device spread for experiment B's 'with variation' rows.")
 @click.option("--workers", default=2, show_default=True, type=int, help="Parallel training runs.")
+@click.option("--r-wire", default=0.0, show_default=True, type=float,
+              help="Ohm per wire segment (IR drop in reads and programming at the numeric/spice fidelities).")
 @click.option("--skip-b", is_flag=True, help="Only experiment A.")
-def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variation, workers, skip_b) -> None:
+def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variation, workers, r_wire, skip_b) -> None:
     base = dict(device=device, fidelity=fidelity, epochs=epochs, val_fraction=0.15, levels=levels,
-                max_units=max_units)
+                max_units=max_units, r_wire=r_wire)
     jobs: dict[tuple, dict[str, Any]] = {}
     for name in sets.split(","):
         layers, _, batch, max_train = SETS[name]
@@ -107,10 +109,10 @@ def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variatio
         results = dict(zip(keys, pool.map(run_one, [dict(jobs[k]) for k in keys])))
 
     report: dict[str, Any] = {"config": {"seeds": seeds, "epochs": epochs, "fidelity": fidelity, "device": device,
-                                         "levels": levels, "max_units": max_units},
+                                         "levels": levels, "max_units": max_units, "r_wire": r_wire},
                               "A": [], "B": []}
-    click.echo(f"\n### A: momentum and adaptive LR against SGD ({fidelity}, {device}, {seeds} seeds, "
-               f"{epochs} epochs)\n")
+    click.echo(f"\n### A: momentum and adaptive LR against SGD ({fidelity}, r_wire {r_wire:g} ohm, {device}, "
+               f"{seeds} seeds, {epochs} epochs)\n")
     click.echo("| data set | optimizer | lr | target | epochs to target | final test acc (%) |")
     click.echo("|---|---|---|---|---|---|")
     for name in sets.split(","):
