@@ -134,17 +134,28 @@ class NodalNetwork:
 
     def set_cells(self, *, g: np.ndarray | None = None, device: DeviceModel | None = None,
                   states: np.ndarray | None = None) -> None:
-        """New cell contents on the same topology (drops the cached factorisation)."""
-        self.linear_edges = self._linear_edges(g if device is None else None)
+        """New cell contents on the same topology (drops the cached factorisation).
+
+        Memristor cells are non-linear groups; the linear matrix then holds only the wires and
+        periphery, which do not change, so it is kept from the previous call (new states during
+        a pulse program cost no matrix assembly). The zero-bias factorisation that starts the
+        chord iterations is kept too: for new states it is only a starting Jacobian (the
+        residual is always exact, and the iteration refactorises at the operating point)."""
+        linear_g = g if device is None else None
+        keep_lu = linear_g is None and getattr(self, "_wires_only", False) and device is not None
+        if linear_g is not None or not getattr(self, "_wires_only", False):
+            self.linear_edges = self._linear_edges(linear_g)
+            n, m = self.topo.n, self.topo.m
+            a, b, gval = self.linear_edges
+            y = _stamp(a, b, gval, n + m)
+            self.y_uu = y[:n, :n].tocsc()
+            self.y_ut = y[:n, n:].tocsr()
+            self.y_tu = y[n:, :n].tocsr()
+            self.y_tt = y[n:, n:].tocsr()
+            self._wires_only = linear_g is None
         self.groups = self._groups(device, states)
-        n, m = self.topo.n, self.topo.m
-        a, b, gval = self.linear_edges
-        y = _stamp(a, b, gval, n + m)
-        self.y_uu = y[:n, :n].tocsc()
-        self.y_ut = y[:n, n:].tocsr()
-        self.y_tu = y[n:, :n].tocsr()
-        self.y_tt = y[n:, n:].tocsr()
-        self._lu0 = None
+        if not (keep_lu and self.groups):
+            self._lu0 = None
 
     # -- construction ------------------------------------------------------------------------
     def _topology(self) -> Topology:
