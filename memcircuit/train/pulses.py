@@ -81,9 +81,10 @@ def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None 
               v_limit: float = 5.0) -> PulseCalibration:
     """Programming amplitude, polarity, rates and time unit for ``device`` (numeric twin).
 
-    Without ``v_prog``: the switching threshold ``V_th`` is taken as the smallest amplitude
-    whose rate reaches 1e-3 of the rate at ``v_limit`` V, and ``v_prog = 1.8 V_th`` (so that
-    half-selected cells, at ``0.9 V_th``, stay below it). Without ``t_unit``: one unit pulse at
+    The switching threshold ``V_th`` is taken as the smallest amplitude whose rate reaches 1e-3
+    of the rate at ``v_limit`` V; a device whose threshold is not above ``v_read``, or a
+    ``v_prog`` below ``V_th``, is a :class:`ConfigError`. Without ``v_prog``:
+    ``v_prog = 1.8 V_th`` (so that half-selected cells, at ``0.9 V_th``, stay below it). Without ``t_unit``: one unit pulse at
     ``v_prog`` moves the conductance by ``1/levels`` of the range at mid state. Probe widths are
     chosen automatically (1 ns .. 1 s) so that a probe moves the state by a small fraction.
     """
@@ -110,13 +111,21 @@ def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None 
         width = width * 0.05 / moved
         slew = np.abs(_slew(device, np.repeat(x_mid, amps_probe.size), amps_probe, width, v_read))
         slew_n = np.abs(_slew(device, np.repeat(x_mid, amps_probe.size), -amps_probe, width, v_read))
+    both = np.maximum(slew, slew_n)
+    v_th = float(amps_probe[np.flatnonzero(both >= 1e-3 * both[-1])[0]])
+    if v_th <= v_read:
+        raise ConfigError(f"device {device.family} has no switching threshold above the read voltage "
+                          f"({v_read:g} V): it moves at {v_th:g} V already, so reads would program it and "
+                          "half-selected cells would switch; train on a threshold device (e.g. vteam, yakopcic, "
+                          "pershin, exp-pulse, discrete) or lower --v-read")
     if v_prog is None:
-        both = np.maximum(slew, slew_n)
-        above = np.flatnonzero(both >= 1e-3 * both[-1])
-        v_th = float(amps_probe[above[0]])
         v_prog = min(1.8 * v_th, v_limit)
     if not 0 < v_prog <= v_limit:
         raise ConfigError(f"programming voltage must be in (0, {v_limit}] V, got {v_prog}")
+    if v_prog < v_th:
+        raise ConfigError(f"programming voltage {v_prog:g} V is below the switching threshold of {device.family} "
+                          f"(about {v_th:.3g} V): its pulses would barely move the devices; use at least "
+                          f"{v_th:.3g} V ({min(1.8 * v_th, v_limit):.3g} V when not given)")
     probe = np.array([v_prog, -v_prog])
     r = _slew(device, np.repeat(x_mid, 2), probe, width, v_read)
     if r[0] * r[1] >= 0:
