@@ -103,3 +103,18 @@ def test_bad_parameters():
         Momentum(0.1, 1.0)
     with pytest.raises(ConfigError):
         Adaptive(0.1, "adam")
+
+
+@pytest.mark.parametrize(("optimizer", "options", "message"), [
+    ("sgd", {"foo": 1}, "takes no --opt options"),
+    ("momentum", {"rho": 0.9}, "takes no --opt options"),
+    ("adaptive", {"nope": 1}, "has no option 'nope'"),
+    ("adaptive", {"rho": "abc"}, "rho=abc: a number is expected"),
+])
+def test_bad_optimizer_options_are_named(optimizer, options, message):
+    from memcircuit.train.loop import TrainConfig
+    from memcircuit.train.optimizers import make_optimizer
+
+    cfg = TrainConfig(optimizer=optimizer, optimizer_options=options)
+    with pytest.raises(ConfigError, match=message):
+        make_optimizer(cfg, None, None)

@@ -51,6 +51,7 @@ def _lr_cell(cfg, device, cal):
     return LrCell(cfg.lr, cell, calibrate(cell, v_read=cfg.v_read, levels=levels), cfg.lr_cell_per, cfg.v_read)
 
 
+_NO_OPTIONS = ("sgd", "momentum")
 register_optimizer("sgd", lambda cfg, device, cal: SGD(cfg.lr))
 register_optimizer("momentum", lambda cfg, device, cal: Momentum(cfg.lr, cfg.momentum))
 register_optimizer("adaptive", lambda cfg, device, cal: Adaptive(cfg.lr, cfg.adaptive_rule, cfg.momentum,
@@ -80,10 +81,20 @@ def make_optimizer(cfg: TrainConfig, device: DeviceModel, cal: PulseCalibration)
     """The optimizer a :class:`~memcircuit.train.loop.TrainConfig` names (see :data:`REGISTRY`)."""
     if cfg.optimizer not in REGISTRY:
         raise ConfigError(f"optimizer must be one of {', '.join(REGISTRY)}, got {cfg.optimizer!r}")
+    if cfg.optimizer in _NO_OPTIONS and cfg.optimizer_options:
+        raise ConfigError(f"optimizer {cfg.optimizer} takes no --opt options (got {', '.join(cfg.optimizer_options)}); "
+                          "its parameters are --lr" + (" and --momentum" if cfg.optimizer == "momentum" else ""))
     try:
         return REGISTRY[cfg.optimizer](cfg, device, cal)
-    except TypeError as exc:  # unknown --opt keys
-        raise ConfigError(f"optimizer {cfg.optimizer}: bad option ({exc})") from None
+    except TypeError as exc:  # unknown --opt keys, or a value of the wrong type
+        text = str(exc)
+        if "unexpected keyword argument" in text:
+            name = text.split("argument")[-1].strip(" '\"")
+            raise ConfigError(f"optimizer {cfg.optimizer} has no option {name!r}") from None
+        bad = {k: v for k, v in cfg.optimizer_options.items() if isinstance(v, str)}
+        raise ConfigError(f"optimizer {cfg.optimizer}: bad option value"
+                          + (f" ({', '.join(f'{k}={v}' for k, v in bad.items())}: a number is expected)" if bad
+                             else f" ({text})")) from None
 
 
 __all__ = ["OPTIMIZERS", "RULES", "SGD", "Adaptive", "Dense", "Factored", "FuzzyLR", "LrCell", "Momentum",
