@@ -84,8 +84,9 @@ def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None 
     The switching threshold ``V_th`` is taken as the smallest amplitude whose rate reaches 1e-3
     of the rate at ``v_limit`` V; a device whose threshold is not above ``v_read``, or a
     ``v_prog`` below ``V_th``, is a :class:`ConfigError`. Without ``v_prog``:
-    ``v_prog = 1.8 V_th`` (so that half-selected cells, at ``0.9 V_th``, stay below it). Without ``t_unit``: one unit pulse at
-    ``v_prog`` moves the conductance by ``1/levels`` of the range at mid state. Probe widths are
+    ``v_prog = 1.8 V_th`` (so that half-selected cells, at ``0.9 V_th``, stay below it).
+    Without ``t_unit``: one unit pulse at ``v_prog`` moves the conductance by ``1/levels`` of the
+    range at mid state. Probe widths are
     chosen automatically (1 ns .. 1 s) so that a probe moves the state by a small fraction.
     """
     if max_units < 1:
