@@ -8,9 +8,10 @@ from memcircuit.cli.common import emit_json
 
 
 @click.command()
-@click.option("--json", "json_out", is_flag=True, help="Print the findings as JSON on stdout.")
+@click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[FILE|-]",
+              help="Write the findings as JSON to FILE, or stdout when no file (or '-') is given.")
 @click.option("--no-shared", is_flag=True, help="Skip the in-process libngspice check (faster).")
-def doctor(json_out: bool, no_shared: bool) -> None:
+def doctor(json_out: str | None, no_shared: bool) -> None:
     """Check ngspice (version, OSDI, KLU), libngspice, OpenVAF and PySpice.
 
     Runs small real simulations: a divider through libngspice and, when OpenVAF is installed,
@@ -19,13 +20,14 @@ def doctor(json_out: bool, no_shared: bool) -> None:
 
     \b
     Example:
-      memcircuit doctor --json
+      memcircuit doctor --json            # to stdout
+      memcircuit doctor --json env.json   # to a file
     """
     from memcircuit.spice.doctor import diagnose
 
     info = diagnose(shared=not no_shared)
     if json_out:
-        emit_json(info, "-")
+        emit_json(info, json_out)
     else:
         def yes(flag) -> str:
             return "yes" if flag else "NO"

@@ -81,7 +81,7 @@ def _common(func):
         click.argument("model"),
         click.option("--form", type=FORM_CHOICES, default="behavioural", show_default=True,
                      help="behavioural: ngspice B-source subcircuit; va: Verilog-A through OSDI (needs OpenVAF); "
-                          "numeric: the numpy twin."),
+                          "numeric: the numpy twin (iv only; pulses always report the twin beside ngspice)."),
         click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Override a model parameter (repeatable), SI prefixes allowed: --param r_off=20k."),
         click.option("--x0", type=float, default=None, help="Initial state in [0, 1] (default: the model's)."),

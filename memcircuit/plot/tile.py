@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import MaxNLocator
 
 from memcircuit.errors import ConfigError
 from memcircuit.plot.waveform import engineering_scale
@@ -16,6 +17,8 @@ from memcircuit.plot.waveform import engineering_scale
 def plot_conductance(g: np.ndarray, ax: Axes | None = None, *, log: bool = False,
                      title: str = "Tile conductances") -> Axes:
     """Heat map of a (rows, cols) conductance matrix in siemens (µS colour scale by default).
+
+    A matrix with negative entries (a conductance change) gets a diverging map centred on 0.
 
     ``log`` uses a logarithmic colour scale (for matrices spanning decades; needs G > 0).
     """
@@ -33,10 +36,15 @@ def plot_conductance(g: np.ndarray, ax: Axes | None = None, *, log: bool = False
         if np.any(g <= 0):
             raise ConfigError("a logarithmic colour scale needs conductances > 0")
         image = ax.imshow(g / scale, cmap="viridis", norm=LogNorm(), interpolation="nearest", aspect="auto")
+    elif np.any(g < 0):  # a signed map (a change, a difference): diverging colours centred on 0
+        limit = float(np.max(np.abs(g))) / scale
+        image = ax.imshow(g / scale, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest", aspect="auto")
     else:
         image = ax.imshow(g / scale, cmap="viridis", interpolation="nearest", aspect="auto")
     bar = ax.figure.colorbar(image, ax=ax)
-    bar.set_label(f"conductance ({prefix}S)")
+    bar.set_label(f"conductance{' change' if np.any(g < 0) else ''} ({prefix}S)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("column (sensed at the bottom)")
     ax.set_ylabel("row (driven from the left)")
     ax.set_title(f"{title} ({g.shape[0]} x {g.shape[1]})")

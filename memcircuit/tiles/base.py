@@ -44,7 +44,11 @@ class PulseStep:
                 raise ValueError(f"PulseStep.{name} must be a 1-D finite array of volts")
             object.__setattr__(self, name, arr)
         for name, n in (("row_widths", self.rows.size), ("col_widths", self.cols.size)):
-            arr = np.broadcast_to(np.asarray(getattr(self, name), dtype=float), (n,)).copy()
+            given = np.asarray(getattr(self, name), dtype=float)
+            if given.ndim > 1 or given.size not in (1, n):
+                raise ValueError(f"PulseStep.{name} must be one width (s) or {n} widths, one per line; "
+                                 f"got {given.size}")
+            arr = np.broadcast_to(given.reshape(-1) if given.ndim else given, (n,)).copy()
             if np.any(arr < 0) or not np.all(np.isfinite(arr)):
                 raise ValueError(f"PulseStep.{name} must be finite and >= 0 s")
             object.__setattr__(self, name, arr)
