@@ -89,6 +89,26 @@ def test_build_crossbar_netlist_simulates_to_the_reference(arrays):
     np.testing.assert_allclose(currents, dense_reference(g, np.full((1, 6), 0.15), 2.5)[0], rtol=1e-9)
 
 
+@pytest.mark.ngspice
+@pytest.mark.parametrize("form", ["behavioural", "osdi"])
+def test_built_netlist_with_evolving_devices_starts_at_the_programmed_states(tmp_path, form):
+    """Evolving device forms get a transient with uic: at the read voltage (below threshold) the
+    column currents stay those of the frozen netlist (an .op would relax the states instead)."""
+    currents = {}
+    for kind in ("frozen", form):
+        net = tmp_path / f"{kind}.cir"
+        result = invoke("build", "crossbar", "--rows", 4, "--cols", 3, "--device", "exp-pulse", "--r-wire", "2.5",
+                        "--form", kind, "-o", net)
+        assert result.exit_code == 0, result.output
+        extra = ["--allow-control"] if kind == "osdi" else []
+        sim = invoke("simulate", net, *extra, "--json", "-")
+        assert sim.exit_code == 0, sim.output
+        vectors = json.loads(sim.output)["vectors"]
+        currents[kind] = np.array([vectors[f"i(vsense{j})"][-1] for j in range(3)])
+    assert ".tran" in (tmp_path / f"{form}.cir").read_text() and "uic" in (tmp_path / f"{form}.cir").read_text()
+    np.testing.assert_allclose(currents[form], currents["frozen"], rtol=1e-6)
+
+
 def test_build_signed_layouts_check_shapes(arrays):
     tmp, g, _, _ = arrays
     result = invoke("build", "crossbar", "--rows", 6, "--cols", 5, "--signed", "differential", "--sense", "tia",

@@ -29,7 +29,9 @@ def build() -> None:
               help="Largest default conductance, S.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the default conductances.")
 @click.option("--form", type=click.Choice(["frozen", "behavioural", "osdi"]), default="frozen", show_default=True,
-              help="Device form: frozen (states held, for .op reads), behavioural or osdi (states evolve).")
+              help="Device form: frozen (states held; the netlist gets an .op card), behavioural or osdi "
+                   "(states evolve; a 1 us .tran card with uic, so they start at their programmed values: an "
+                   ".op would relax every state to the fixed point of its rate equation).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Netlist file to write (default: stdout).")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write a summary (sizes, element counts) as JSON.")
 def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, signed, g_file,
@@ -38,8 +40,8 @@ def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits,
 
     Topology (docs: DESIGN.md): rows driven from the left, columns sensed at the bottom, one
     --r-wire segment between driver and first cell, between neighbours, and from the last cell
-    to the sense amplifier. The netlist carries an .op card; simulate it with
-    `memcircuit simulate NETLIST`. Vectors: i(vsense<j>) (ideal sense, A into column j),
+    to the sense amplifier. The netlist carries an .op card (a .tran card with uic for the
+    behavioural and osdi device forms); simulate it with `memcircuit simulate NETLIST`. Vectors: i(vsense<j>) (ideal sense, A into column j),
     v(o<j>) (TIA outputs), v(q<j>) (ADC), v(d<k>) (signed difference outputs).
 
     \b
@@ -52,7 +54,7 @@ def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits,
     from memcircuit.circuits.netlists import Cells, standalone_circuit
     from memcircuit.circuits.signed import physical_cols
     from memcircuit.circuits.spec import CrossbarSpec
-    from memcircuit.netlist import Op, write
+    from memcircuit.netlist import Op, Tran, write
     from memcircuit.tiles import resolve_device
     from memcircuit.tiles.crossbar_tile import invert_conductance
 
@@ -76,7 +78,8 @@ def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits,
         cells = Cells(g=rng.uniform(g_min, g_max, (rows, phys)))
     circuit = standalone_circuit(spec, cells, v_read, signed=signed, form=form,
                                  title=f"memcircuit crossbar {rows}x{phys} {cell} r_wire={r_wire:g} sense={sense}")
-    text = write(circuit, analyses=[Op()])
+    analysis = Op() if form == "frozen" or model is None else Tran(1e-8, 1e-6, uic=True)
+    text = write(circuit, analyses=[analysis])
     if output:
         write_atomic(output, text)
         click.echo(f"wrote {output}", err=True)
