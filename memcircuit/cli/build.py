@@ -41,7 +41,8 @@ def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits,
     Topology (docs: DESIGN.md): rows driven from the left, columns sensed at the bottom, one
     --r-wire segment between driver and first cell, between neighbours, and from the last cell
     to the sense amplifier. The netlist carries an .op card (a .tran card with uic for the
-    behavioural and osdi device forms); simulate it with `memcircuit simulate NETLIST`. Vectors: i(vsense<j>) (ideal sense, A into column j),
+    behavioural and osdi device forms); simulate it with
+    `memcircuit simulate NETLIST`. Vectors: i(vsense<j>) (ideal sense, A into column j),
     v(o<j>) (TIA outputs), v(q<j>) (ADC), v(d<k>) (signed difference outputs).
 
     \b
