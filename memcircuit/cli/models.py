@@ -158,7 +158,8 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
     --v-read. The JSON also holds the numeric twin's prediction (apply_pulse, pulse by pulse),
     so the forms can be compared. Pulse models (exp-pulse, discrete, lr-cell) move by one
     standard pulse for --amp v_pulse and --width t_pulse (see memcircuit models list). Without
-    --x0 the train starts at the state bound it moves away from (0 for +, 1 for -).
+    --x0 the train starts at the state bound it moves away from (0 for +, 1 for -), or 1 % of
+    the range inside it when the bound is a fixed point (the Joglekar window vanishes there).
 
     \b
     Examples:
@@ -175,8 +176,16 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
                           "(the JSON always carries the numeric twin's prediction)")
     device = _device(model, params)
     sign = 1.0 if polarity == "+" else -1.0
-    # positive pulses raise the state in every family: start from the bound they move away from
-    start = _x0(model, device, x0 if x0 is not None else (device.x_min if sign > 0 else device.x_max))
+    # positive pulses raise the state in every family: start from the bound they move away from,
+    # or 1 % of the range inside it where the bound is a fixed point (a window function that
+    # vanishes there, as Joglekar's does)
+    if x0 is None:
+        bound = device.x_min if sign > 0 else device.x_max
+        inside = bound + 0.01 * sign * (device.x_max - device.x_min)
+        at_bound = abs(float(np.ravel(device.dxdt(np.array([sign * amp]), np.array([bound])))[0]))
+        near = abs(float(np.ravel(device.dxdt(np.array([sign * amp]), np.array([inside])))[0]))
+        x0 = inside if at_bound < 1e-6 * near else bound
+    start = _x0(model, device, x0)
     points, reads, stop = pulse_train_wave(n_pulses, sign * amp, width, gap=gap, edge=edge)
     record = simulate(device, Pwl(points), stop, start, form=form, points=max(2000, 40 * n_pulses))
     x = np.r_[start, np.interp(reads, record["time"], record["x"])]
