@@ -49,7 +49,6 @@ class Discrete(PulseDevice):
              "(n_levels >= 2) & (n_levels == np.round(n_levels))": "n_levels must be a whole number >= 2",
              "sigma_prog >= 0": "sigma_prog must be >= 0"}
     source = "Babu et al., arXiv:1711.03640 (2017) (limited levels and dynamic range)"
-    demo = (1.2, 1e5, 0.5)
 
     @classmethod
     def equations_for(cls, variant):

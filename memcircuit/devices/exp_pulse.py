@@ -58,7 +58,6 @@ class ExpPulse(PulseDevice):
              "(n_ltp >= 1) & (n_ltd >= 1)": "n_ltp and n_ltd must be >= 1 pulse",
              "(a_ltp > 0) & (a_ltd > 0)": "a_ltp and a_ltd must be > 0", "sigma_c2c >= 0": "sigma_c2c must be >= 0"}
     source = "Chen, Peng, Yu, IEEE TCAD 37(12), 3067 (2018) (NeuroSim non-linear weight update)"
-    demo = (1.2, 1e5, 0.5)
 
     @classmethod
     def equations_for(cls, variant):

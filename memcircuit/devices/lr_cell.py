@@ -54,7 +54,6 @@ class LrCell(PulseDevice):
              "(n0 > 0) & (n_set > 0)": "n0 and n_set must be > 0 pulses", "gamma >= 0": "gamma must be >= 0",
              "sigma_c2c >= 0": "sigma_c2c must be >= 0"}
     source = "paper 1 (Yan et al., IEEE TNNLS 2023); standard form, see docs/DEVICES.md (Assumptions)"
-    demo = (1.2, 1e5, 0.5)
 
     @classmethod
     def equations_for(cls, variant):

@@ -55,6 +55,13 @@ class PulseDevice(ExprDevice):
 
     noise_field: ClassVar[str] = ""   # parameter holding the cycle-to-cycle sigma
 
+    @property
+    def demo(self) -> tuple[float, float, float]:  # type: ignore[override]
+        """I-V sweep that shows the loop: twice the threshold, at a frequency scaled with the
+        standard pulse (1e5 Hz for 100 ns pulses), from mid state."""
+        v_th = float(np.mean(self.params.v_th))
+        return (2.0 * v_th if v_th > 0 else 1.2, 1e-2 / float(np.mean(self.params.t_pulse)), 0.5)
+
     def pulse_counts(self, amplitude, width) -> tuple[np.ndarray, np.ndarray]:
         """Standard-pulse equivalents ``(n_set, n_reset)`` of rectangular pulses."""
         a = np.asarray(amplitude, dtype=float)
