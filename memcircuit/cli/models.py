@@ -105,8 +105,9 @@ def iv(model, form, params, x0, json_out, plot_file, amp, freq, cycles, points) 
     """Sweep MODEL with a sine and report the pinched I-V loop.
 
     The JSON holds arrays time (s), v (V), i (A), x (state) and the areas of the positive and
-    negative lobes (W); a memristor's lobes shrink as the frequency rises. The plot shows the
-    loop and the state over time.
+    negative lobes (W); a memristor's lobes shrink as the frequency rises (threshold models
+    such as VTEAM first grow while the drive is still slower than their switching). The plot
+    shows the loop and the state over time.
 
     \b
     Examples:

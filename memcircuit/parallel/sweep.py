@@ -93,7 +93,8 @@ class SweepSpec:
         try:
             data = yaml.safe_load(p.read_text())
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise ConfigError(f"{p}: not valid YAML ({detail})") from None
         return cls.from_dict(data, source_dir=p.resolve().parent)
 
     def points(self) -> list[dict[str, Any]]:
