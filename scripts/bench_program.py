@@ -13,7 +13,7 @@ Prints seconds per program, time points, the speed-up against the old setting an
 final-state difference from a reference run (behavioural, step cap a hundredth of the shortest
 pulse), in units of the state range.
 
-    .venv/bin/python scripts/bench_program.py                    # 16 x 16 tile
+    .venv/bin/python scripts/bench_program.py                    # 8 x 8 tile, pulses up to 16 units
     .venv/bin/python scripts/bench_program.py --rows 31 --cols 32 --repeat 1   # breast-cancer layer 1
 """
 
@@ -45,9 +45,9 @@ def pwm_program(rows: int, cols: int, v_prog: float, t_unit: float, max_units: i
 
 
 @click.command()
-@click.option("--rows", default=16, show_default=True, type=int)
-@click.option("--cols", default=16, show_default=True, type=int)
-@click.option("--max-units", default=32, show_default=True, type=int, help="Longest pulse, in time units.")
+@click.option("--rows", default=8, show_default=True, type=int)
+@click.option("--cols", default=8, show_default=True, type=int)
+@click.option("--max-units", default=16, show_default=True, type=int, help="Longest pulse, in time units.")
 @click.option("--t-unit", default=7e-9, show_default=True, type=float, help="Time unit, s.")
 @click.option("--v-prog", default=1.0, show_default=True, type=float, help="Programming voltage, V (V/2 scheme).")
 @click.option("--seed", default=0, show_default=True, type=int)
