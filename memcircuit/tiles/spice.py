@@ -116,6 +116,9 @@ class SpiceTile(CrossbarTile):
         form = self.program_form()
         circuit, tran, starts = program_circuit(self.spec, self.cells(), program.steps, edge=self.edge, gap=self.gap,
                                                 form=form)
+        # keep only what is read back: the states and the drivers (for the energy), not every
+        # internal node at every time point (hundreds of MB for a 64 x 32 tile)
+        circuit = circuit.with_saves(*self._state_vectors(form), *self._driver_vectors())
         result = self.engine(0).run(circuit, tran)
         self._x = self._final_states(result, form)
         self._changed()
@@ -135,20 +138,29 @@ class SpiceTile(CrossbarTile):
             self._program_form = "osdi" if compiled else "behavioural"
         return self._program_form
 
+    def _state_vectors(self, form: str) -> list[str]:
+        """Result vectors of the device states (see :meth:`_final_states`), row-major."""
+        if form == "osdi":
+            return [f"v(n.{XBAR.lower()}.nxd{i}_{j}#st)" for i in range(self.rows) for j in range(self.cols)]
+        return [state_vector(i, j) for i in range(self.rows) for j in range(self.cols)]
+
+    def _driver_vectors(self) -> list[str]:
+        """Voltages and currents of every programming driver (energy, waveform plots)."""
+        out = []
+        for source, port in zip(driver_sources(self.spec),
+                                [row_port(i) for i in range(self.rows)] + [col_port(j) for j in range(self.cols)]):
+            node = f"d_{source[1:]}" if self.spec.driver.r_out > 0 else port
+            out += [f"v({node})", f"i({source})"]
+        return out
+
     def _final_states(self, result, form: str) -> np.ndarray:
         """Device states at the end of a programming transient.
 
         Behavioural devices: the state node ``v(xxbar.xd{i}_{j}.x)``. OSDI devices: ngspice keeps
         ``x - x0`` on the module's internal node, which it names ``n.xxbar.nxd{i}_{j}#st`` for an
         N instance inside a subcircuit (flattened name of the instance, then the node)."""
-        x = np.empty(self.spec.shape)
-        for i in range(self.rows):
-            for j in range(self.cols):
-                if form == "osdi":
-                    x[i, j] = self._x[i, j] + result[f"v(n.{XBAR.lower()}.nxd{i}_{j}#st)"][-1]
-                else:
-                    x[i, j] = result[state_vector(i, j)][-1]
-        return x
+        last = np.array([result[name][-1] for name in self._state_vectors(form)]).reshape(self.spec.shape)
+        return self._x + last if form == "osdi" else last
 
     def _energy(self, result) -> float:
         """Energy (J) the drivers deliver: the integral of ``V_source * I_out`` over the run."""
