@@ -153,7 +153,7 @@ def main(out: str, seed: int, epochs: int) -> None:
 
     stage(f"5/5 training: iris 4-8-3, momentum SGD, {epochs} epochs, in ngspice and on the numeric fidelity")
     train = ["--dataset", "iris", "--layers", "4,8,3", "--device", "exp-pulse", "--optimizer", "momentum",
-             "--epochs", epochs, "--batch", 8, "--seed", seed, "--lr", 0.1]
+             "--epochs", epochs, "--batch", 8, "--seed", seed, "--lr", 0.5]
     runs = {}
     for fidelity in ("spice", "numeric"):
         run_dir = out_dir / f"train_iris_{fidelity}"

@@ -83,7 +83,7 @@ def plot_programming(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
 
 def save_training_figure(metrics: dict[str, Any], path: str | Path) -> Path:
     """Curves and programming activity in one PNG."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.5), height_ratios=(2, 1), constrained_layout=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.6, 6.5), height_ratios=(2, 1), constrained_layout=True)
     plot_training(metrics, ax=top)
     plot_programming(metrics, ax=bottom)
     out = Path(path)
