@@ -156,6 +156,7 @@ class NodalNetwork:
         self.groups = self._groups(device, states)
         if not (keep_lu and self.groups):
             self._lu0 = None
+            self._lu_op = None
 
     # -- construction ------------------------------------------------------------------------
     def _topology(self) -> Topology:
@@ -368,12 +369,21 @@ class NodalNetwork:
         x = np.zeros((n, batch))
         iterations = 0
         if n:
-            lu = self._lu_zero()
-            x = -lu.solve(base) if self.groups == [] else self._iterate(lu, x, t, base, scale_v, tol, max_iter)
+            if self.groups == []:
+                x = -self._lu_zero().solve(base)
+            else:
+                warm = getattr(self, "_lu_op", None)
+                x = self._iterate(warm if warm is not None else self._lu_zero(), x, t, base, scale_v, tol, max_iter,
+                                  warm=warm is not None)
             iterations = getattr(self, "_last_iterations", 1)
         return Solution(self, x, t, iterations)
 
-    def _iterate(self, lu, x, t, base, scale_v, tol, max_iter):
+    def _iterate(self, lu, x, t, base, scale_v, tol, max_iter, warm: bool = False):
+        """Chord iterations with the factorisation ``lu``, refactorised once at the operating point:
+        after the first step when ``lu`` is the zero-bias Jacobian, or (``warm``: the previous
+        solve's operating-point Jacobian, a pulse program's next interval) only when the
+        iteration contracts slowly. The last operating-point factorisation is kept for the next
+        solve; the residual is always exact, so a stale Jacobian changes only the iteration count."""
         batch = x.shape[1]
         xtol = tol * scale_v + 1e-15
         limit = max(1.0, 2.0 * scale_v)  # V: largest update per iteration (overshoot guard)
@@ -392,14 +402,17 @@ class NodalNetwork:
             done = step <= xtol
             ratio = step / np.maximum(prev[cols], 1e-300)
             prev[cols] = step
-            slow[cols] = ~done & (it >= 3) & (ratio > 0.5)
+            refresh = not refreshed and (it == 1 if not warm else (it >= 2 and bool(np.any(~done & (ratio > 0.2)))))
+            if not refresh:
+                slow[cols] = ~done & (it >= 3) & (ratio > 0.5)
             active[cols[done | slow[cols]]] = False
             if not active.any():
                 break
-            if not refreshed and it == 1:
+            if refresh:
                 z = np.vstack([x[:, active], t[:, active]])
                 stamps = self._nonlinear(z, jacobian="mean")[1]
                 lu = self._factor(self._jacobian(stamps, None))
+                self._lu_op = lu
                 refreshed = True
         else:
             slow |= active
