@@ -130,20 +130,21 @@ class NodalNetwork:
         self.spec, self.mode = spec, mode
         self.rows_driven, self.cols_driven = _roles(spec, mode)
         self.topo = self._topology()
+        self._wires_only = False  # the linear matrix holds no cells (memristor cells are groups)
+        self._lu0 = self._lu_op = None  # zero-bias and last operating-point factorisations
         self.set_cells(g=g, device=device, states=states)
 
     def set_cells(self, *, g: np.ndarray | None = None, device: DeviceModel | None = None,
                   states: np.ndarray | None = None) -> None:
-        """New cell contents on the same topology (drops the cached factorisation).
+        """New cell contents on the same topology.
 
-        Memristor cells are non-linear groups; the linear matrix then holds only the wires and
-        periphery, which do not change, so it is kept from the previous call (new states during
-        a pulse program cost no matrix assembly). The zero-bias factorisation that starts the
-        chord iterations is kept too: for new states it is only a starting Jacobian (the
-        residual is always exact, and the iteration refactorises at the operating point)."""
+        Memristor cells are non-linear groups and the linear matrix holds only the wires and the
+        periphery. When only device states change (every interval of a pulse program) that
+        matrix is kept, and so are the factorisations that start the chord iterations: they are
+        starting Jacobians only (the residual is always exact), so a stale one changes the
+        iteration count, not the solution. New linear conductances rebuild everything."""
         linear_g = g if device is None else None
-        keep_lu = linear_g is None and getattr(self, "_wires_only", False) and device is not None
-        if linear_g is not None or not getattr(self, "_wires_only", False):
+        if not (linear_g is None and self._wires_only):
             self.linear_edges = self._linear_edges(linear_g)
             n, m = self.topo.n, self.topo.m
             a, b, gval = self.linear_edges
@@ -153,10 +154,8 @@ class NodalNetwork:
             self.y_tu = y[n:, :n].tocsr()
             self.y_tt = y[n:, n:].tocsr()
             self._wires_only = linear_g is None
+            self._lu0 = self._lu_op = None
         self.groups = self._groups(device, states)
-        if not (keep_lu and self.groups):
-            self._lu0 = None
-            self._lu_op = None
 
     # -- construction ------------------------------------------------------------------------
     def _topology(self) -> Topology:
@@ -372,7 +371,7 @@ class NodalNetwork:
             if self.groups == []:
                 x = -self._lu_zero().solve(base)
             else:
-                warm = getattr(self, "_lu_op", None)
+                warm = self._lu_op
                 x = self._iterate(warm if warm is not None else self._lu_zero(), x, t, base, scale_v, tol, max_iter,
                                   warm=warm is not None)
             iterations = getattr(self, "_last_iterations", 1)
