@@ -199,9 +199,7 @@ def program_circuit(spec: CrossbarSpec, cells: Cells, steps: Sequence, *, edge: 
     rows_w, cols_w, starts = pulse_waveforms(steps, spec.rows, spec.cols, edge=edge, gap=gap)
     circuit = crossbar_circuit(spec, cells, form, title, options=())  # ngspice's transient tolerances
     elements: list[Element] = []
-    for label, port, wave in ([(f"row{i}", row_port(i), w) for i, w in enumerate(rows_w)]
-                              + [(f"col{j}", col_port(j), w) for j, w in enumerate(cols_w)]):
-        inner = f"d_{label}" if spec.driver.r_out > 0 else port
+    for (label, port, inner), wave in zip(program_drivers(spec), rows_w + cols_w):
         elements.append(VoltageSource(f"V{label}", (inner, "0"), dc=0.0, wave=wave))
         if spec.driver.r_out > 0:
             elements.append(Resistor(f"R{label}", (inner, port), spec.driver.r_out))
@@ -219,9 +217,12 @@ def program_circuit(spec: CrossbarSpec, cells: Cells, steps: Sequence, *, edge: 
     return circuit.with_elements(*elements), analysis, starts
 
 
-def driver_sources(spec: CrossbarSpec) -> list[str]:
-    """Names of the programming driver sources (for energy: current through each)."""
-    return [f"vrow{i}" for i in range(spec.rows)] + [f"vcol{j}" for j in range(spec.cols)]
+def program_drivers(spec: CrossbarSpec) -> list[tuple[str, str, str]]:
+    """``(label, port, node)`` of every row then column driver of a programming or bias circuit:
+    source ``V<label>`` sets ``node``, the line's ``port`` itself or, behind the driver's output
+    resistance ``R<label>``, ``d_<label>``. Vectors: ``v(node)``, ``i(v<label>)``."""
+    lines = [(f"row{i}", row_port(i)) for i in range(spec.rows)] + [(f"col{j}", col_port(j)) for j in range(spec.cols)]
+    return [(label, port, f"d_{label}" if spec.driver.r_out > 0 else port) for label, port in lines]
 
 
 def standalone_circuit(spec: CrossbarSpec, cells: Cells, v_read: np.ndarray | float = 0.1, *,

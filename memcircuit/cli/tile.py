@@ -194,7 +194,7 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
         report = t.program(prog)
     seconds = time.perf_counter() - start
     if plot_out:
-        _plot_program(prog, report, rows, cols, plot_out, r_out)
+        _plot_program(prog, report, t.spec, plot_out)
     if save_out:
         np.save(save_out, report.g_after)
     summary = {"fidelity": fidelity, "device": device, "pulses": report.pulses, "energy_j": report.energy_j,
@@ -207,8 +207,9 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
                    f"largest conductance change {summary['max_abs_change_s']:.4g} S ({seconds:.2f} s)")
 
 
-def _plot_program(prog, report, rows: int, cols: int, path: str, r_out: float) -> None:
+def _plot_program(prog, report, spec, path: str) -> None:
     from memcircuit.circuits.drivers import pulse_waveforms
+    from memcircuit.circuits.netlists import program_drivers
     from memcircuit.plot import save_figure
     from memcircuit.plot.tile import plot_pulse_waveforms
 
@@ -218,14 +219,13 @@ def _plot_program(prog, report, rows: int, cols: int, path: str, r_out: float) -
     if result is not None:  # spice: the simulated waveforms
         t = result.time
         volts, amps = {}, {}
+        nodes = {label: node for label, _, node in program_drivers(spec)}
         for kind, k in driven:
-            port = f"r{k}" if kind == "row" else f"c{k}"
-            node = f"d_{kind}{k}" if r_out > 0 else port
-            volts[f"{kind} {k}"] = result[f"v({node})"]
+            volts[f"{kind} {k}"] = result[f"v({nodes[f'{kind}{k}']})"]
             amps[f"{kind} {k}"] = -result[f"i(v{kind}{k})"]
         ax = plot_pulse_waveforms(t, volts, amps, title="Programming pulses (ngspice transient)")
     else:  # numeric twins: the driver waveforms the program asks for
-        row_w, col_w, starts = pulse_waveforms(prog.steps, rows, cols)
+        row_w, col_w, starts = pulse_waveforms(prog.steps, spec.rows, spec.cols)
         t = np.linspace(0.0, float(starts[-1]), 4000)
         volts = {}
         for kind, k in driven:

@@ -27,14 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from memcircuit.circuits.crossbar import col_port, row_port
 from memcircuit.circuits.netlists import (
     XBAR,
     bias_circuit,
     cell_nodes,
     crossbar_circuit,
-    driver_sources,
     program_circuit,
+    program_drivers,
     read_analysis,
     read_circuit,
     sense_vectors,
@@ -146,12 +145,7 @@ class SpiceTile(CrossbarTile):
 
     def _driver_vectors(self) -> list[str]:
         """Voltages and currents of every programming driver (energy, waveform plots)."""
-        out = []
-        for source, port in zip(driver_sources(self.spec),
-                                [row_port(i) for i in range(self.rows)] + [col_port(j) for j in range(self.cols)]):
-            node = f"d_{source[1:]}" if self.spec.driver.r_out > 0 else port
-            out += [f"v({node})", f"i({source})"]
-        return out
+        return [vector for label, _, node in program_drivers(self.spec) for vector in (f"v({node})", f"i(v{label})")]
 
     def _final_states(self, result, form: str) -> np.ndarray:
         """Device states at the end of a programming transient.
@@ -166,10 +160,8 @@ class SpiceTile(CrossbarTile):
         """Energy (J) the drivers deliver: the integral of ``V_source * I_out`` over the run."""
         t = result.time
         total = 0.0
-        for source, port in zip(driver_sources(self.spec),
-                                [row_port(i) for i in range(self.rows)] + [col_port(j) for j in range(self.cols)]):
-            node = f"d_{source[1:]}" if self.spec.driver.r_out > 0 else port
-            power = result[f"v({node})"] * -result[f"i({source})"]
+        for label, _, node in program_drivers(self.spec):
+            power = result[f"v({node})"] * -result[f"i(v{label})"]
             total += float(np.sum(0.5 * (power[1:] + power[:-1]) * np.diff(t)))
         return total
 
@@ -190,5 +182,5 @@ class HybridTile(SpiceTile):
                 top, bottom = cell_nodes(self.spec, i, j)
                 v[i, j] = result.scalar(top) - result.scalar(bottom)
         drive = np.concatenate([row_v, col_v])
-        currents = np.array([-result.scalar(f"i({s})") for s in driver_sources(self.spec)])
+        currents = np.array([-result.scalar(f"i(v{label})") for label, _, _ in program_drivers(self.spec)])
         return v, float(np.sum(drive * currents))
