@@ -12,11 +12,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
+# device test doubles (independent of memcircuit.devices), importable by every test module
+sys.path.insert(0, str(DATA / "doubles"))
 
 
 @functools.cache

@@ -229,10 +229,6 @@ def test_writer_output_is_stable_text():
 
 
 def test_learning_rate_cell_scales_and_adapts():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent / "data" / "tiles"))
     from threshold_device import ThresholdDevice
 
     from memcircuit.circuits.lrcell import LearningRateCell, LrCellParams

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from test_tiles import dense_reference
+from threshold_device import ThresholdDevice
 
 from memcircuit.cli import cli
-
-sys.path.insert(0, str(Path(__file__).parent / "data" / "tiles"))
-from threshold_device import ThresholdDevice  # noqa: E402
 
 
 def invoke(*args: str):

@@ -1,16 +1,14 @@
 """Programming tiles of memristor cells: V/2 and V/3 half-select, spice vs hybrid vs numeric.
 
-The device is the small threshold model in ``tests/data/tiles/threshold_device.py``
+The device is the small threshold model in ``tests/data/doubles/threshold_device.py``
 (independent of the device library, with a closed-form pulse response).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from threshold_device import ThresholdDevice
 
 from memcircuit.circuits import CrossbarSpec
 from memcircuit.circuits.netlists import Cells, crossbar_circuit, read_analysis, read_circuit
@@ -18,9 +16,6 @@ from memcircuit.errors import ConfigError
 from memcircuit.spice import run
 from memcircuit.tiles import PulseProgram, PulseStep, half_select_program, make_tile
 from memcircuit.tiles.programming import count_pulses, segments
-
-sys.path.insert(0, str(Path(__file__).parent / "data" / "tiles"))
-from threshold_device import ThresholdDevice  # noqa: E402
 
 ROWS, COLS = 4, 5
 SELECTED = [(1, 3, 1.4, 2e-6), (2, 0, -1.4, 1e-6)]
