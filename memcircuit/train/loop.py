@@ -28,6 +28,7 @@ import numpy as np
 
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import FIDELITIES
+from memcircuit.tiles.tiled import check_parallel_tiles
 from memcircuit.train.checkpoint import checkpoint_path, latest_checkpoint, save_checkpoint
 from memcircuit.train.datasets import Dataset, load_dataset
 from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, cross_entropy
@@ -99,8 +100,6 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 epoch, got {self.patience}")
-        from memcircuit.tiles.tiled import check_parallel_tiles
-
         if check_parallel_tiles(self.parallel_tiles) > 1 and self.fidelity not in ("spice", "hybrid"):
             raise ConfigError("parallel tiles apply to the spice and hybrid fidelities (each tile's own ngspice); "
                               f"got fidelity {self.fidelity!r}")
