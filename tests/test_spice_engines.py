@@ -15,6 +15,7 @@ from memcircuit.netlist import (
     Capacitor,
     Circuit,
     Expr,
+    External,
     Model,
     ModelInstance,
     Op,
@@ -114,6 +115,62 @@ def test_shared_engine_alters_without_reparsing(shared_engine):
     np.testing.assert_allclose(values, [0.375, 0.75, 1.5], rtol=1e-9)
     with pytest.raises(NetlistError):
         shared_engine.command("shell rm -rf /")
+
+
+def external_divider(r1: float = 1e3, r2: float = 3e3) -> Circuit:
+    """A divider driven by an external source, plus the index source a DC sweep steps."""
+    return Circuit("external divider", elements=(
+        VoltageSource("Vin", ("a", "0"), wave=External()), Resistor("R1", ("a", "b"), r1),
+        Resistor("R2", ("b", "0"), r2), VoltageSource("Vidx", ("idx", "0"))))
+
+
+def counting_loads(engine, monkeypatch) -> list:
+    """Record every message the engine sends its worker to parse a netlist."""
+    loads, call = [], engine._call
+
+    def spy(message, **kwargs):
+        if message[0] == "load":
+            loads.append(message)
+        return call(message, **kwargs)
+
+    monkeypatch.setattr(engine, "_call", spy)
+    return loads
+
+
+def test_external_source_takes_one_value_per_sweep_point_without_reparsing(shared_engine, monkeypatch):
+    circuit = external_divider()
+    loads = counting_loads(shared_engine, monkeypatch)
+    for values in ([0.1, -0.3, 0.7, 0.2, 0.5], [2.0, -1.0, 0.0], [0.25]):
+        n = len(values)
+        result = shared_engine.run(circuit, DcSweep("Vidx", 0, n - 1, 1), sources={"Vin": values})
+        np.testing.assert_allclose(result["v(b)"], np.array(values) * 3 / 4, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(result["i(vin)"], -np.array(values) / 4e3, rtol=1e-9, atol=1e-18)
+    assert len(loads) == 1  # the circuit was parsed for the first batch only
+    assert shared_engine.run(circuit, Op(), sources={"vin": [1.2]}).scalar("v(b)") == pytest.approx(0.9, rel=1e-9)
+
+
+def test_external_source_values_must_match_the_circuit(shared_engine):
+    circuit = external_divider()
+    with pytest.raises(NetlistError, match="missing"):
+        shared_engine.run(circuit, Op())
+    with pytest.raises(NetlistError, match="no such external source"):
+        shared_engine.run(circuit, Op(), sources={"Vin": [1.0], "V9": [1.0]})
+    with pytest.raises(NetlistError, match="finite"):
+        shared_engine.run(circuit, Op(), sources={"Vin": [np.nan]})
+    with pytest.raises(NetlistError, match="external source"):
+        shared_engine.run(divider(), Op(), sources={"Vin": [1.0]})
+    with BatchEngine() as batch, pytest.raises(NetlistError, match="shared engine"):
+        batch.run(circuit, Op())
+    with pytest.raises(NetlistError, match="no DC value"):
+        VoltageSource("Vx", ("a", "0"), dc=1.0, wave=External())
+
+
+def test_run_after_alter_runs_the_circuit_as_written(shared_engine):
+    circuit = divider(vin=1.0)
+    assert shared_engine.run(circuit, Op()).scalar("v(b)") == pytest.approx(0.75, rel=1e-9)
+    shared_engine.alter("V1", dc=2.0)
+    assert shared_engine.rerun(Op()).scalar("v(b)") == pytest.approx(1.5, rel=1e-9)
+    assert shared_engine.run(circuit, Op()).scalar("v(b)") == pytest.approx(0.75, rel=1e-9)
 
 
 SLOW = Circuit("slow", elements=(VoltageSource("V1", ("a", "0"), wave=Pulse(0, 1, 0, 1e-12, 1e-12, 1e-9, 2e-9)),

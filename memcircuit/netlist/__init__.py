@@ -10,6 +10,7 @@ from memcircuit.netlist.ir import (
     DcSweep,
     Element,
     Expr,
+    External,
     Model,
     ModelInstance,
     Op,
@@ -29,6 +30,6 @@ from memcircuit.netlist.writer import write
 
 __all__ = [
     "GROUND", "Analysis", "BehavioralSource", "Capacitor", "Circuit", "CurrentSource", "DcSweep",
-    "Element", "Expr", "Model", "ModelInstance", "Op", "Pulse", "Pwl", "Resistor", "Sine",
+    "Element", "Expr", "External", "Model", "ModelInstance", "Op", "Pulse", "Pwl", "Resistor", "Sine",
     "Subckt", "SubcktInstance", "Tran", "Vccs", "Vcvs", "VoltageSource", "sanitize", "write",
 ]

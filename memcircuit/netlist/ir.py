@@ -126,7 +126,14 @@ class Sine:
             raise NetlistError(f"sine frequency must be > 0 Hz, got {self.freq}")
 
 
-Waveform = Pulse | Pwl | Sine
+@dataclass(frozen=True)
+class External:
+    """A source whose value the host program supplies at every matrix load (libngspice's
+    ``GetVSRCData`` callback; ngspice syntax ``V1 n+ n- external``). Only the shared engine can
+    run it: :meth:`memcircuit.spice.SharedEngine.run` takes the values per sweep point."""
+
+
+Waveform = Pulse | Pwl | Sine | External
 
 
 # ----------------------------------------------------------------------------- elements
@@ -191,6 +198,8 @@ class VoltageSource(Element):
         super().__post_init__()
         if len(self.nodes) != 2:
             raise NetlistError(f"{self.name}: a source has 2 nodes")
+        if isinstance(self.wave, External) and self.dc != 0.0:
+            raise NetlistError(f"{self.name}: an external source takes no DC value (the host supplies it)")
 
 
 @dataclass(frozen=True)
@@ -352,6 +361,14 @@ class Circuit:
             if not _SAVE.match(vector):
                 raise NetlistError(f"cannot save {vector!r}: use v(node) or i(vsource) with sanitised names")
         _unique([e.name for e in self.elements], "circuit")
+        for sub in self.subckts:
+            if any(isinstance(getattr(e, "wave", None), External) for e in sub.elements):
+                raise NetlistError(f"subcircuit {sub.name}: external sources belong at the top level")
+
+    @property
+    def external_sources(self) -> tuple[str, ...]:
+        """Lower-case names of the top-level sources whose values the host supplies."""
+        return tuple(e.name.lower() for e in self.elements if isinstance(getattr(e, "wave", None), External))
 
     def with_saves(self, *vectors: str) -> Circuit:
         """A copy that keeps only these result vectors (``.save``; none given = ngspice saves all).

@@ -20,6 +20,7 @@ from memcircuit.netlist.ir import (
     DcSweep,
     Element,
     Expr,
+    External,
     Model,
     ModelInstance,
     Op,
@@ -64,6 +65,8 @@ def waveform(w: Waveform) -> str:
     if isinstance(w, Sine):
         args = (w.offset, w.amplitude, w.freq, w.delay, w.damping)
         return "SIN(" + " ".join(format_spice(a) for a in args) + ")"
+    if isinstance(w, External):
+        raise NetlistError("only voltage sources can be external here")
     raise NetlistError(f"unknown waveform {w!r}")
 
 
@@ -76,6 +79,8 @@ def element(e: Element) -> str:
     if isinstance(e, Capacitor):
         ic = f" ic={format_spice(e.ic)}" if e.ic is not None else ""
         return f"{e.name} {nodes} {value(e.capacitance)}{ic}"
+    if isinstance(e, VoltageSource) and isinstance(e.wave, External):
+        return f"{e.name} {nodes} external"  # no DC value: ngspice would sweep that instead
     if isinstance(e, (VoltageSource, CurrentSource)):
         wave = f" {waveform(e.wave)}" if e.wave is not None else ""
         return f"{e.name} {nodes} DC {format_spice(e.dc)}{wave}"

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from memcircuit.errors import ConvergenceError, SimulationError, SimulationTimeout
+from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
 from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
@@ -70,6 +70,9 @@ class BatchEngine(Engine):
         self.last_run_dir: Path | None = None
 
     def _run_once(self, netlist, analysis, options) -> Result:
+        if isinstance(netlist, Circuit) and netlist.external_sources:
+            raise NetlistError(f"{', '.join(netlist.external_sources)}: external sources take their values "
+                               "from the host program; run them in the shared engine")
         if self.run_root:
             self.run_root.mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix="memcircuit-run-", dir=self.run_root))

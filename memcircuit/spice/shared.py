@@ -18,9 +18,11 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
+
+import numpy as np
 
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
@@ -54,6 +56,29 @@ def _make_ngspice_class():
                 self._stdout.append(content)
             return 0
 
+        # External sources: ``sources`` maps a lower-case source name to its value at every
+        # sweep point; ngspice asks for the value at every matrix load, and reports every
+        # accepted point (SendData), which advances the point index. Both callbacks are cheap
+        # (no per-point vector dictionary as in PySpice's default SendData).
+        sources: dict = {}
+        point = 0
+        unknown: set = set()
+
+        @staticmethod
+        def _send_data(data, number_of_vectors, ngspice_id, user_data):
+            self = pyspice_shared.ffi.from_handle(user_data)
+            self.point += 1
+            return 0
+
+        def get_vsrc_data(self, voltage, time, node, ngspice_id):
+            values = self.sources.get(node)
+            if values is None:
+                self.unknown.add(node)
+                voltage[0] = 0.0
+            else:
+                voltage[0] = values[min(self.point, len(values) - 1)]
+            return 0
+
     return QuietNgSpice
 
 
@@ -69,7 +94,7 @@ def _worker(conn) -> None:  # pragma: no cover - runs in the child process
     logging.getLogger("PySpice").setLevel(logging.CRITICAL)
     from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
 
-    ng = _make_ngspice_class().new_instance()
+    ng = _make_ngspice_class().new_instance(send_data=True)
     loaded_osdi: set[str] = set()
     have_circuit = False
 
@@ -120,8 +145,13 @@ def _worker(conn) -> None:  # pragma: no cover - runs in the child process
                     else:
                         conn.send(("ok", out))
             elif op == "run":
-                _, command = message
+                _, command, sources = message
+                ng.sources, ng.point, ng.unknown = sources, 0, set()
                 ok, out = execute(command)
+                if ng.unknown:
+                    conn.send(("error", "error", f"no values given for external source(s) {sorted(ng.unknown)}",
+                               out))
+                    continue
                 problem = classify(out)
                 if problem or not ok:
                     kind, line = problem or ("error", f"'{command}' failed")
@@ -151,6 +181,24 @@ def _worker(conn) -> None:  # pragma: no cover - runs in the child process
                 conn.send(("error", "error", f"{type(exc).__name__}: {exc}", ""))
             except (BrokenPipeError, EOFError):
                 return
+
+
+def _external_values(netlist, sources: Mapping[str, Sequence[float]] | None) -> dict[str, list[float]]:
+    """Check ``sources`` against the circuit's external sources; plain float lists by name."""
+    wanted = set(netlist.external_sources) if isinstance(netlist, Circuit) else set()
+    given = {str(k).lower(): v for k, v in (sources or {}).items()}
+    if set(given) != wanted:
+        missing, extra = sorted(wanted - set(given)), sorted(set(given) - wanted)
+        raise NetlistError("external source values do not match the circuit: "
+                           + "; ".join(filter(None, (missing and f"missing {missing}",
+                                                     extra and f"no such external source {extra}"))))
+    out = {}
+    for name, values in given.items():
+        vals = np.asarray(values, dtype=float).ravel()
+        if vals.size == 0 or not np.all(np.isfinite(vals)):
+            raise NetlistError(f"external source {name}: needs one or more finite values")
+        out[name] = vals.tolist()
+    return out
 
 
 class _Duplex:
@@ -185,9 +233,12 @@ class SharedEngine(Engine):
         self._proc = None
         self._conn = None
         self._loaded_text: str | None = None
+        self._loaded_from: tuple | None = None  # (circuit object, options) of the loaded text
+        self._altered = False  # the loaded circuit was changed by command(): load() parses again
         self._loaded_osdi: tuple[str, ...] = ()
         self._worker_osdi: set[str] = set()
         self._worker_has_circuit = False
+        self._sources: dict[str, list[float]] = {}
         self.restarts = 0
 
     # -- worker lifecycle --------------------------------------------------------------------
@@ -211,6 +262,7 @@ class SharedEngine(Engine):
         self._proc = proc
         self._conn = _Duplex(Connection(from_child_r, writable=False), Connection(to_child_w, readable=False))
         self._loaded_text = None
+        self._loaded_from = None
 
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -225,6 +277,7 @@ class SharedEngine(Engine):
             self._conn.close()
         self._proc = self._conn = None
         self._loaded_text = None
+        self._loaded_from = None
         self._worker_osdi = set()
         self._worker_has_circuit = False
 
@@ -286,9 +339,14 @@ class SharedEngine(Engine):
         raise TypeError("netlist must be a Circuit or a UserNetlist")
 
     def load(self, netlist: Circuit | UserNetlist, options: Sequence[tuple[str, Value]] = ()) -> None:
-        """Parse ``netlist`` in the worker (skipped when the same text is already loaded)."""
+        """Parse ``netlist`` in the worker (skipped when the same text is already loaded).
+
+        The same (immutable) circuit object with the same options is not even written again."""
+        if self._loaded_from is not None and self._loaded_from[0] is netlist \
+                and self._loaded_from[1] == tuple(options) and self._alive():
+            return
         text, osdi = self._text(netlist, options)
-        if text == self._loaded_text and self._alive():
+        if text == self._loaded_text and self._alive() and not self._altered:
             return
         if not set(osdi) <= self._worker_osdi and self._worker_has_circuit:
             # libngspice 46 crashes when an OSDI module is loaded after a circuit: restart the
@@ -306,6 +364,8 @@ class SharedEngine(Engine):
             raise cls(f"ngspice rejected the netlist: {line}", netlist=text, output_tail=tail(out))
         self._loaded_text = text
         self._loaded_osdi = osdi
+        self._loaded_from = (netlist, tuple(options))
+        self._altered = False
 
     def command(self, command: str) -> str:
         """Send an ``alter``/``altermod``/``alterparam``/``reset`` command to the loaded circuit."""
@@ -314,6 +374,7 @@ class SharedEngine(Engine):
         if not _ALLOWED_COMMAND.match(command.strip()):
             raise NetlistError(f"command not allowed on a loaded circuit: {command!r}")
         reply = self._call(("command", command.strip()), netlist=self._loaded_text)
+        self._loaded_from, self._altered = None, True
         if reply[0] != "ok":
             raise SimulationError(f"ngspice rejected {command!r}: {reply[2]}", output_tail=tail(reply[3]))
         return reply[1]
@@ -323,12 +384,26 @@ class SharedEngine(Engine):
         for key, val in params.items():
             self.command(f"alter {element.lower()} {key}={writer.value(val)}")
 
+    def run(self, netlist, analysis: Analysis | None = None, *,
+            sources: Mapping[str, Sequence[float]] | None = None) -> Result:
+        """Run ``analysis`` on ``netlist``; ``sources`` gives the values of its external sources.
+
+        An external source (:class:`memcircuit.netlist.External`) takes ``sources[name][k]`` volts
+        at sweep point ``k`` (a DC sweep of ``B`` points needs ``B`` values, an operating point
+        one). Loading skips the parse when the netlist text is unchanged, so a circuit whose
+        inputs are all external is parsed once and then runs batch after batch."""
+        self._sources = _external_values(netlist, sources)
+        try:
+            return super().run(netlist, analysis)
+        finally:
+            self._sources = {}
+
     def rerun(self, analysis: Analysis | None = None) -> Result:
         """Run an analysis on the circuit that is already loaded (no re-parsing)."""
         if self._loaded_text is None:
             raise SimulationError("no circuit is loaded")
         command = writer.analysis(analysis) if analysis is not None else "run"
-        reply = self._call(("run", command), netlist=self._loaded_text)
+        reply = self._call(("run", command, self._sources), netlist=self._loaded_text)
         if reply[0] != "ok":
             _, kind, line, out = reply
             cls = ConvergenceError if kind == "convergence" else SimulationError
