@@ -173,6 +173,21 @@ def test_run_after_alter_runs_the_circuit_as_written(shared_engine):
     assert shared_engine.run(circuit, Op()).scalar("v(b)") == pytest.approx(0.75, rel=1e-9)
 
 
+def test_solver_stats_count_newton_iterations_of_a_sweep(shared_engine):
+    """ngspice's counters: a linear network still takes two Newton iterations per sweep point
+    (it never accepts a point after one), each with one refactorisation of the matrix."""
+    circuit = external_divider()
+    shared_engine.load(circuit)
+    before = shared_engine.solver_stats()
+    n = 40
+    shared_engine.run(circuit, DcSweep("Vidx", 0, n - 1, 1), sources={"Vin": np.linspace(-1, 1, n)})
+    stats = shared_engine.solver_stats() - before
+    assert stats.equations == 6  # ground, nodes a, b, idx and the branch currents of Vin and Vidx
+    assert 2 * n <= stats.iterations <= 2 * n + 2
+    assert stats.factor_s >= 0 and stats.analysis_s > 0
+    assert stats.factor_ms_per_iteration == pytest.approx(1e3 * stats.factor_s / stats.iterations)
+
+
 SLOW = Circuit("slow", elements=(VoltageSource("V1", ("a", "0"), wave=Pulse(0, 1, 0, 1e-12, 1e-12, 1e-9, 2e-9)),
                                  Resistor("R1", ("a", "b"), 1e3), Capacitor("C1", ("b", "0"), 1e-12)))
 
