@@ -139,6 +139,24 @@ def test_parallel_spice_workers_give_the_same_answer(rng):
         assert rel(two.read(v), dense_reference(g, v, 2.0)) < 1e-6
 
 
+@pytest.mark.ngspice
+def test_spice_reads_parse_the_netlist_once_per_conductance_state(rng, monkeypatch):
+    """New inputs are sent to the loaded netlist; new conductances give a new netlist."""
+    g, v, e = random_case(rng, 6, 5, batch=7)
+    with make_tile("spice", 6, 5, g=g, r_wire=3.0) as tile:
+        loads, call = [], tile.engine(0)._call
+        monkeypatch.setattr(tile.engine(0), "_call",
+                            lambda m, **kw: (loads.append(m[0]) if m[0] == "load" else None) or call(m, **kw))
+        for batch in (v, v[::-1] * 0.5, v[:1]):
+            assert rel(tile.read(batch), dense_reference(g, batch, 3.0)) < 1e-6
+        assert loads == ["load"]
+        tile.read_t(e)  # the backward netlist is another circuit
+        assert loads == ["load"] * 2
+        tile.set_conductances(g[::-1].copy())
+        assert rel(tile.read(v), dense_reference(g[::-1], v, 3.0)) < 1e-6
+        assert loads == ["load"] * 3
+
+
 def test_tiled_layer_adds_tile_currents(rng):
     g, v, e = random_case(rng, 10, 7)
     layer = make_tile("numeric", 10, 7, g=g, r_wire=0.0, max_tile=(4, 3))

@@ -4,6 +4,9 @@
 * :func:`index_driver`: one B source per line whose value is ``pwl(V(idx), 0, v0, 1, v1, ...)``;
   a DC sweep of the index source ``Vidx`` over ``0..B-1`` then reads a batch of ``B`` input
   vectors in one ngspice run (DESIGN.md, measured 2 Newton iterations per input).
+  In a loaded libngspice worker the drivers are external sources instead (``values=None`` in
+  :func:`driver_elements`): the netlist no longer holds the inputs, so it is parsed once and
+  every later batch only sends new values.
 * :func:`pulse_waveforms`: PWL waveforms of a pulse program for every row and column driver.
 * :func:`half_select`: line voltages of the V/2 and V/3 schemes for one selected cell
   (Chen, IEEE TED 50(5), 2003; the schemes reviewed by Ielmini and Wong, Nature Electronics 1,
@@ -21,7 +24,7 @@ import numpy as np
 from memcircuit.circuits.spec import DriverParams
 from memcircuit.circuits.transistor import PTM45_NMOS, PTM45_PMOS
 from memcircuit.errors import ConfigError
-from memcircuit.netlist import BehavioralSource, Expr, ModelInstance, Pwl, Resistor, Subckt, VoltageSource
+from memcircuit.netlist import BehavioralSource, Expr, External, ModelInstance, Pwl, Resistor, Subckt, VoltageSource
 from memcircuit.units import format_spice
 
 INDEX_SOURCE = "Vidx"
@@ -59,14 +62,18 @@ def index_driver(name: str, node: str, values: Sequence[float]) -> BehavioralSou
     return BehavioralSource(name, (node, "0"), "V", index_pwl_expr(values))
 
 
-def driver_elements(label: str, port: str, values: Sequence[float] | float, p: DriverParams) -> list:
-    """Driver on ``port``: an ideal source (index-swept if ``values`` is a sequence) plus ``r_out``.
+def driver_elements(label: str, port: str, values: Sequence[float] | float | None, p: DriverParams) -> list:
+    """Driver on ``port``: an ideal source plus ``r_out``. The source is DC for a number,
+    index-swept for a sequence and external (values supplied by the host at every sweep point,
+    :class:`memcircuit.netlist.External`) for ``None``.
 
     Names: ``B<label>``/``V<label>`` for the source and ``R<label>`` for the output resistance;
     with ``r_out = 0`` the source sits on the port itself.
     """
     inner = f"d_{label}" if p.r_out > 0 else port
-    if isinstance(values, (int, float)):
+    if values is None:
+        source = VoltageSource(f"V{label}", (inner, "0"), wave=External())
+    elif isinstance(values, (int, float)):
         source = VoltageSource(f"V{label}", (inner, "0"), dc=float(values))
     else:
         source = index_driver(f"B{label}", inner, values)

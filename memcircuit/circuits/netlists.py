@@ -132,23 +132,40 @@ def _lines(spec: CrossbarSpec, direction: str) -> tuple[list[str], list[str]]:
     raise ConfigError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
 
 
-def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray, *, direction: str = "forward",
+def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray | None, *, direction: str = "forward",
                  title: str = "memcircuit crossbar read", base: Circuit | None = None) -> Circuit:
     """A batch read: ``inputs`` is (batch, driven lines) V; run it with :func:`read_analysis`.
+
+    With ``inputs=None`` the drivers are external sources and the netlist is the same for every
+    batch: run it in a :class:`~memcircuit.spice.SharedEngine` with
+    ``sources=read_sources(inputs, direction)``.
 
     Only the sensed vectors (:func:`sense_vectors`) are saved.
 
     ``base`` is a cached :func:`crossbar_circuit` of the same cells (saves rebuilding it)."""
     driven, sensed = _lines(spec, direction)
-    inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
-    if inputs.shape[1] != len(driven):
-        raise ConfigError(f"a {direction} read drives {len(driven)} lines; inputs have {inputs.shape[1]} columns")
+    if inputs is not None:
+        inputs = _batch_inputs(inputs, len(driven), direction)
     circuit = base if base is not None else crossbar_circuit(spec, cells, "frozen", title)
     elements: list[Element] = [index_source()]
     for k, port in enumerate(driven):
-        elements += driver_elements(f"drv{k}", port, inputs[:, k], spec.driver)
+        elements += driver_elements(f"drv{k}", port, None if inputs is None else inputs[:, k], spec.driver)
     circuit = _with_sense(circuit.with_elements(*elements), spec, sensed)
     return circuit.with_saves(*sense_vectors(spec, len(sensed)))
+
+
+def _batch_inputs(inputs: np.ndarray, n_driven: int, direction: str) -> np.ndarray:
+    inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
+    if inputs.ndim != 2 or inputs.shape[1] != n_driven:
+        raise ConfigError(f"a {direction} read drives {n_driven} lines; inputs have shape {inputs.shape}")
+    return inputs
+
+
+def read_sources(spec: CrossbarSpec, inputs: np.ndarray, direction: str = "forward") -> dict[str, np.ndarray]:
+    """Values of the external drivers of ``read_circuit(..., inputs=None)``: name -> (batch,) V."""
+    driven, _ = _lines(spec, direction)
+    inputs = _batch_inputs(inputs, len(driven), direction)
+    return {f"vdrv{k}": inputs[:, k] for k in range(len(driven))}
 
 
 def read_analysis(batch: int) -> DcSweep:

@@ -15,10 +15,13 @@ other), and OSDI evaluates them about 8x faster (measured on a 5 x 16 tile, docs
 At ``hybrid``: every constant-voltage interval is an ngspice operating point of the tile with the
 current states frozen, and the numeric twin applies the pulse at the cell voltages it gives.
 
-Design note (measured, docs/BENCHMARKS.md): the circuit is re-parsed when a batch's inputs change.
-Changing the inputs in a loaded circuit instead (XSPICE ``pwl`` sources and ``altermod`` of their
-``y_array``) avoids the parse but costs about 6 Newton iterations per input instead of 2, three
-times slower at 64 x 64; libngspice also caps a command at 1023 characters (about 80 values).
+The drivers of a read are external sources (libngspice asks the worker for their values at every
+matrix load, point by point of the sweep), so the read netlist does not hold the inputs: it is
+written and parsed once per conductance state and direction, and every later batch only sends
+its values (measured in docs/BENCHMARKS.md). Two rejected alternatives: one netlist per batch
+with the inputs in ``pwl(V(idx), ...)`` tables (a parse of about 0.1 s per batch at 64 x 64), and
+XSPICE ``pwl`` sources changed by ``altermod`` (about 6 Newton iterations per input instead of 2,
+and libngspice caps a command at 1023 characters).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from memcircuit.circuits.netlists import (
     program_drivers,
     read_analysis,
     read_circuit,
+    read_sources,
     sense_vectors,
     sensed_current,
     state_vector,
@@ -69,6 +73,7 @@ class SpiceTile(CrossbarTile):
         self.workers, self.timeout, self.edge, self.gap = workers, float(timeout), float(edge), float(gap)
         self._engines: list[SharedEngine] = []
         self._base: tuple[int, object] | None = None
+        self._reads: dict[tuple[int, str], object] = {}
         super().__init__(*args, **kwargs)
 
     # -- engines -----------------------------------------------------------------------------
@@ -89,10 +94,19 @@ class SpiceTile(CrossbarTile):
             self._base = (self._version, crossbar_circuit(self.spec, self.cells(), "frozen", "memcircuit tile read"))
         return self._base[1]
 
+    def _read_circuit(self, direction: str):
+        """The read netlist of this direction with external drivers (rebuilt when cells change)."""
+        key = (self._version, direction)
+        if key not in self._reads:
+            self._reads = {k: c for k, c in self._reads.items() if k[0] == self._version}
+            self._reads[key] = read_circuit(self.spec, self.cells(), None, direction=direction,
+                                            base=self._base_circuit())
+        return self._reads[key]
+
     def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> np.ndarray:
         n_out = self.cols if direction == "forward" else self.rows
-        circuit = read_circuit(self.spec, self.cells(), inputs, direction=direction, base=self._base_circuit())
-        result = self.engine(k).run(circuit, read_analysis(inputs.shape[0]))
+        result = self.engine(k).run(self._read_circuit(direction), read_analysis(inputs.shape[0]),
+                                    sources=read_sources(self.spec, inputs, direction))
         values = np.stack([result[name] for name in sense_vectors(self.spec, n_out)], axis=1)
         return sensed_current(self.spec, values)
 
@@ -100,7 +114,7 @@ class SpiceTile(CrossbarTile):
         n = min(self.workers, inputs.shape[0])
         if n == 1:
             return self._read_chunk(0, inputs, direction)
-        self._base_circuit()  # build once, before the threads share it
+        self._read_circuit(direction)  # build once, before the threads share it
         chunks = np.array_split(inputs, n)
         with ThreadPoolExecutor(n) as pool:
             parts = list(pool.map(lambda kc: self._read_chunk(kc[0], kc[1], direction), enumerate(chunks)))
