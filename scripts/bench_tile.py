@@ -3,19 +3,25 @@
 side by side in one run, against the naive approach and against the floor.
 
 * naive: a PySpice ``Circuit`` rebuilt and simulated (operating point) for every input with
-  ngspice's default solver (no KLU), through PySpice's own shared-ngspice simulator. It is run on
-  ``--naive-inputs`` inputs only and scaled per input (it takes seconds per input).
+  ngspice's default solver (no KLU), through PySpice's own shared-ngspice simulator. It takes
+  seconds per input, so a round runs it on one input (the next one each round).
 * floor: the nodal matrix of the same network factorised once with scipy's SuperLU (defaults),
   then one solve per input (matrix assembly not counted).
 * ideal: ``V @ G``; numeric: our nodal solver (tile construction included); spice and hybrid:
-  ngspice reads (one DC sweep per batch in a libngspice worker; the worker is started before
-  timing, as a training loop keeps it), with 1 and 2 parallel workers.
+  ngspice reads (one DC sweep per batch in a libngspice worker, the drivers external sources
+  fed by the worker; the worker is started and the read netlist parsed before timing, as a
+  tile in a training loop has them), with 1 and 2 parallel workers; and the earlier scheme, a
+  netlist per batch with the inputs in ``pwl(V(idx), ...)`` tables, parsed for every batch.
+* Every method runs once per round, ``--repeat`` rounds, and its fastest round is kept: a slow
+  spell of the machine falls on all methods alike.
 
-Prints a Markdown table (per-input times, ratios to naive and to the floor, and the largest
-relative difference of each fidelity's currents from spice). Usage::
+Prints ngspice's own counters for one batch (Newton iterations per input, matrix size, fill-in,
+milliseconds per refactorisation and the share of the analysis they take) and a Markdown table
+(per-input times, ratios to naive and to the floor, and the largest relative difference of each
+fidelity's currents from spice). Usage::
 
     .venv/bin/python scripts/bench_tile.py                 # 64 x 64, 100 inputs
-    .venv/bin/python scripts/bench_tile.py --size 32 --naive-inputs 2
+    .venv/bin/python scripts/bench_tile.py --size 32 --repeat 3
 """
 
 from __future__ import annotations
@@ -75,16 +81,32 @@ def floor_read(g: np.ndarray, v: np.ndarray, r_wire: float) -> tuple[np.ndarray,
     return currents, t1 - t0, t2 - t1
 
 
+FLOOR = "floor (scipy splu + solves)"
+NAIVE = "naive (PySpice rebuild + op, default solver)"
+
+
+def per_batch_netlist(tile, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The earlier scheme: a netlist that holds the batch's inputs (``pwl(V(idx), ...)`` drivers),
+    written and parsed for every batch (a new order of the inputs is a new text)."""
+    from memcircuit.circuits.netlists import read_analysis, read_circuit, sense_vectors, sensed_current
+
+    perm = rng.permutation(v.shape[0])
+    circuit = read_circuit(tile.spec, tile.cells(), v[perm], base=tile._base_circuit())
+    result = tile.engine(0).run(circuit, read_analysis(v.shape[0]))
+    out = np.empty((v.shape[0], tile.cols))
+    out[perm] = sensed_current(tile.spec, np.stack([result[k] for k in sense_vectors(tile.spec, tile.cols)], axis=1))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=64, help="rows = cols of the tile (default 64)")
     ap.add_argument("--batch", type=int, default=100, help="inputs per read batch (default 100)")
     ap.add_argument("--r-wire", type=float, default=2.5, help="ohm per wire segment (default 2.5)")
-    ap.add_argument("--naive-inputs", type=int, default=3, help="inputs run the naive way (default 3)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-hybrid", action="store_true", help="hybrid reads are spice reads; skip timing them")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="time every method (except naive) this many times and keep the fastest (default 3)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="rounds: every method once per round (naive on one input), the fastest kept (default 5)")
     args = ap.parse_args()
 
     from memcircuit.tiles import make_tile
@@ -97,58 +119,90 @@ def main() -> None:
 
     reps = max(1, args.repeat)
 
-    def best(fn):
-        """(fastest seconds, result) of ``reps`` runs: other processes on the machine only add time."""
-        runs = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            out = fn()
-            runs.append((time.perf_counter() - t0, out))
-        return min(runs, key=lambda r: r[0])
+    def shuffled(tile):
+        """Read the batch in a new order (new inputs, as every batch of a training loop): the
+        loaded netlist stays, only the driver values are sent."""
+        perm = rng.permutation(batch)
+        out = np.empty((batch, n))
+        out[perm] = tile.read(v[perm])
+        return out
 
-    seconds, ideal = best(lambda: v @ g)
-    rows.append(("ideal (G^T V)", batch, seconds, ideal))
-
-    floors = [floor_read(g, v, r_wire) for _ in range(reps)]
-    floor_i, t_fact, t_solve = min(floors, key=lambda f: f[1] + f[2])
-    rows.append(("floor (scipy splu + solves)", batch, t_fact + t_solve, floor_i))
-
-    seconds, numeric = best(lambda: make_tile("numeric", n, n, g=g, r_wire=r_wire).read(v))
-    rows.append(("numeric (own nodal solver)", batch, seconds, numeric))
-
-    spice_i = None
+    tiles = {}
+    methods = [  # (label, function of nothing -> currents); floor returns its own split times
+        ("ideal (G^T V)", lambda: v @ g),
+        (FLOOR, lambda: floor_read(g, v, r_wire)),
+        ("numeric (own nodal solver)", lambda: make_tile("numeric", n, n, g=g, r_wire=r_wire).read(v)),
+    ]
     for label, fid, workers in (("spice, 1 worker", "spice", 1), ("spice, 2 workers", "spice", 2),
                                 ("hybrid, 2 workers", "hybrid", 2)):
         if fid == "hybrid" and args.skip_hybrid:
             continue
-        with make_tile(fid, n, n, g=g, r_wire=r_wire, workers=workers) as tile:
-            for k in range(workers):
-                _ = tile.engine(k).worker_pid  # start the ngspice workers before timing
-            # every repetition reads the batch in a new order, so the netlist text differs and is
-            # parsed again (as in a training loop, where every batch is new)
-            def shuffled(tile=tile):
-                perm = rng.permutation(batch)
-                out = np.empty((batch, n))
-                out[perm] = tile.read(v[perm])
-                return out
+        tiles[label] = tile = make_tile(fid, n, n, g=g, r_wire=r_wire, workers=workers)
+        for k in range(workers):
+            _ = tile.engine(k).worker_pid  # start the ngspice workers before timing
+        tile.read(v[:1])  # parse the read netlist once, as a loaded tile has
+        methods.append((label, lambda tile=tile: shuffled(tile)))
+        if label == "spice, 1 worker":  # the earlier scheme, in a worker of its own
+            tiles["pwl"] = old = make_tile("spice", n, n, g=g, r_wire=r_wire)
+            _ = old.engine(0).worker_pid
+            methods.append(("spice, 1 worker, one netlist per batch (inputs in pwl tables)",
+                            lambda old=old: per_batch_netlist(old, v, rng)))
 
-            seconds, out = best(shuffled)
-            rows.append((label, batch, seconds, out))
-        spice_i = out if spice_i is None else spice_i
+    naive_done: list[np.ndarray] = []
+    methods.append((NAIVE, lambda: naive_read(g, v[len(naive_done) % batch][None, :], r_wire)))
 
-    m = min(args.naive_inputs, batch)
+    # Rounds: every method once per round, the fastest of the rounds kept. Interleaving puts a
+    # slow spell of the machine on all methods alike, so the ratios hold.
+    best: dict[str, tuple[float, np.ndarray]] = {}
+    t_fact = t_solve = np.inf
+    for _ in range(reps):
+        for label, fn in methods:
+            t0 = time.perf_counter()
+            out = fn()
+            seconds = time.perf_counter() - t0
+            if label == FLOOR:
+                out, t_f, t_s = out
+                seconds = t_f + t_s  # matrix assembly not counted
+                if seconds < t_fact + t_solve:
+                    t_fact, t_solve = t_f, t_s
+            if label not in best or seconds < best[label][0]:
+                best[label] = (seconds, out)
+            if label == NAIVE:
+                naive_done.append(out)
+    for label, _ in methods:
+        if label == NAIVE:  # the fastest input's time; the currents of all inputs run (0, 1, ...)
+            rows.append((label, 1, best[label][0], np.concatenate(naive_done)))
+        else:
+            rows.append((label, batch, *best[label]))
+    spice_i = best["spice, 1 worker"][1]
+
+    spice_tile = tiles["spice, 1 worker"]
+    before = spice_tile.engine(0).solver_stats()
     t0 = time.perf_counter()
-    naive = naive_read(g, v[:m], r_wire)
-    t_naive = time.perf_counter() - t0
-    rows.append(("naive (PySpice rebuild + op, default solver)", m, t_naive, naive))
+    shuffled(spice_tile)
+    t_counted = time.perf_counter() - t0
+    stats = spice_tile.engine(0).solver_stats() - before
+    for tile in tiles.values():
+        tile.close()
 
-    per_naive = t_naive / m
+    per_naive = best[NAIVE][0]
     per_floor = (t_fact + t_solve) / batch
     print(f"# Tile reads: {n} x {n}, r_wire = {r_wire} ohm, batch of {batch} inputs "
           f"(seed {args.seed}; {platform.python_version()}, {platform.machine()})")
     print(f"floor: factorisation {t_fact * 1e3:.1f} ms, {t_solve / batch * 1e3:.2f} ms per solve; "
-          f"fastest of {reps} runs per method (naive: one run)\n")
-    print("| method | inputs run | seconds | ms / input | speed-up vs naive | x floor | max rel. diff vs spice |")
+          f"fastest of {reps} rounds per method\n")
+    per_spice = best["spice, 1 worker"][0] / batch
+    linear_algebra = stats.factor_s + stats.load_s + stats.solve_s
+    print(f"ngspice's own counters for one more batch at spice (1 worker, {t_counted:.2f} s): "
+          f"{stats.iterations} Newton iterations for {batch} inputs ({stats.iterations / batch:.2f} per input; "
+          f"ngspice never accepts a point after one iteration), {stats.equations} equations, "
+          f"{stats.nonzeros} non-zeros + {stats.fill_in} fill-in. Every iteration loads, refactorises "
+          f"({stats.factor_ms_per_iteration:.2f} ms) and solves the matrix: "
+          f"{linear_algebra / stats.analysis_s:.0%} of the analysis time, so one worker cannot go below "
+          f"{linear_algebra / stats.analysis_s * per_spice / per_floor:.1f}x the floor "
+          f"(the floor factorises once per batch)\n")
+    print("| method | inputs per round | seconds (fastest round) | ms / input | speed-up vs naive | x floor "
+          "| max rel. diff vs spice |")
     print("|---|---|---|---|---|---|---|")
     for label, inputs, seconds, cur in rows:
         per = seconds / inputs
