@@ -50,6 +50,16 @@ def test_simulate_divider_json_matches_analytic(tmp_path):
 
 
 @pytest.mark.ngspice
+def test_simulate_refuses_a_netlist_line_ngspice_would_drop(tmp_path):
+    net = tmp_path / "bad.cir"
+    net.write_text(DIVIDER.replace("R2 b 0 3k", "R2 b 0"))
+    proc = memcircuit("simulate", str(net))
+    assert proc.returncode == 2
+    assert "not a valid resistor instance line" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
+
+
+@pytest.mark.ngspice
 @pytest.mark.parametrize("engine", ["batch", "shared"])
 def test_simulate_rc_tran_raw_and_plots(tmp_path, engine):
     net = tmp_path / "rc.cir"

@@ -269,6 +269,15 @@ def test_user_netlist_with_shell_or_control_is_refused(tmp_path):
     assert trusted.has_control
 
 
+def test_a_line_ngspice_drops_is_an_error_not_a_smaller_circuit(engine, tmp_path):
+    """ngspice 46 warns that 'R2 b 0' (no value) is not a valid resistor line, ignores it, solves
+    what remains (v(b) = 1 V instead of a divider) and exits 0."""
+    path = tmp_path / "bad.cir"
+    path.write_text("bad\nV1 a 0 1\nR1 a b 1k\nR2 b 0\n.op\n.end\n")
+    with pytest.raises(SimulationError, match="not a valid resistor instance line"):
+        engine.run(UserNetlist.from_file(path))
+
+
 def test_user_netlist_runs_its_own_analysis(engine, tmp_path):
     path = tmp_path / "rc.cir"
     path.write_text("RC\nV1 in 0 PULSE(0 1 0 1n 1n 1 2)\nR1 in out 1k\nC1 out 0 1u\n.tran 10u 5m\n.end\n")
@@ -310,6 +319,7 @@ def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
     ("doAnalyses: TRAN:  Timestep too small; time = 1e-6", "convergence"),
     ("Error: unknown subckt: x1 a b foo", "error"),
     ("Using KLU as Direct Linear Solver\nNo. of Data Rows : 1", None),
+    ("Warning: 'r2 b 0' is not a valid resistor instance line, ignored!", "error"),
 ])
 def test_output_classification(text, kind):
     found = classify(text)

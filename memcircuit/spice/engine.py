@@ -34,6 +34,10 @@ _ERROR = re.compile(
     r"undefined|unrecognized|failed to load",
     re.IGNORECASE,
 )
+# Warnings about a netlist line ngspice dropped (e.g. "'r2 b 0' is not a valid resistor instance
+# line, ignored!"): it then solves the circuit that remains and exits 0, so the numbers describe
+# a circuit nobody wrote. An error, although ngspice calls it a warning.
+_DROPPED = re.compile(r"is not a valid .*\bline\b|\bignored!", re.IGNORECASE)
 # Lines that contain the words above but are harmless notes and recovered warnings.
 _BENIGN = re.compile(
     r"^\s*(note|warning|trying|gmin step|source step|stepping|supplies reduced|"
@@ -51,6 +55,8 @@ def classify(output: str) -> tuple[str, str] | None:
     for line in output.splitlines():
         if _CONVERGENCE.search(line) and not re.search(r"stepping failed", line, re.IGNORECASE):
             return "convergence", line.strip()
+        if _DROPPED.search(line):
+            return "error", line.strip()
         if _BENIGN.search(line):
             continue
         if _ERROR.search(line):
