@@ -103,8 +103,16 @@ def test_sklearn_sets_split_stratified_and_seeded(name, shape):
 
 def test_subsets_and_bad_names():
     d = load_dataset("digits", max_train=100, max_test=50, seed=0)
-    assert len(d.y_train) == pytest.approx(100, abs=10) and len(d.y_test) == pytest.approx(50, abs=10)
+    assert len(d.y_train) == 100 and len(d.y_test) == 50  # exactly as many as asked, never more
     assert set(np.unique(d.y_train)) == set(range(10))
+    assert np.bincount(d.y_train).max() - np.bincount(d.y_train).min() <= 1  # digits is balanced
+    for n in (2, 7, 13):  # fewer samples than classes: no class twice before every class once
+        small = load_dataset("digits", max_train=n, seed=1).y_train
+        assert len(small) == n and np.bincount(small).max() <= 1 + n // 10
+    wbc = load_dataset("breast-cancer", max_train=33, seed=0)
+    full = load_dataset("breast-cancer", seed=0)
+    share = np.bincount(full.y_train) / len(full.y_train)
+    np.testing.assert_allclose(np.bincount(wbc.y_train), 33 * share, atol=1.0)
     with pytest.raises(ConfigError, match="unknown dataset"):
         load_dataset("cifar")
     with pytest.raises(ConfigError, match="test fraction"):

@@ -169,6 +169,22 @@ def _stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) 
     return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
 
 
+def _stratified_subset(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of exactly ``n`` samples, every class in proportion (largest remainders;
+    one sample at least for every class while ``n`` allows)."""
+    classes, counts = np.unique(y, return_counts=True)
+    quota = n * counts / counts.sum()
+    take = np.floor(quota).astype(int)
+    if n >= len(classes):
+        take = np.maximum(take, 1)
+    while take.sum() > n:  # the at-least-one rule overshot: trim the largest shares
+        take[np.argmax(take - quota)] -= 1
+    for k in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
+        take[k] += 1
+    picked = [rng.permutation(np.flatnonzero(y == c))[:t] for c, t in zip(classes, take)]
+    return np.sort(np.concatenate(picked))
+
+
 def standardise(x_train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """(mean, scale, [standardised arrays]) with statistics from ``x_train`` only."""
     mean = x_train.mean(axis=0)
@@ -184,8 +200,8 @@ def load_dataset(name: str, *, seed: int = 0, test_fraction: float = 0.2, val_fr
 
     ``test_fraction`` of every class is held out for testing (MNIST IDX keeps its own t10k test
     set); then ``val_fraction`` of the remaining training samples is held out for validation
-    (early stopping). ``max_train``/``max_test`` keep a seeded stratified subset, for the slow
-    fidelities. The standardisation is fitted on the final training split.
+    (early stopping). ``max_train``/``max_test`` keep a seeded stratified subset of exactly that
+    many samples, for the slow fidelities. The standardisation is fitted on the final training split.
     """
     if not 0 < test_fraction < 1:
         raise ConfigError(f"test fraction must be in (0, 1), got {test_fraction}")
@@ -203,10 +219,10 @@ def load_dataset(name: str, *, seed: int = 0, test_fraction: float = 0.2, val_fr
         x_tr, y_tr = x, y
         x_te, y_te = predefined
     if max_test is not None and len(y_te) > max_test:
-        _, sub = _stratified_split(y_te, max_test / len(y_te), rng)
+        sub = _stratified_subset(y_te, max_test, rng)
         x_te, y_te = x_te[sub], y_te[sub]
     if max_train is not None and len(y_tr) > max_train:
-        _, sub = _stratified_split(y_tr, max_train / len(y_tr), rng)
+        sub = _stratified_subset(y_tr, max_train, rng)
         x_tr, y_tr = x_tr[sub], y_tr[sub]
     if val_fraction > 0:
         tr, va = _stratified_split(y_tr, val_fraction, rng)
