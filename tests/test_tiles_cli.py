@@ -156,3 +156,24 @@ def test_plot_conductance_heat_map(arrays):
     np.save(tmp / "flat.npy", np.zeros(4))
     bad = CliRunner().invoke(cli, ["plot", "conductance", str(tmp / "flat.npy"), "-o", str(tmp / "x.png")])
     assert bad.exit_code == 2
+
+
+def test_pulse_waveform_figure_keeps_the_legend_clear_of_the_traces():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from memcircuit.plot.tile import plot_pulse_waveforms
+
+    t = np.linspace(0, 4e-6, 50)
+    volts = {"row 0": 0.5 * (t < 2e-6), "col 1": -0.5 * (t >= 2e-6)}
+    amps = {"row 0": 4e-5 * (t < 2e-6), "col 1": -4e-5 * (t >= 2e-6)}
+    ax = plot_pulse_waveforms(t, volts, amps)
+    fig = ax.figure
+    fig.canvas.draw()
+    assert len(fig.axes) == 2 and fig.axes[1].get_shared_x_axes().joined(*fig.axes)  # currents below
+    legend = ax.get_legend()
+    assert [txt.get_text() for txt in legend.get_texts()] == ["row 0", "col 1"]  # one entry per driver
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1  # outside, right
+    # a driver keeps its colour in both panels
+    assert [ln.get_color() for ln in ax.lines] == [ln.get_color() for ln in fig.axes[1].lines]

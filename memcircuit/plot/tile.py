@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from memcircuit.errors import ConfigError
@@ -54,30 +55,41 @@ def plot_conductance(g: np.ndarray, ax: Axes | None = None, *, log: bool = False
 def plot_pulse_waveforms(time: np.ndarray, voltages: Mapping[str, np.ndarray],
                          currents: Mapping[str, np.ndarray] | None = None, ax: Axes | None = None,
                          *, title: str = "Programming pulses") -> Axes:
-    """Driver voltages (left axis) and, if given, driver currents (right axis) against time (s)."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.5))
+    """Driver voltages and, if given, driver currents against time (s); returns the voltage axes.
+
+    On a new figure the currents get a panel of their own under the voltages (same time axis);
+    on a given ``ax`` they share it on a right-hand axis. A driver has one colour in both, and
+    the legend (one entry per driver) sits outside the plot, clear of the traces."""
     time = np.asarray(time, dtype=float)
     ts, tp = engineering_scale(time)
-    colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 8)
-    lines = []
+    own_panel = ax is None and bool(currents)  # currents in a panel of their own under the voltages
+    if own_panel:
+        _, (ax, cur_ax) = plt.subplots(2, 1, sharex=True, figsize=(8.5, 5.5), height_ratios=(3, 2))
+    else:
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8.5, 4))
+        cur_ax = ax.twinx() if currents else None
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    names = list(dict.fromkeys([*voltages, *(currents or {})]))
+    color = {name: palette[k % len(palette)] for k, name in enumerate(names)}
     if voltages:
         vs, vp = engineering_scale(np.concatenate([np.asarray(v) for v in voltages.values()]))
         for name, v in voltages.items():
-            (line,) = ax.plot(time / ts, np.asarray(v) / vs, label=f"{name} voltage", color=next(colors), lw=1.3)
-            lines.append(line)
+            ax.plot(time / ts, np.asarray(v) / vs, color=color[name], lw=1.3)
         ax.set_ylabel(f"driver voltage ({vp}V)")
     if currents:
-        twin = ax.twinx()
         cs, cp = engineering_scale(np.concatenate([np.asarray(c) for c in currents.values()]))
         for name, c in currents.items():
-            (line,) = twin.plot(time / ts, np.asarray(c) / cs, label=f"{name} current", color=next(colors),
-                                lw=1.0, ls="--")
-            lines.append(line)
-        twin.set_ylabel(f"driver current ({cp}A)")
-    ax.set_xlabel(f"time ({tp}s)")
-    ax.grid(True, alpha=0.3)
-    if lines:
-        ax.legend(lines, [ln.get_label() for ln in lines], loc="best", fontsize="small")
+            cur_ax.plot(time / ts, np.asarray(c) / cs, color=color[name], lw=1.0, ls="-" if own_panel else "--")
+        cur_ax.set_ylabel(f"driver current ({cp}A)")
+    bottom = cur_ax if own_panel else ax
+    bottom.set_xlabel(f"time ({tp}s)")
+    for a in {ax, bottom}:
+        a.grid(True, alpha=0.3)
+    if names:
+        handles = [Line2D([], [], color=color[n], lw=1.3) for n in names]
+        ax.legend(handles, names, title="driver", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize="small", title_fontsize="small", frameon=False)
     ax.set_title(title)
+    ax.figure.tight_layout()
     return ax
