@@ -97,6 +97,22 @@ def test_refuses_to_overwrite_and_checks_options(tmp_path):
     assert [r["epoch"] for r in summary["epochs"]] == [1, 2]
 
 
+def test_resumes_checkpoints_written_before_an_option_existed(tmp_path):
+    """A checkpoint whose config lacks a newer option (here parallel_tiles) resumes as the same
+    run when the option is at its default, and only then."""
+    from memcircuit.errors import ConfigError
+    from memcircuit.train.checkpoint import latest_checkpoint, save_checkpoint
+
+    _run(tmp_path, epochs=1, fidelity="ideal")
+    path, meta, arrays = latest_checkpoint(tmp_path / "checkpoints")
+    del meta["config"]["parallel_tiles"]
+    save_checkpoint(path, meta, arrays)
+    summary, _ = _run(tmp_path, epochs=2, fidelity="ideal", resume=True)
+    assert [r["epoch"] for r in summary["epochs"]] == [1, 2]
+    with pytest.raises(ConfigError, match="other options"):
+        _run(tmp_path, epochs=3, fidelity="ideal", lr=0.5, resume=True)
+
+
 def test_early_stopping(tmp_path):
     summary, _ = _run(tmp_path, epochs=40, patience=2, val_fraction=0.3, fidelity="ideal", lr=3.0,
                       optimizer="momentum")

@@ -280,7 +280,10 @@ class Trainer:
         return save_checkpoint(checkpoint_path(self.out / "checkpoints", epoch), meta, self.state_arrays())
 
     def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> int:
-        if meta["config"] != {**self.cfg.to_json(), "epochs": meta["config"]["epochs"]}:
+        # an option added after the checkpoint was written takes its default there (defaults
+        # keep the earlier behaviour), so the run still counts as the same
+        saved = TrainConfig.from_json(meta["config"]).to_json()
+        if saved != {**self.cfg.to_json(), "epochs": saved["epochs"]}:
             raise ConfigError(f"the checkpoints in {self.out} belong to a run with other options; "
                               "use the same options (only --epochs may change) or another --out")
         for k, tile in enumerate(self.net.tiles()):
