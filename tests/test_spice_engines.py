@@ -173,6 +173,29 @@ def test_run_after_alter_runs_the_circuit_as_written(shared_engine):
     assert shared_engine.run(circuit, Op()).scalar("v(b)") == pytest.approx(0.75, rel=1e-9)
 
 
+def test_engines_set_ngspice_threads_themselves(monkeypatch):
+    """ngspice takes its OpenMP thread count from its variable num_threads (Debian's spinit says
+    8, and OMP_NUM_THREADS cannot override it): both engines set it, from the environment."""
+    from memcircuit.errors import ConfigError
+    from memcircuit.spice.batch import compose
+
+    assert "set num_threads=1\ntran" in compose(rc(), Tran(1e-6, 1e-5), ["quit"])
+    with SharedEngine() as eng:
+        eng.load(divider())
+        assert "num_threads\t1" in eng.command("set")
+    monkeypatch.setenv("MEMCIRCUIT_NGSPICE_THREADS", "2")
+    assert "set num_threads=2\n" in compose(rc(), Tran(1e-6, 1e-5), ["quit"])
+    with SharedEngine() as eng:
+        eng.load(divider())
+        assert "num_threads\t2" in eng.command("set")
+    for bad in ("0", "many"):
+        monkeypatch.setenv("MEMCIRCUIT_NGSPICE_THREADS", bad)
+        with pytest.raises(ConfigError, match="MEMCIRCUIT_NGSPICE_THREADS"):
+            SharedEngine()
+        with pytest.raises(ConfigError, match="MEMCIRCUIT_NGSPICE_THREADS"):
+            BatchEngine()
+
+
 def test_solver_stats_count_newton_iterations_of_a_sweep(shared_engine):
     """ngspice's counters: a linear network still takes two Newton iterations per sweep point
     (it never accepts a point after one), each with one refactorisation of the matrix."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
-from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
+from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, ngspice_threads, tail
 from memcircuit.spice.result import Result, make_result
 from memcircuit.spice.usernetlist import UserNetlist
 
@@ -35,14 +35,15 @@ def compose(netlist: Circuit | UserNetlist, analysis: Analysis | None, control: 
             options: Sequence[tuple[str, Value]] = ()) -> str:
     """Netlist text with our options and control block appended (for either kind of netlist)."""
     run_line = writer.analysis(analysis) if analysis is not None else "run"
+    control = [f"set num_threads={ngspice_threads()}", run_line, *control]  # before the setup
     if isinstance(netlist, Circuit):
-        return writer.write(netlist, control=[run_line, *control], extra_options=options)
+        return writer.write(netlist, control=control, extra_options=options)
     if not isinstance(netlist, UserNetlist):
         raise TypeError("netlist must be a Circuit or a UserNetlist")
     if analysis is None and not netlist.has_analysis:
         raise SimulationError(f"{netlist.source}: no analysis card (.op/.tran/.dc) and none requested")
     opts = " ".join(["klu", *(f"{k}={writer.value(v)}" for k, v in options)])
-    return f"{netlist.body}\n.options {opts}\n.control\n{run_line}\n" + "\n".join(control) + "\n.endc\n.end\n"
+    return f"{netlist.body}\n.options {opts}\n.control\n" + "\n".join(control) + "\n.endc\n.end\n"
 
 
 def read_raw(path: Path) -> tuple[str, dict]:

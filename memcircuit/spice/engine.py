@@ -9,15 +9,36 @@ the standard remedies, in order, and raises :class:`ConvergenceError` naming the
 from __future__ import annotations
 
 import abc
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from memcircuit.errors import ConvergenceError, SimulationError
+from memcircuit.errors import ConfigError, ConvergenceError, SimulationError
 from memcircuit.netlist.ir import Analysis, Circuit, DcSweep, Op, Tran, Value
 from memcircuit.spice.result import Result
 
 DEFAULT_TIMEOUT = 120.0  # seconds for one ngspice run
+THREADS_ENV = "MEMCIRCUIT_NGSPICE_THREADS"
+
+
+def ngspice_threads() -> int:
+    """OpenMP threads ngspice may use for device evaluation (``$MEMCIRCUIT_NGSPICE_THREADS``, 1).
+
+    ngspice sets its thread count from its own variable ``num_threads`` at every circuit setup,
+    overriding ``OMP_NUM_THREADS``, and Debian's ngspice package asks for 8 in its ``spinit``.
+    On 2 cores that is ruinous: a 64 x 32 programming transient of OSDI memristors took 79 s
+    with 8 threads, 27 s with 2 and 14 s with 1 (docs/BENCHMARKS.md). Both engines therefore
+    set ``num_threads`` themselves; parallelism belongs one level up (workers, tiles, sweeps).
+    """
+    raw = os.environ.get(THREADS_ENV, "1")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"{THREADS_ENV} must be a whole number >= 1, got {raw!r}")
+    return n
 
 # ngspice output that means the analysis finally failed to converge (case-insensitive). Warnings
 # such as "singular matrix" or "gmin stepping failed" are not failures by themselves: ngspice goes
@@ -124,6 +145,7 @@ class Engine(abc.ABC):
             raise ValueError("timeout must be > 0 s")
         self.timeout = timeout
         self.remedies = remedies
+        self.threads = ngspice_threads()  # a bad setting fails here, not inside a worker
 
     @abc.abstractmethod
     def _run_once(self, netlist, analysis: Analysis | None, options: Sequence[tuple[str, Value]]) -> Result:

@@ -27,7 +27,7 @@ import numpy as np
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
-from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
+from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, ngspice_threads, tail
 from memcircuit.spice.result import Result, make_result
 from memcircuit.spice.stats import SolverStats, parse_rusage
 from memcircuit.spice.usernetlist import UserNetlist
@@ -96,6 +96,7 @@ def _worker(conn) -> None:  # pragma: no cover - runs in the child process
     from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
 
     ng = _make_ngspice_class().new_instance(send_data=True)
+    ng.exec_command(f"set num_threads={ngspice_threads()}")  # read at every circuit setup
     loaded_osdi: set[str] = set()
     have_circuit = False
 
