@@ -13,8 +13,14 @@ Prints seconds per program, time points, the speed-up against the old setting an
 final-state difference from a reference run (behavioural, step cap a hundredth of the shortest
 pulse), in units of the state range.
 
+A second table runs the default setting (OSDI, a tenth of the longest pulse) with ngspice's
+OpenMP thread count (its ``num_threads`` variable, which the engines set from
+``MEMCIRCUIT_NGSPICE_THREADS``) at each of ``--threads``, one worker per count, in interleaved
+rounds; 8 is what Debian's ngspice package asks for in its ``spinit``.
+
     .venv/bin/python scripts/bench_program.py                    # 8 x 8 tile, pulses up to 16 units
     .venv/bin/python scripts/bench_program.py --rows 31 --cols 32 --repeat 1   # breast-cancer layer 1
+    .venv/bin/python scripts/bench_program.py --rows 64 --cols 32 --threads-only --repeat 1
 """
 
 from __future__ import annotations
@@ -44,6 +50,47 @@ def pwm_program(rows: int, cols: int, v_prog: float, t_unit: float, max_units: i
     return PulseProgram(tuple(steps))
 
 
+def thread_table(spec, cells, program, states, counts: list[int], repeat: int) -> None:
+    """Seconds of the default programming transient with each ngspice OpenMP thread count."""
+    import os
+
+    from memcircuit.circuits.netlists import program_circuit
+    from memcircuit.spice import SharedEngine
+    from memcircuit.spice.engine import THREADS_ENV
+
+    circuit, tran, _ = program_circuit(spec, cells, program.steps, form="osdi")
+    engines = {}
+    saved = os.environ.get(THREADS_ENV)
+    try:
+        for k in counts:  # every worker reads the setting when it starts
+            os.environ[THREADS_ENV] = str(k)
+            engines[k] = SharedEngine(timeout=3600)
+            engines[k].run(circuit, replace(tran, stop=tran.stop / 50))  # start, load, set up
+    finally:
+        os.environ.pop(THREADS_ENV, None) if saved is None else os.environ.__setitem__(THREADS_ENV, saved)
+    best: dict[int, tuple[float, np.ndarray]] = {}
+    try:
+        for _ in range(max(1, repeat)):  # interleaved rounds: a slow spell falls on all counts
+            for k, engine in engines.items():
+                t0 = time.perf_counter()
+                result = engine.run(circuit, tran)
+                seconds = time.perf_counter() - t0
+                if k not in best or seconds < best[k][0]:
+                    best[k] = (seconds, states(result, "osdi"))
+    finally:
+        for engine in engines.values():
+            engine.close()
+    base_k = max(counts)
+    first = best[counts[0]][1]
+    click.echo("ngspice OpenMP threads for the default transient (OSDI, step cap a tenth of the longest pulse):\n")
+    click.echo(f"| num_threads | seconds | speed-up vs {base_k} threads | max state diff vs {counts[0]} thread(s) |")
+    click.echo("|---|---|---|---|")
+    for k in counts:
+        seconds, x = best[k]
+        click.echo(f"| {k} | {seconds:.2f} | {best[base_k][0] / seconds:.1f}x | {np.max(np.abs(x - first)):.1e} |")
+    click.echo("")
+
+
 @click.command()
 @click.option("--rows", default=8, show_default=True, type=int)
 @click.option("--cols", default=8, show_default=True, type=int)
@@ -52,7 +99,9 @@ def pwm_program(rows: int, cols: int, v_prog: float, t_unit: float, max_units: i
 @click.option("--v-prog", default=1.0, show_default=True, type=float, help="Programming voltage, V (V/2 scheme).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--repeat", default=2, show_default=True, type=int, help="Runs per setting; the fastest is kept.")
-def main(rows, cols, max_units, t_unit, v_prog, seed, repeat) -> None:
+@click.option("--threads", default="1,2,8", show_default=True, help="ngspice OpenMP thread counts to compare.")
+@click.option("--threads-only", is_flag=True, help="Only the thread-count table.")
+def main(rows, cols, max_units, t_unit, v_prog, seed, repeat, threads, threads_only) -> None:
     """Seconds per programming transient for each device form and step cap (see the module doc)."""
     from memcircuit.circuits import Cells, CrossbarSpec
     from memcircuit.circuits.netlists import XBAR, program_circuit, state_vector
@@ -78,6 +127,13 @@ def main(rows, cols, max_units, t_unit, v_prog, seed, repeat) -> None:
                 ("behavioural", "longest / 10 (now)", longest / 10, repeat),
                 ("osdi", "shortest / 20", shortest / 20, repeat),
                 ("osdi", "longest / 10 (now: the default)", longest / 10, repeat)]
+    counts = [int(k) for k in threads.split(",") if k.strip()]
+    click.echo(f"# {rows} x {cols} exp-pulse tile, {len(program.steps)} pwm steps, pulses {shortest * 1e9:.0f} to "
+               f"{longest * 1e9:.0f} ns\n")
+    if counts:
+        thread_table(spec, Cells(device=device, states=x0), program, states, counts, repeat)
+    if threads_only:
+        return
     rows_out = []
     with SharedEngine(timeout=3600) as engine:
         for form, label, cap, reps in settings:
@@ -94,8 +150,7 @@ def main(rows, cols, max_units, t_unit, v_prog, seed, repeat) -> None:
     reference = rows_out[0][4]
     old = rows_out[1][2]
     moved = float(np.max(np.abs(reference - x0)))
-    click.echo(f"# {rows} x {cols} exp-pulse tile, {len(program.steps)} pwm steps, pulses {shortest * 1e9:.0f} to "
-               f"{longest * 1e9:.0f} ns; largest state change {moved:.3g} of the range\n")
+    click.echo(f"Device form and step cap (one ngspice thread); largest state change {moved:.3g} of the range\n")
     click.echo("| device form | step cap | seconds | time points | speed-up vs old | max state diff vs reference |")
     click.echo("|---|---|---|---|---|---|")
     for form, label, seconds, points, x in rows_out:
