@@ -7,8 +7,9 @@ side with ``parallel_tiles`` 1 and 2 (``--threads``), and prints seconds per epo
 one thread, the test accuracy and the largest conductance difference from the first row (0 when
 the parallel path gives the sequential numbers).
 
-ngspice 46 as packaged is built with OpenMP and one worker already runs on several cores;
-``--omp-one`` adds the same rows with every ngspice worker started as ``OMP_NUM_THREADS=1``.
+ngspice 46 as packaged is built with OpenMP; the engines set its thread count (its variable
+``num_threads``, which ``OMP_NUM_THREADS`` cannot override) from ``MEMCIRCUIT_NGSPICE_THREADS``,
+default 1. ``--ngspice-threads 1,2`` runs every row with each count.
 
 The network maps every layer onto a grid of ``--tile`` x ``--tile`` tiles and
 ``TrainConfig.parallel_tiles`` (``memcircuit train --parallel-tiles``) reads and programs the tiles
@@ -16,7 +17,7 @@ of a layer concurrently. The epoch is run with ``Trainer.run_epoch`` (no checkpo
 ``--max-units 8`` keeps a programming transient of a 32 x 32 tile to seconds.
 
     .venv/bin/python scripts/bench_parallel.py
-    .venv/bin/python scripts/bench_parallel.py --omp-one --max-train 64 --max-test 64 --json out/parallel.json
+    .venv/bin/python scripts/bench_parallel.py --ngspice-threads 1,2 --json out/parallel.json
 """
 
 from __future__ import annotations
@@ -31,24 +32,26 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def omp_threads(value: str | None):
-    """``OMP_NUM_THREADS`` for the ngspice workers started inside the block (None: unchanged)."""
-    old = os.environ.get("OMP_NUM_THREADS")
-    if value is not None:
-        os.environ["OMP_NUM_THREADS"] = value
+def ngspice_threads(value: int):
+    """``MEMCIRCUIT_NGSPICE_THREADS`` for the ngspice workers started inside the block."""
+    from memcircuit.spice.engine import THREADS_ENV
+
+    old = os.environ.get(THREADS_ENV)
+    os.environ[THREADS_ENV] = str(value)
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
+            os.environ.pop(THREADS_ENV, None)
         else:
-            os.environ["OMP_NUM_THREADS"] = old
+            os.environ[THREADS_ENV] = old
 
 
 @click.command()
 @click.option("--fidelity", type=click.Choice(["spice", "hybrid"]), default="spice", show_default=True)
 @click.option("--threads", default="1,2", show_default=True, help="parallel_tiles values, side by side.")
-@click.option("--omp-one", is_flag=True, help="Also run every row with OMP_NUM_THREADS=1 ngspice workers.")
+@click.option("--ngspice-threads", "thread_counts", default="1", show_default=True,
+              help="ngspice OpenMP thread counts (num_threads), every row with each.")
 @click.option("--tile", default=32, show_default=True, type=int, help="Physical tile size (rows = cols).")
 @click.option("--max-train", default=64, show_default=True, type=int, help="Training subset (samples).")
 @click.option("--max-test", default=64, show_default=True, type=int, help="Test subset (samples).")
@@ -57,19 +60,20 @@ def omp_threads(value: str | None):
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--timeout", default=1800.0, show_default=True, type=float, help="Seconds per ngspice run.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the table as JSON.")
-def main(fidelity, threads, omp_one, tile, max_train, max_test, batch, max_units, seed, timeout, json_out) -> None:
+def main(fidelity, threads, thread_counts, tile, max_train, max_test, batch, max_units, seed, timeout,
+         json_out) -> None:
     """Seconds per training epoch with the tiles of a layer on 1 and 2 threads (see the module doc)."""
     from memcircuit.cli.common import emit_json
     from memcircuit.train.loop import TrainConfig, Trainer
 
     rows, reference = [], None
-    for omp in ([None, "1"] if omp_one else [None]):
-        for p in (int(s) for s in threads.split(",")):
+    for n_threads in (int(k) for k in thread_counts.split(",")):
+        for p in (int(k) for k in threads.split(",")):
             cfg = TrainConfig(dataset="digits", layers=(64, 16, 10), device="exp-pulse", optimizer="momentum",
                               fidelity=fidelity, epochs=1, batch=batch, seed=seed, max_train=max_train,
                               max_test=max_test, max_units=max_units, tile_rows=tile, tile_cols=tile,
                               parallel_tiles=p, tile_options={"timeout": timeout})
-            with omp_threads(omp), tempfile.TemporaryDirectory() as tmp:
+            with ngspice_threads(n_threads), tempfile.TemporaryDirectory() as tmp:
                 trainer = Trainer(cfg, Path(tmp) / "run")
                 try:
                     grid = [len(layer.all_tiles()) for layer in trainer.net.layers]
@@ -79,7 +83,7 @@ def main(fidelity, threads, omp_one, tile, max_train, max_test, batch, max_units
                     trainer.close()
             if reference is None:
                 reference = g
-            rows.append({"parallel_tiles": p, "omp_num_threads": omp or "default", "tiles_per_layer": grid,
+            rows.append({"parallel_tiles": p, "ngspice_threads": n_threads, "tiles_per_layer": grid,
                          "seconds": round(row["seconds"], 2), "test_acc": row["test_acc"],
                          "max_rel_dg": float(np.max(np.abs(g - reference)) / np.max(np.abs(reference)))})
     base = rows[0]["seconds"]
@@ -87,10 +91,10 @@ def main(fidelity, threads, omp_one, tile, max_train, max_test, batch, max_units
         r["speedup"] = round(base / r["seconds"], 2)
     click.echo(f"digits 64-16-10, {fidelity}, {tile}x{tile} tiles (tiles per layer {rows[0]['tiles_per_layer']}), "
                f"{max_train} train / {max_test} test samples, batch {batch}, 1 epoch")
-    click.echo("| parallel_tiles | OMP_NUM_THREADS | s / epoch | vs first row | test acc | max rel. dG vs first row |")
+    click.echo("| parallel_tiles | ngspice threads | s / epoch | vs first row | test acc | max rel. dG vs first row |")
     click.echo("|---|---|---|---|---|---|")
     for r in rows:
-        click.echo(f"| {r['parallel_tiles']} | {r['omp_num_threads']} | {r['seconds']:.2f} | {r['speedup']:.2f}x | "
+        click.echo(f"| {r['parallel_tiles']} | {r['ngspice_threads']} | {r['seconds']:.2f} | {r['speedup']:.2f}x | "
                    f"{r['test_acc']:.4f} | {r['max_rel_dg']:.1e} |")
     if json_out:
         emit_json({"fidelity": fidelity, "tile": tile, "max_train": max_train, "max_test": max_test, "batch": batch,

@@ -35,6 +35,7 @@ def test_doctor_json_reports_a_working_stack():
     assert int(info["ngspice_version"].split(".")[0]) >= 42
     assert info["shared_engine"] is True
     assert info["pyspice_version"] == "1.5"
+    assert info["ngspice_threads"] == 1  # whatever the package's spinit asks for
 
 
 @pytest.mark.ngspice

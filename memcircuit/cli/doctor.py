@@ -36,6 +36,9 @@ def doctor(json_out: str | None, no_shared: bool) -> None:
         click.echo(f"ngspice         {info['ngspice_version'] or 'not found'} at {info['ngspice_path']}")
         click.echo(f"  KLU           {yes(info['klu'])}")
         click.echo(f"  OSDI          {yes(info['osdi'])}  {info.get('osdi_detail', '')}")
+        spinit = info.get("spinit_num_threads")
+        click.echo(f"  threads       {info.get('ngspice_threads')} (MEMCIRCUIT_NGSPICE_THREADS"
+                   + (f"; the package's spinit asks for {spinit})" if spinit else ")"))
         click.echo(f"libngspice      {info['libngspice'] or 'not found'}")
         if "shared_engine" in info:
             click.echo(f"  shared engine {yes(info['shared_engine'])}  {info['shared_engine_detail']}")

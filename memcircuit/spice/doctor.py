@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from memcircuit import __version__
+from memcircuit.errors import ConfigError
+from memcircuit.spice.engine import ngspice_threads
 from memcircuit.spice.osdi import find_openvaf
 
 MIN_NGSPICE = 42
@@ -76,6 +78,18 @@ def _shared_probe() -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
 
 
+def _spinit_threads(exe: str | None) -> int | None:
+    """``num_threads`` the ngspice installation's own ``spinit`` asks for (None: not set/found)."""
+    if not exe:
+        return None
+    spinit = Path(exe).resolve().parent.parent / "share" / "ngspice" / "scripts" / "spinit"
+    try:
+        match = re.search(r"^\s*set\s+num_threads\s*=\s*(\d+)", spinit.read_text(errors="replace"), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
 def diagnose(*, shared: bool = True) -> dict[str, Any]:
     """A dict describing the installation; ``ok`` is True when everything essential works."""
     info: dict[str, Any] = {"memcircuit": __version__, "python": sys.version.split()[0]}
@@ -97,6 +111,12 @@ def diagnose(*, shared: bool = True) -> dict[str, Any]:
         problems.append("ngspice not found on PATH (run scripts/setup.sh)")
         compiler = find_openvaf()
     info["openvaf"] = str(compiler) if compiler else None
+    try:
+        info["ngspice_threads"] = ngspice_threads()
+    except ConfigError as exc:
+        info["ngspice_threads"] = None
+        problems.append(str(exc))
+    info["spinit_num_threads"] = _spinit_threads(exe)
     info["libngspice"] = ctypes.util.find_library("ngspice")
     try:
         import PySpice
