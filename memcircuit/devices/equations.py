@@ -200,12 +200,13 @@ class Equations:
         values = tuple(params.values())
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             out = f(v, x, *values)
-        key = (v.shape, x.shape, *(np.shape(a) for a in values))
+        # getattr, not np.shape: this runs thousands of times an epoch, mostly on float parameters
+        key = (v.shape, x.shape, *(getattr(a, "shape", ()) for a in values))
         shapes = self.__dict__.setdefault("_shapes", {})
         if key not in shapes:
             shapes[key] = np.broadcast_shapes(*key)
         shape = shapes[key]
-        return tuple(o if np.shape(o) == shape else np.broadcast_to(o, shape).astype(float) for o in out)
+        return tuple(o if getattr(o, "shape", ()) == shape else np.broadcast_to(o, shape).astype(float) for o in out)
 
     # -- ngspice ---------------------------------------------------------------------------------
     def spice(self) -> tuple[str, str]:

@@ -28,7 +28,9 @@ equations and frozen parameter dataclass:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -63,6 +65,9 @@ def canonical_form(form: str) -> str:
         return _FORM_ALIASES[str(form).lower()]
     except KeyError:
         raise ConfigError(f"device form must be one of {', '.join(FORMS)} (or osdi), got {form!r}") from None
+
+
+_NUMBER_FIELDS: dict[type, list[str]] = {}  # numeric parameter names per parameter class
 
 
 def _is_number_field(f) -> bool:
@@ -130,7 +135,11 @@ class ExprDevice(DeviceModel):
 
     @classmethod
     def number_fields(cls) -> list[str]:
-        return [f.name for f in fields(cls.params_class) if _is_number_field(f)]
+        names = _NUMBER_FIELDS.get(cls.params_class)
+        if names is None:
+            names = _NUMBER_FIELDS[cls.params_class] = [f.name for f in fields(cls.params_class)
+                                                        if _is_number_field(f)]
+        return list(names)
 
     @classmethod
     def check_equations(cls) -> None:
@@ -141,9 +150,16 @@ class ExprDevice(DeviceModel):
         for variant in cls.variants or (None,):
             cls.equations_for(variant).check(names)
 
-    def values(self) -> dict[str, Any]:
-        """The numeric parameters (scalars, or arrays for per-cell devices)."""
-        return {k: getattr(self.params, k) for k in self.number_fields()}
+    def values(self) -> Mapping[str, Any]:
+        """The numeric parameters (scalars, or arrays for per-cell devices), read-only.
+
+        Built once per parameter object: the training loop evaluates the device equations at
+        every constant-voltage interval of every program (thousands of times an epoch)."""
+        cached = self.__dict__.get("_values")
+        if cached is None or cached[0] is not self.params:
+            values = MappingProxyType({k: getattr(self.params, k) for k in self.number_fields()})
+            cached = self.__dict__["_values"] = (self.params, values)
+        return cached[1]
 
     def evaluate(self, v, x, what: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         return self.equations.evaluate(self.values(), v, x, what)
