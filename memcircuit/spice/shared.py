@@ -1,9 +1,12 @@
 """In-process libngspice (PySpice ``NgSpiceShared``) running in a worker process.
 
-The worker loads a circuit once; later runs may alter sources, devices, models or parameters and
-rerun without parsing the netlist again. ngspice runs in a separate process so that a crash,
-an ``exit`` inside ngspice or a hang never takes the caller down: the worker is killed and
-restarted, and the caller gets a :class:`SimulationError` (or :class:`SimulationTimeout`).
+The worker loads a circuit once; later runs may alter sources, devices, models or parameters, or
+give external sources (:class:`memcircuit.netlist.External`) new values per sweep point, and
+rerun without parsing the netlist again. ngspice runs with ``MEMCIRCUIT_NGSPICE_THREADS`` OpenMP
+threads (default 1; see :func:`memcircuit.spice.engine.ngspice_threads`). ngspice runs in a
+separate process so that a crash, an ``exit`` inside ngspice or a hang never takes the caller
+down: the worker is killed and restarted, and the caller gets a :class:`SimulationError` (or
+:class:`SimulationTimeout`).
 
 PySpice 1.5 treats every line ngspice prints on stderr as a failed command, including ordinary
 notes such as gmin stepping; :class:`QuietNgSpice` classifies stderr lines itself.
