@@ -159,7 +159,7 @@ def main() -> None:
         return out
 
     tiles = {}
-    methods = [  # (label, function of nothing -> currents); floor returns its own split times
+    methods = [  # (label, function of nothing -> currents); floor and naive also return their own timing
         ("ideal (G^T V)", lambda: v @ g),
         (FLOOR, lambda: floor_read(g, v, r_wire)),
         ("numeric (own nodal solver)", lambda: make_tile("numeric", n, n, g=g, r_wire=r_wire).read(v)),
