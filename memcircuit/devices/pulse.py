@@ -66,7 +66,8 @@ class PulseDevice(ExprDevice):
         """Standard-pulse equivalents ``(n_set, n_reset)`` of rectangular pulses."""
         a = np.asarray(amplitude, dtype=float)
         w = np.asarray(width, dtype=float)
-        if np.any(w < 0) or not np.all(np.isfinite(w)) or not np.all(np.isfinite(a)):
+        # array methods, not np.any/np.all: this runs at every interval of every program
+        if (w < 0).any() or not np.isfinite(w).all() or not np.isfinite(a).all():
             raise ConfigError("pulse widths must be finite and >= 0 s, amplitudes finite")
         r_set, r_reset = self.evaluate(a, 0.0, ("r_set", "r_reset"))
         return w * r_set, w * r_reset
@@ -87,7 +88,7 @@ class PulseDevice(ExprDevice):
         x = np.asarray(x, dtype=float)
         x1 = self.closed_form(x, n_set, n_reset)
         sigma = self.noise_scale()
-        if rng is not None and np.any(np.asarray(sigma) > 0):
+        if rng is not None and (np.asarray(sigma) > 0).any():
             n = n_set + n_reset
             x1 = x1 + sigma * np.sqrt(n) * rng.standard_normal(np.broadcast(x1, n).shape)
         return np.clip(x1, self.x_min, self.x_max)

@@ -149,7 +149,8 @@ class CrossbarTile(Tile):
         """Current (A) through every cell for cell voltages ``v`` (..., rows, cols) V."""
         if self.device is None:
             return v * self._g
-        return self.device.current(v, np.broadcast_to(self._x, v.shape))
+        x = self._x if self._x.shape == v.shape else np.broadcast_to(self._x, v.shape)
+        return self.device.current(v, x)
 
     def _direct_bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
         """Cell voltages ``V_row_i - V_col_j`` and the power the drivers deliver, ``sum v i(v)`` (W).
