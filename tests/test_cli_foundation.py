@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -20,10 +21,11 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def memcircuit(*args: str) -> subprocess.CompletedProcess:
-    """Run the real console entry point in a subprocess (exit codes, stderr as a user sees)."""
+def memcircuit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a subprocess (exit codes, stderr as a user sees);
+    ``env`` adds environment variables."""
     return subprocess.run([sys.executable, "-c", "from memcircuit.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.ngspice
@@ -94,6 +96,10 @@ def test_simulate_rc_tran_raw_and_plots(tmp_path, engine):
     (["simulate", "EVIL", "--op"], "allow-control"),
     (["simulate", "GARBAGE", "--op"], "ngspice"),
     (["plot", "waveform", "NET", "--signals", "v(a)", "-o", "x.png"], "raw"),
+    (["plot", "conductance", "EMPTY", "-o", "x.png"], "not a .npy array"),  # not "aborted"
+    (["tile", "read", "--rows", "2", "--cols", "2", "--conductances", "EMPTY", "--inputs", "EMPTY",
+      "--r-wire", "1"], "not a .npy array"),
+    (["simulate", "NET", "--op"], "MEMCIRCUIT_NGSPICE_THREADS"),  # with the variable set to 0 below
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, fragment):
     net = tmp_path / "net.cir"
@@ -102,8 +108,12 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, fragment):
     evil.write_text("evil\nV1 a 0 1\nR1 a 0 1k\nshell touch /tmp/pwned\n.op\n.end\n")
     garbage = tmp_path / "garbage.cir"
     garbage.write_text("garbage\nV1 a 0 1\nQ7 a b c nosuchmodel\n.op\n.end\n")
-    subst = {"NET": str(net), "EVIL": str(evil), "GARBAGE": str(garbage), "x.png": str(tmp_path / "x.png")}
-    proc = memcircuit(*[subst.get(a, a) for a in args])
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    subst = {"NET": str(net), "EVIL": str(evil), "GARBAGE": str(garbage), "EMPTY": str(empty),
+             "x.png": str(tmp_path / "x.png")}
+    env = {"MEMCIRCUIT_NGSPICE_THREADS": "0"} if fragment == "MEMCIRCUIT_NGSPICE_THREADS" else {}
+    proc = memcircuit(*[subst.get(a, a) for a in args], env=env)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "Unsupported Ngspice" not in ln]
     assert "Traceback" not in proc.stderr

@@ -89,8 +89,8 @@ def load_npy(path: str, *, what: str, ndim: int | None = None) -> np.ndarray:
         raise ConfigError(f"{what}: file not found: {p}")
     try:
         arr = np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise ConfigError(f"{what}: {p} is not a .npy array ({exc})") from None
+    except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file (click would say "aborted")
+        raise ConfigError(f"{what}: {p} is not a .npy array ({exc or 'empty file'})") from None
     if ndim is not None and arr.ndim != ndim:
         raise ConfigError(f"{what}: expected a {ndim}-D array, {p} has shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):
