@@ -14,9 +14,9 @@ final-state difference from a reference run (behavioural, step cap a hundredth o
 pulse), in units of the state range.
 
 A second table runs the default setting (OSDI, a tenth of the longest pulse) with ngspice's
-OpenMP thread count (its ``num_threads`` variable, which the engines set from
-``MEMCIRCUIT_NGSPICE_THREADS``) at each of ``--threads``, one worker per count, in interleaved
-rounds; 8 is what Debian's ngspice package asks for in its ``spinit``.
+OpenMP thread count (its ``num_threads`` variable, which the engines set: ``threads=``, default
+``MEMCIRCUIT_NGSPICE_THREADS`` or 1) at each of ``--threads``, one worker per count, in
+interleaved rounds; 8 is what Debian's ngspice package asks for in its ``spinit``.
 
     .venv/bin/python scripts/bench_program.py                    # 8 x 8 tile, pulses up to 16 units
     .venv/bin/python scripts/bench_program.py --rows 31 --cols 32 --repeat 1   # breast-cancer layer 1
@@ -52,22 +52,13 @@ def pwm_program(rows: int, cols: int, v_prog: float, t_unit: float, max_units: i
 
 def thread_table(spec, cells, program, states, counts: list[int], repeat: int) -> None:
     """Seconds of the default programming transient with each ngspice OpenMP thread count."""
-    import os
-
     from memcircuit.circuits.netlists import program_circuit
     from memcircuit.spice import SharedEngine
-    from memcircuit.spice.engine import THREADS_ENV
 
     circuit, tran, _ = program_circuit(spec, cells, program.steps, form="osdi")
-    engines = {}
-    saved = os.environ.get(THREADS_ENV)
-    try:
-        for k in counts:  # every worker reads the setting when it starts
-            os.environ[THREADS_ENV] = str(k)
-            engines[k] = SharedEngine(timeout=3600)
-            engines[k].run(circuit, replace(tran, stop=tran.stop / 50))  # start, load, set up
-    finally:
-        os.environ.pop(THREADS_ENV, None) if saved is None else os.environ.__setitem__(THREADS_ENV, saved)
+    engines = {k: SharedEngine(timeout=3600, threads=k) for k in counts}
+    for engine in engines.values():
+        engine.run(circuit, replace(tran, stop=tran.stop / 50))  # start, load, set up before timing
     best: dict[int, tuple[float, np.ndarray]] = {}
     try:
         for _ in range(max(1, repeat)):  # interleaved rounds: a slow spell falls on all counts

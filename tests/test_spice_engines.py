@@ -175,20 +175,28 @@ def test_run_after_alter_runs_the_circuit_as_written(shared_engine):
 
 def test_engines_set_ngspice_threads_themselves(monkeypatch):
     """ngspice takes its OpenMP thread count from its variable num_threads (Debian's spinit says
-    8, and OMP_NUM_THREADS cannot override it): both engines set it, from the environment."""
+    8, and OMP_NUM_THREADS cannot override it): both engines set it, from ``threads=`` or else
+    the environment, and ngspice reports the value the engine set."""
     from memcircuit.errors import ConfigError
-    from memcircuit.spice.batch import compose
 
-    assert "set num_threads=1\ntran" in compose(rc(), Tran(1e-6, 1e-5), ["quit"])
-    with SharedEngine() as eng:
-        eng.load(divider())
-        assert "num_threads\t1" in eng.command("set")
+    def batch_deck(**kw) -> str:
+        with BatchEngine(keep_dir=True, **kw) as eng:
+            eng.run(rc(), Tran(1e-6, 1e-5))
+            return (eng.last_run_dir / "circuit.cir").read_text()
+
+    def shared_setting(**kw) -> str:
+        with SharedEngine(**kw) as eng:
+            eng.load(divider())
+            return eng.command("set")
+
+    assert "set num_threads=1\ntran" in batch_deck()
+    assert "num_threads\t1" in shared_setting()
     monkeypatch.setenv("MEMCIRCUIT_NGSPICE_THREADS", "2")
-    assert "set num_threads=2\n" in compose(rc(), Tran(1e-6, 1e-5), ["quit"])
-    with SharedEngine() as eng:
-        eng.load(divider())
-        assert "num_threads\t2" in eng.command("set")
-    for bad in ("0", "many"):
+    assert "set num_threads=2\n" in batch_deck()
+    assert "num_threads\t2" in shared_setting()
+    assert "set num_threads=3\n" in batch_deck(threads=3)
+    assert "num_threads\t3" in shared_setting(threads=3)
+    for bad in ("0", "many", "1.5"):
         monkeypatch.setenv("MEMCIRCUIT_NGSPICE_THREADS", bad)
         with pytest.raises(ConfigError, match="MEMCIRCUIT_NGSPICE_THREADS"):
             SharedEngine()

@@ -17,7 +17,7 @@ from pathlib import Path
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
-from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, ngspice_threads, tail
+from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
 from memcircuit.spice.result import Result, make_result
 from memcircuit.spice.usernetlist import UserNetlist
 
@@ -32,10 +32,11 @@ def ngspice_executable() -> str:
 
 
 def compose(netlist: Circuit | UserNetlist, analysis: Analysis | None, control: Sequence[str],
-            options: Sequence[tuple[str, Value]] = ()) -> str:
-    """Netlist text with our options and control block appended (for either kind of netlist)."""
+            options: Sequence[tuple[str, Value]] = (), threads: int = 1) -> str:
+    """Netlist text with our options and control block appended (for either kind of netlist);
+    ngspice's ``num_threads`` is set to ``threads`` before the analysis sets the circuit up."""
     run_line = writer.analysis(analysis) if analysis is not None else "run"
-    control = [f"set num_threads={ngspice_threads()}", run_line, *control]  # before the setup
+    control = [f"set num_threads={threads}", run_line, *control]
     if isinstance(netlist, Circuit):
         return writer.write(netlist, control=control, extra_options=options)
     if not isinstance(netlist, UserNetlist):
@@ -63,8 +64,8 @@ class BatchEngine(Engine):
     name = "batch"
 
     def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, remedies: bool = True,
-                 keep_dir: bool = False, run_root: str | Path | None = None) -> None:
-        super().__init__(timeout=timeout, remedies=remedies)
+                 keep_dir: bool = False, run_root: str | Path | None = None, threads: int | None = None) -> None:
+        super().__init__(timeout=timeout, remedies=remedies, threads=threads)
         self.keep_dir = keep_dir
         root = run_root or os.environ.get("MEMCIRCUIT_RUN_ROOT")
         self.run_root = Path(root) if root else None
@@ -79,7 +80,8 @@ class BatchEngine(Engine):
         run_dir = Path(tempfile.mkdtemp(prefix="memcircuit-run-", dir=self.run_root))
         self.last_run_dir = run_dir
         raw_path = run_dir / "result.raw"
-        text = compose(netlist, analysis, ["set filetype=binary", f"write {raw_path} all", "quit"], options)
+        text = compose(netlist, analysis, ["set filetype=binary", f"write {raw_path} all", "quit"], options,
+                       threads=self.threads)
         (run_dir / "circuit.cir").write_text(text)
         try:
             proc = subprocess.run(

@@ -22,8 +22,9 @@ DEFAULT_TIMEOUT = 120.0  # seconds for one ngspice run
 THREADS_ENV = "MEMCIRCUIT_NGSPICE_THREADS"
 
 
-def ngspice_threads() -> int:
-    """OpenMP threads ngspice may use for device evaluation (``$MEMCIRCUIT_NGSPICE_THREADS``, 1).
+def ngspice_threads(value: int | str | None = None) -> int:
+    """OpenMP threads ngspice may use for device evaluation: ``value``, else
+    ``$MEMCIRCUIT_NGSPICE_THREADS``, else 1.
 
     ngspice sets its thread count from its own variable ``num_threads`` at every circuit setup,
     overriding ``OMP_NUM_THREADS``, and Debian's ngspice package asks for 8 in its ``spinit``.
@@ -31,14 +32,15 @@ def ngspice_threads() -> int:
     with 8 threads, 27 s with 2 and 14 s with 1 (docs/BENCHMARKS.md). Both engines therefore
     set ``num_threads`` themselves; parallelism belongs one level up (workers, tiles, sweeps).
     """
-    raw = os.environ.get(THREADS_ENV, "1")
+    raw = os.environ.get(THREADS_ENV, "1") if value is None else value
     try:
         n = int(raw)
-    except ValueError:
+    except (TypeError, ValueError):
         n = 0
-    if n < 1:
-        raise ConfigError(f"{THREADS_ENV} must be a whole number >= 1, got {raw!r}")
+    if n < 1 or str(n) != str(raw).strip():
+        raise ConfigError(f"ngspice threads ({THREADS_ENV}) must be a whole number >= 1, got {raw!r}")
     return n
+
 
 # ngspice output that means the analysis finally failed to converge (case-insensitive). Warnings
 # such as "singular matrix" or "gmin stepping failed" are not failures by themselves: ngspice goes
@@ -140,12 +142,13 @@ class Engine(abc.ABC):
 
     name = "engine"
 
-    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, remedies: bool = True) -> None:
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, remedies: bool = True,
+                 threads: int | None = None) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0 s")
         self.timeout = timeout
         self.remedies = remedies
-        self.threads = ngspice_threads()  # a bad setting fails here, not inside a worker
+        self.threads = ngspice_threads(threads)  # ngspice's num_threads for every run of this engine
 
     @abc.abstractmethod
     def _run_once(self, netlist, analysis: Analysis | None, options: Sequence[tuple[str, Value]]) -> Result:

@@ -2,11 +2,12 @@
 
 The worker loads a circuit once; later runs may alter sources, devices, models or parameters, or
 give external sources (:class:`memcircuit.netlist.External`) new values per sweep point, and
-rerun without parsing the netlist again. ngspice runs with ``MEMCIRCUIT_NGSPICE_THREADS`` OpenMP
-threads (default 1; see :func:`memcircuit.spice.engine.ngspice_threads`). ngspice runs in a
-separate process so that a crash, an ``exit`` inside ngspice or a hang never takes the caller
-down: the worker is killed and restarted, and the caller gets a :class:`SimulationError` (or
-:class:`SimulationTimeout`).
+rerun without parsing the netlist again. ngspice runs with the engine's ``threads`` OpenMP threads
+(default ``MEMCIRCUIT_NGSPICE_THREADS``, else 1; :func:`memcircuit.spice.engine.ngspice_threads`).
+
+ngspice runs in a separate process so that a crash, an ``exit`` inside ngspice or a hang never
+takes the caller down: the worker is killed and restarted, and the caller gets a
+:class:`SimulationError` (or :class:`SimulationTimeout`).
 
 PySpice 1.5 treats every line ngspice prints on stderr as a failed command, including ordinary
 notes such as gmin stepping; :class:`QuietNgSpice` classifies stderr lines itself.
@@ -30,7 +31,7 @@ import numpy as np
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
-from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, ngspice_threads, tail
+from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
 from memcircuit.spice.result import Result, make_result
 from memcircuit.spice.stats import SolverStats, parse_rusage
 from memcircuit.spice.usernetlist import UserNetlist
@@ -93,13 +94,13 @@ def _plot_kind(plot_name: str) -> str:
     return plot_name
 
 
-def _worker(conn) -> None:  # pragma: no cover - runs in the child process
+def _worker(conn, threads: int) -> None:  # pragma: no cover - runs in the child process
     """Serve commands from the parent over ``conn`` until told to stop."""
     logging.getLogger("PySpice").setLevel(logging.CRITICAL)
     from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
 
     ng = _make_ngspice_class().new_instance(send_data=True)
-    ng.exec_command(f"set num_threads={ngspice_threads()}")  # read at every circuit setup
+    ng.exec_command(f"set num_threads={threads}")  # ngspice reads it at every circuit setup
     loaded_osdi: set[str] = set()
     have_circuit = False
 
@@ -235,8 +236,8 @@ class SharedEngine(Engine):
     name = "shared"
 
     def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, remedies: bool = True,
-                 start_timeout: float = 60.0) -> None:
-        super().__init__(timeout=timeout, remedies=remedies)
+                 start_timeout: float = 60.0, threads: int | None = None) -> None:
+        super().__init__(timeout=timeout, remedies=remedies, threads=threads)
         self.start_timeout = start_timeout
         self._proc = None
         self._conn = None
@@ -261,7 +262,7 @@ class SharedEngine(Engine):
         from_child_r, from_child_w = os.pipe()
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         proc = subprocess.Popen(
-            [sys.executable, "-m", "memcircuit.spice.shared", str(to_child_r), str(from_child_w)],
+            [sys.executable, "-m", "memcircuit.spice.shared", str(to_child_r), str(from_child_w), str(self.threads)],
             pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=self._stderr_file, close_fds=True,
         )
@@ -436,4 +437,5 @@ class SharedEngine(Engine):
 
 
 if __name__ == "__main__":  # the worker process
-    _worker(_Duplex(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)))
+    _worker(_Duplex(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)),
+            int(sys.argv[3]))
