@@ -138,7 +138,7 @@ def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray | None, *,
 
     With ``inputs=None`` the drivers are external sources and the netlist is the same for every
     batch: run it in a :class:`~memcircuit.spice.SharedEngine` with
-    ``sources=read_sources(inputs, direction)``.
+    ``sources=read_sources(circuit, inputs)``.
 
     Only the sensed vectors (:func:`sense_vectors`) are saved.
 
@@ -161,11 +161,12 @@ def _batch_inputs(inputs: np.ndarray, n_driven: int, direction: str) -> np.ndarr
     return inputs
 
 
-def read_sources(spec: CrossbarSpec, inputs: np.ndarray, direction: str = "forward") -> dict[str, np.ndarray]:
-    """Values of the external drivers of ``read_circuit(..., inputs=None)``: name -> (batch,) V."""
-    driven, _ = _lines(spec, direction)
-    inputs = _batch_inputs(inputs, len(driven), direction)
-    return {f"vdrv{k}": inputs[:, k] for k in range(len(driven))}
+def read_sources(circuit: Circuit, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Values for the external drivers of ``circuit = read_circuit(..., inputs=None)``: source
+    name -> (batch,) V, column ``k`` of ``inputs`` to the ``k``-th driven line."""
+    names = circuit.external_sources  # in driver order, as read_circuit added them
+    inputs = _batch_inputs(inputs, len(names), "read")
+    return {name: inputs[:, k] for k, name in enumerate(names)}
 
 
 def read_analysis(batch: int) -> DcSweep:

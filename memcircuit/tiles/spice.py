@@ -72,8 +72,7 @@ class SpiceTile(CrossbarTile):
         self._program_form: str | None = None if form == "auto" else form
         self.workers, self.timeout, self.edge, self.gap = workers, float(timeout), float(edge), float(gap)
         self._engines: list[SharedEngine] = []
-        self._base: tuple[int, object] | None = None
-        self._reads: dict[tuple[int, str], object] = {}
+        self._reads: tuple[int, object, dict[str, object]] | None = None  # see _circuits
         super().__init__(*args, **kwargs)
 
     # -- engines -----------------------------------------------------------------------------
@@ -89,24 +88,27 @@ class SpiceTile(CrossbarTile):
         self._engines = []
 
     # -- reads -------------------------------------------------------------------------------
+    def _circuits(self) -> tuple[object, dict[str, object]]:
+        """(crossbar base, {direction: read netlist}) of the current cells, rebuilt when they change."""
+        if self._reads is None or self._reads[0] != self._version:
+            base = crossbar_circuit(self.spec, self.cells(), "frozen", "memcircuit tile read")
+            self._reads = (self._version, base, {})
+        return self._reads[1], self._reads[2]
+
     def _base_circuit(self):
-        if self._base is None or self._base[0] != self._version:
-            self._base = (self._version, crossbar_circuit(self.spec, self.cells(), "frozen", "memcircuit tile read"))
-        return self._base[1]
+        return self._circuits()[0]
 
     def _read_circuit(self, direction: str):
-        """The read netlist of this direction with external drivers (rebuilt when cells change)."""
-        key = (self._version, direction)
-        if key not in self._reads:
-            self._reads = {k: c for k, c in self._reads.items() if k[0] == self._version}
-            self._reads[key] = read_circuit(self.spec, self.cells(), None, direction=direction,
-                                            base=self._base_circuit())
-        return self._reads[key]
+        """The read netlist of this direction, with external drivers."""
+        base, reads = self._circuits()
+        if direction not in reads:
+            reads[direction] = read_circuit(self.spec, self.cells(), None, direction=direction, base=base)
+        return reads[direction]
 
     def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> np.ndarray:
         n_out = self.cols if direction == "forward" else self.rows
-        result = self.engine(k).run(self._read_circuit(direction), read_analysis(inputs.shape[0]),
-                                    sources=read_sources(self.spec, inputs, direction))
+        circuit = self._read_circuit(direction)
+        result = self.engine(k).run(circuit, read_analysis(inputs.shape[0]), sources=read_sources(circuit, inputs))
         values = np.stack([result[name] for name in sense_vectors(self.spec, n_out)], axis=1)
         return sensed_current(self.spec, values)
 
