@@ -23,6 +23,8 @@ _FIELDS = {
     "factor_s": "Matrix factor time",
     "solve_s": "Matrix solve time",
 }
+_SIZES = ("equations", "nonzeros", "fill_in")  # of the matrix: kept, not subtracted
+_COUNTS = (*_SIZES, "iterations")  # integers; the rest are seconds
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,7 @@ class SolverStats:
 
     def __sub__(self, before: SolverStats) -> SolverStats:
         """The counters of what ran between snapshot ``before`` and this one (sizes kept)."""
-        sizes = {"equations", "nonzeros", "fill_in"}
-        return SolverStats(**{f.name: getattr(self, f.name) if f.name in sizes
+        return SolverStats(**{f.name: getattr(self, f.name) if f.name in _SIZES
                               else getattr(self, f.name) - getattr(before, f.name) for f in fields(self)})
 
     @property
@@ -61,6 +62,5 @@ def parse_rusage(text: str) -> SolverStats:
         m = re.search(rf"^{re.escape(label)}\s*=\s*([-+0-9.eE]+)", text, re.MULTILINE)
         if m is None:
             raise SimulationError(f"ngspice's rusage output has no '{label}' line")
-        values[name] = int(float(m.group(1))) if name in ("equations", "nonzeros", "fill_in", "iterations") \
-            else float(m.group(1))
+        values[name] = int(float(m.group(1))) if name in _COUNTS else float(m.group(1))
     return SolverStats(**values)
