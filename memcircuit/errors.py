@@ -61,3 +61,42 @@ class ConvergenceError(SimulationError):
 
 class SimulationTimeout(SimulationError):
     """ngspice did not finish within the time limit; the run was killed."""
+
+
+class TrainingError(MemcircuitError):
+    """Training cannot go on: an update rule produced a non-finite change, asked for more
+    programming than a device's range can take, or the run reached its time limit.
+
+    Whoever knows fills in where it happened: ``layer_index`` (0-based, the optimizer or the
+    encoder), ``layer`` (its description), ``epoch`` and ``batch`` (1-based, of ``batches``) and the
+    ``checkpoint`` of the last good batch (the training loop); ``str()`` names them all.
+    """
+
+    def __init__(self, message: str, *, layer_index: int | None = None) -> None:
+        super().__init__(message)
+        self.layer_index = layer_index
+        self.layer: str | None = None
+        self.epoch: int | None = None
+        self.batch: tuple[int, int] | None = None
+        self.checkpoint: Path | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.epoch is not None:
+            where.append(f"epoch {self.epoch}")
+        if self.batch is not None:
+            where.append(f"batch {self.batch[0]} of {self.batch[1]}")
+        if self.layer is not None or self.layer_index is not None:
+            where.append(f"layer {self.layer or self.layer_index + 1}")
+        text = (", ".join(where) + ": " if where else "") + super().__str__()
+        if self.checkpoint is not None:
+            text += f"; the last good batch is saved in {self.checkpoint} (--resume continues from it)"
+        return text
+
+
+class NonFiniteUpdate(TrainingError):
+    """An update rule handed NaN or infinity (or a pulse count beyond any device) to the encoder."""
+
+
+class TrainingTimeout(TrainingError):
+    """The run reached its wall-clock limit (``--timeout``) and stopped after saving its state."""

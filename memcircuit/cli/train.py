@@ -55,8 +55,10 @@ Optimizers:
   (ssm, stochastic, mbgd, pca-/nmf-seq/-sum: pulse-level rules of papers 2, 4 and 5)
 \b
 Outputs in --out: metrics.json (per epoch: epoch, train_acc, test_acc, loss, pulses, energy_j,
-seconds; plus final_test_acc), metrics.csv, curves.png, config.json and checkpoints/ (one per
-epoch). A killed run continues with --resume and ends with the same numbers.
+seconds; "complete": true and final_test_acc once every epoch ran), metrics.csv, curves.png,
+config.json and checkpoints/ (one per epoch). A run that fails (a non-finite update), reaches
+--timeout or is interrupted saves its last good batch as a partial checkpoint and records
+"complete": false with the reason; --resume continues from there with the same numbers.
 \b
 Examples:
   memcircuit train --dataset iris --layers 4,8,3 --device exp-pulse --optimizer momentum \\
@@ -64,6 +66,7 @@ Examples:
   memcircuit train --dataset breast-cancer --layers 30,16,2 --optimizer adaptive \\
       --fidelity spice --epochs 1 --batch 32 --out runs/wbc-spice
   memcircuit train ... --out runs/iris --resume
+  memcircuit train --dataset digits --layers 64,16,10 --fidelity spice --timeout 3600 --out runs/d
   memcircuit plot training runs/iris
 """
 
@@ -128,8 +131,11 @@ Examples:
 @click.option("--parallel-tiles", type=click.IntRange(min=1), default=1, show_default=True,
               help="Tiles of a layer simulated at the same time, each in its own ngspice (spice/hybrid; "
                    "layers larger than --tile-size have several). Same numbers at any setting.")
+@click.option("--timeout", type=SIFloat(positive=True), metavar="SECONDS",
+              help="Wall-clock limit: the run stops, keeps a checkpoint of its last good batch and exits 2; "
+                   "--resume continues it.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the metrics summary here.")
-def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_items, **opts) -> None:
+def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items, device_items, **opts) -> None:
     from memcircuit.train.loop import TrainConfig, Trainer
 
     try:
@@ -140,7 +146,7 @@ def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_i
                       optimizer_options=_options(opt_items), device_options=_options(device_items), **opts)
     trainer = Trainer(cfg, out_dir, progress=progress_enabled())
     try:
-        summary = trainer.run(resume=resume)
+        summary = trainer.run(resume=resume, timeout=timeout)
     finally:
         trainer.close()
     from memcircuit.plot.training import save_training_figure

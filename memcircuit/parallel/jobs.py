@@ -2,7 +2,9 @@
 
 A job is a JSON-able dict ``{"kind": ..., "params": {...}}``. Each kind is a function
 ``fn(params, workdir) -> dict of metrics`` registered in :data:`KINDS`; ``workdir`` is the job's
-own scratch directory (its ngspice run directories go there too).
+own directory (``"workdir"`` in the job dict: a sweep gives each job ``OUT/jobs/<id>``, where a
+training run keeps its checkpoints; otherwise a temporary one). Its ngspice run directories go
+there too.
 
 :func:`run_isolated` runs one job in a fresh Python process (its own ngspice, its own memory) with
 a timeout, and always returns an outcome dict, never raises: a failed or hung job is a row in the
@@ -78,17 +80,29 @@ def spice_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 def _job_main(job_path: str, out_path: str) -> int:  # pragma: no cover - runs in the child
     job = json.loads(Path(job_path).read_text())
-    workdir = Path(out_path).parent
+    workdir = Path(job.get("workdir") or Path(out_path).parent)
+    workdir.mkdir(parents=True, exist_ok=True)
     outcome: dict[str, Any] = {"id": job["id"]}
     start = time.perf_counter()
     try:
         metrics = resolve(job["kind"])(dict(job["params"]), workdir)
         outcome.update(status="ok", metrics=metrics)
     except Exception as exc:  # report every failure as data
-        outcome.update(status="error", error=f"{type(exc).__name__}: {exc}")
+        timed_out = type(exc).__name__ == "TrainingTimeout"     # ended itself cleanly before the kill
+        outcome.update(status="timeout" if timed_out else "error", error=f"{type(exc).__name__}: {exc}")
     outcome["seconds"] = round(time.perf_counter() - start, 3)
     Path(out_path).write_text(json.dumps(outcome))
     return 0
+
+
+def job_time_left() -> float | None:
+    """Seconds a job has left before its runner kills it (None outside a sweep job).
+
+    :func:`run_isolated` sets ``MEMCIRCUIT_JOB_DEADLINE`` (a Unix time a little before the kill),
+    so that a long job (training) can end by itself and keep its checkpoint.
+    """
+    text = os.environ.get("MEMCIRCUIT_JOB_DEADLINE")
+    return None if not text else max(float(text) - time.time(), 1e-3)
 
 
 def run_isolated(job: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -101,7 +115,8 @@ def run_isolated(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"memcircuit-job-{job['id'][:8]}-") as tmp:
         job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
         job_path.write_text(json.dumps(job))
-        env = dict(os.environ, MEMCIRCUIT_PROGRESS="", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, MEMCIRCUIT_PROGRESS="", PYTHONUNBUFFERED="1",
+                   MEMCIRCUIT_JOB_DEADLINE=repr(time.time() + timeout - min(max(0.05 * timeout, 2.0), 30.0)))
         proc = subprocess.Popen(
             [sys.executable, "-m", "memcircuit.parallel.jobs", str(job_path), str(out_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,

@@ -160,7 +160,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, executor: Executor, *, progr
                 pass  # a damaged outcome is re-run
         (out / "jobs" / job["id"]).mkdir(parents=True, exist_ok=True)
         _write_atomic(out / "jobs" / job["id"] / "job.json", json.dumps(job, indent=2, default=str))
-        todo.append(job)
+        # the job's files (a training run and its checkpoints) live in its own folder, so that a
+        # job that timed out or failed resumes there when the sweep runs again
+        todo.append({**job, "workdir": str((out / "jobs" / job["id"]).resolve())})
     bar = None
     if progress:
         from tqdm import tqdm

@@ -56,6 +56,8 @@ def plot_training(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
     cfg = metrics.get("config", {})
     title = (f"{cfg.get('dataset', '?')} {'-'.join(map(str, cfg.get('layers', [])))}, "
              f"{cfg.get('optimizer', '?')} on {cfg.get('device', '?')} at {cfg.get('fidelity', '?')}")
+    if metrics.get("complete") is False:      # runs written before the mark existed say nothing
+        title += f"\nunfinished ({metrics.get('status', '?')}): {len(rows)} of {cfg.get('epochs', '?')} epochs"
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     return ax

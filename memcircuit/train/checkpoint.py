@@ -1,4 +1,9 @@
-"""Per-epoch checkpoints: one ``.npz`` per finished epoch, written atomically, no pickle.
+"""Checkpoints: one ``.npz`` per finished epoch, written atomically, no pickle.
+
+``epoch_0005.npz`` holds the state after epoch 5. A run that ends inside an epoch (an error, the
+time limit, Ctrl-C) also leaves a partial checkpoint ``epoch_0006_batch_0012.npz``: the state
+before batch 13 of epoch 6 (12 batches done), with the epoch's running totals and random state in
+its meta document under ``partial``. It is removed once epoch 6 is saved.
 
 A checkpoint holds named numpy arrays (device states, optimizer state) and one JSON document
 (epoch, metrics so far, early-stopping state, random-generator states), stored as a 0-d string
@@ -21,12 +26,35 @@ import numpy as np
 
 from memcircuit.errors import ConfigError
 
-_NAME = re.compile(r"^epoch_(\d{4,})\.npz$")
+_NAME = re.compile(r"^epoch_(\d{4,})(?:_batch_(\d{4,}))?\.npz$")
 META = "__meta__"
 
 
 def checkpoint_path(directory: str | Path, epoch: int) -> Path:
     return Path(directory) / f"epoch_{epoch:04d}.npz"
+
+
+def partial_checkpoint_path(directory: str | Path, epoch: int, batches_done: int) -> Path:
+    """Where the state of ``epoch`` (in progress) after ``batches_done`` batches goes."""
+    return Path(directory) / f"epoch_{epoch:04d}_batch_{batches_done:04d}.npz"
+
+
+def _progress(name: str) -> tuple[int, int] | None:
+    """(epochs finished, batches of the next epoch done) of a checkpoint file name, or None."""
+    m = _NAME.match(name)
+    if m is None:
+        return None
+    epoch = int(m.group(1))
+    return (epoch, 0) if m.group(2) is None else (epoch - 1, int(m.group(2)))
+
+
+def remove_partial_checkpoints(directory: str | Path, epoch: int) -> None:
+    """Remove the partial checkpoints that the finished ``epoch`` supersedes."""
+    d = Path(directory)
+    for p in d.iterdir() if d.is_dir() else ():
+        progress = _progress(p.name)
+        if progress is not None and "_batch_" in p.name and progress < (epoch, 0):
+            p.unlink(missing_ok=True)
 
 
 def save_checkpoint(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
@@ -63,7 +91,7 @@ def latest_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any], dict
     d = Path(directory)
     if not d.is_dir():
         return None
-    found = sorted((int(m.group(1)), p) for p in d.iterdir() if (m := _NAME.match(p.name)))
+    found = sorted((progress, p) for p in d.iterdir() if (progress := _progress(p.name)) is not None)
     for _, p in reversed(found):
         try:
             meta, arrays = load_checkpoint(p)

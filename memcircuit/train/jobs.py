@@ -60,15 +60,18 @@ def train_config(params: dict[str, Any]) -> TrainConfig:
 
 def train_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
     target = params.get("target_acc")
+    from memcircuit.parallel.jobs import job_time_left
+
     trainer = Trainer(train_config(params), Path(workdir) / "run")
     try:
-        summary = trainer.run(resume=True)
+        summary = trainer.run(resume=True, timeout=job_time_left())
     finally:
         trainer.close()
     rows = summary["epochs"]
     out = {"final_test_acc": summary["final_test_acc"], "final_train_acc": summary["final_train_acc"],
            "epochs_run": len(rows), "best_epoch": summary["best_epoch"], "pulses": summary["pulses_total"],
-           "energy_j": summary["energy_j_total"], "train_seconds": sum(r["seconds"] for r in rows)}
+           "energy_j": summary["energy_j_total"], "train_seconds": sum(r["seconds"] for r in rows),
+           "complete": summary["complete"]}
     if target is not None:
         out["epochs_to_target"] = epochs_to_target(rows, float(target))
     return out

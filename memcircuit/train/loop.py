@@ -19,6 +19,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,15 +28,21 @@ from typing import Any
 
 import numpy as np
 
-from memcircuit.errors import ConfigError
+from memcircuit.errors import ConfigError, TrainingError, TrainingTimeout
 from memcircuit.tiles.base import FIDELITIES
 from memcircuit.tiles.tiled import check_parallel_tiles
-from memcircuit.train.checkpoint import checkpoint_path, latest_checkpoint, save_checkpoint
+from memcircuit.train.checkpoint import (
+    checkpoint_path,
+    latest_checkpoint,
+    partial_checkpoint_path,
+    remove_partial_checkpoints,
+    save_checkpoint,
+)
 from memcircuit.train.datasets import Dataset, load_dataset
 from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, cross_entropy
 from memcircuit.train.optimizers import REGISTRY, make_optimizer
 from memcircuit.train.optimizers.base import Factored
-from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, encode_outer, encode_pwm
+from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, encode_outer, encode_pwm, require_finite
 
 METRIC_KEYS = ("epoch", "train_acc", "test_acc", "val_acc", "loss", "val_loss", "test_loss", "pulses",
                "energy_j", "seconds", "lr")
@@ -164,6 +172,10 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best = {"monitor": float("inf"), "epoch": 0, "bad": 0}
         self.stopped_early = False
+        self.status, self.error = "running", None
+        self._last_good: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
+        self._timeout: float | None = None
+        self._deadline: float | None = None
 
     # -- tiles ---------------------------------------------------------------------------------
     def _make_tile(self, rows: int, cols: int, g: np.ndarray):
@@ -193,28 +205,58 @@ class Trainer:
     # -- one epoch -----------------------------------------------------------------------------
     def _program(self, updates, rng: np.random.Generator) -> tuple[int, float]:
         pulses, energy = 0, 0.0
-        outer = self.cfg.scheme in ("auto", "outer")
         own = getattr(self.optimizer, "program", None)
         for k, (layer, upd) in enumerate(zip(self.net.layers, updates)):
-            if own is not None:
-                for report in own(k, layer, upd, rng):
-                    pulses += int(report.pulses)
-                    energy += float(report.energy_j or 0.0)
-                continue
-            programs = []
-            for r, (r0, r1) in enumerate(layer.row_blocks):
-                row = []
-                for c, (c0, c1) in enumerate(layer.col_blocks):
-                    if outer and isinstance(upd, Factored):
-                        row.append(encode_outer(upd.u[:, r0:r1], layer.physical_factor(upd.v[:, c0:c1]),
-                                                self.cal, rng))
-                    else:
-                        row.append(encode_pwm(layer.physical_delta(upd.dense(), r, c), self.cal, rng))
-                programs.append(row)
-            for report in layer.program(programs):
+            try:
+                reports = own(k, layer, upd, rng) if own is not None else layer.program(self._encode(layer, upd, rng))
+            except TrainingError as exc:
+                exc.layer_index = k if exc.layer_index is None else exc.layer_index
+                raise
+            for report in reports:
                 pulses += int(report.pulses)
                 energy += float(report.energy_j or 0.0)
         return pulses, energy
+
+    def _encode(self, layer, upd, rng: np.random.Generator) -> list[list]:
+        """The loop's own pulse programs (one per tile) for optimizers that do not program tiles."""
+        outer = self.cfg.scheme in ("auto", "outer")
+        programs = []
+        for r, (r0, r1) in enumerate(layer.row_blocks):
+            row = []
+            for c, (c0, c1) in enumerate(layer.col_blocks):
+                if outer and isinstance(upd, Factored):
+                    row.append(encode_outer(upd.u[:, r0:r1], layer.physical_factor(upd.v[:, c0:c1]),
+                                            self.cal, rng))
+                else:
+                    row.append(encode_pwm(layer.physical_delta(upd.dense(), r, c), self.cal, rng))
+            programs.append(row)
+        return programs
+
+    def _layer_name(self, k: int) -> str:
+        sizes = self.cfg.layers
+        return f"{k + 1} of {len(sizes) - 1} ({sizes[k]} -> {sizes[k + 1]})"
+
+    def update(self, grads: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator) -> tuple[int, float]:
+        """One optimizer step for the gradient factors ``grads`` (per layer ``x``, ``delta``) and
+        its programming; returns (pulses, energy in J).
+
+        Every update is checked to be finite before any tile is programmed; a NaN or infinity is a
+        :class:`~memcircuit.errors.NonFiniteUpdate` naming the layer (the encoders check again
+        whatever a pulse-level rule derives from it).
+        """
+        try:
+            for k, (x, delta) in enumerate(grads):
+                require_finite("the gradient", x, delta, layer_index=k)
+            with np.errstate(over="ignore", invalid="ignore"):   # overflows are caught as non-finite values
+                updates = self.optimizer.step(grads)
+            for k, upd in enumerate(updates):
+                require_finite(f"the {self.optimizer.name} update",
+                               *((upd.u, upd.v) if isinstance(upd, Factored) else (upd.dense(),)), layer_index=k)
+            return self._program(updates, rng)
+        except TrainingError as exc:
+            if exc.layer_index is not None and exc.layer is None:
+                exc.layer = self._layer_name(exc.layer_index)
+            raise
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
         """(accuracy, loss) of the network on ``x``, ``y`` by forward reads (None if empty)."""
@@ -223,32 +265,51 @@ class Trainer:
         p = self.net.predict(x, batch=256)
         return float(np.mean(p.argmax(axis=1) == y)), cross_entropy(p, y)
 
-    def run_epoch(self, epoch: int) -> dict[str, Any]:
+    def run_epoch(self, epoch: int, partial: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Train one epoch (from batch ``partial["batch"]`` of a partial checkpoint) and evaluate.
+
+        Before every batch the state is snapshot in memory (:meth:`_snapshot`), so that a batch
+        that fails or is interrupted can be saved as the checkpoint of the last good batch.
+        """
         cfg, d = self.cfg, self.data
         t0 = time.perf_counter()
         order = np.random.default_rng([cfg.seed, 2, epoch]).permutation(len(d.y_train))
         rng = np.random.default_rng([cfg.seed, 3, epoch])
         batches = [order[i:i + cfg.batch] for i in range(0, len(order), cfg.batch)]
+        acc = {"batch": 0, "correct": 0, "loss_sum": 0.0, "pulses": 0, "energy": 0.0, "seconds": 0.0}
+        if partial is not None:
+            acc.update({k: partial[k] for k in acc})
+            rng.bit_generator.state = partial["rng"]
         bar = None
         if self.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
-        correct, loss_sum, pulses, energy = 0, 0.0, 0, 0.0
-        for idx in batches:
-            xb, yb = d.x_train[idx], d.y_train[idx]
-            cache = self.net.forward(xb)
-            loss = cross_entropy(cache.probs, yb)
-            correct += int(np.sum(cache.probs.argmax(axis=1) == yb))
-            loss_sum += loss * len(yb)
-            updates = self.optimizer.step(self.net.backward(cache, yb))
-            p, e = self._program(updates, rng)
-            pulses, energy = pulses + p, energy + e
+            bar = tqdm(total=len(batches), initial=acc["batch"], desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                       leave=False)
+        for b in range(acc["batch"], len(batches)):
+            acc["batch"], acc["seconds"] = b, acc["seconds"] + time.perf_counter() - t0
+            t0 = time.perf_counter()
+            self._snapshot(epoch, acc, rng)
+            self._check_deadline()
+            xb, yb = d.x_train[batches[b]], d.y_train[batches[b]]
+            try:
+                cache = self.net.forward(xb)
+                loss = cross_entropy(cache.probs, yb)
+                p, e = self.update(self.net.backward(cache, yb), rng)
+            except TrainingError as exc:
+                exc.epoch, exc.batch = epoch, (b + 1, len(batches))
+                raise
+            acc["correct"] += int(np.sum(cache.probs.argmax(axis=1) == yb))
+            acc["loss_sum"] += loss * len(yb)
+            acc["pulses"], acc["energy"] = acc["pulses"] + p, acc["energy"] + e
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
         if bar is not None:
             bar.close()
+        acc["batch"] = len(batches)
+        self._snapshot(epoch, acc, rng)      # an interrupted evaluation resumes here
+        correct, loss_sum, pulses, energy = acc["correct"], acc["loss_sum"], acc["pulses"], acc["energy"]
         train_acc, train_loss = correct / len(d.y_train), loss_sum / len(d.y_train)
         if cfg.eval_train:
             train_acc, train_loss = self.evaluate(d.x_train, d.y_train)
@@ -258,7 +319,7 @@ class Trainer:
         self.optimizer.end_epoch(train_loss, val_loss)
         row = {"epoch": epoch, "train_acc": train_acc, "test_acc": test_acc, "val_acc": val_acc,
                "loss": train_loss, "val_loss": val_loss, "test_loss": test_loss, "pulses": pulses,
-               "energy_j": energy, "seconds": time.perf_counter() - t0, "lr": lr}
+               "energy_j": energy, "seconds": acc["seconds"] + time.perf_counter() - t0, "lr": lr}
         if hasattr(self.optimizer, "epoch_metrics"):
             row.update({k: v for k, v in self.optimizer.epoch_metrics().items() if k not in row})
         return row
@@ -273,11 +334,42 @@ class Trainer:
             arrays[f"opt.{key}"] = np.asarray(value)
         return arrays
 
-    def save(self, epoch: int) -> Path:
-        meta = {"epoch": epoch, "history": self.history, "best": self.best, "stopped_early": self.stopped_early,
-                "config": self.cfg.to_json(),
+    def _meta(self, epoch: int) -> dict[str, Any]:
+        return {"epoch": epoch, "history": list(self.history), "best": dict(self.best),
+                "stopped_early": self.stopped_early, "config": self.cfg.to_json(),
                 "tile_rng": [tile.rng.bit_generator.state for tile in self.net.tiles()]}
-        return save_checkpoint(checkpoint_path(self.out / "checkpoints", epoch), meta, self.state_arrays())
+
+    def save(self, epoch: int) -> Path:
+        """Checkpoint after finished epoch ``epoch``; partial checkpoints of it are then removed."""
+        path = save_checkpoint(checkpoint_path(self.out / "checkpoints", epoch), self._meta(epoch),
+                               self.state_arrays())
+        remove_partial_checkpoints(self.out / "checkpoints", epoch)
+        return path
+
+    def _snapshot(self, epoch: int, acc: dict[str, Any], rng: np.random.Generator) -> None:
+        """Keep in memory the state before batch ``acc["batch"]`` of ``epoch`` (see :meth:`save_partial`)."""
+        meta = self._meta(epoch - 1)
+        counters = getattr(self.optimizer, "counters", None)
+        meta["partial"] = {**acc, "epoch": epoch, "rng": rng.bit_generator.state,
+                           "counters": dict(counters) if counters is not None else None}
+        self._last_good = (meta, self.state_arrays())
+
+    def save_partial(self) -> Path | None:
+        """Write the last in-memory snapshot as a partial checkpoint (epoch in progress, batches
+        done); None when it adds nothing to the last epoch checkpoint (no batch done yet)."""
+        if self._last_good is None:
+            return None
+        meta, arrays = self._last_good
+        part = meta["partial"]
+        if part["batch"] == 0:
+            found = latest_checkpoint(self.out / "checkpoints")
+            return found[0] if found is not None else None
+        return save_checkpoint(partial_checkpoint_path(self.out / "checkpoints", part["epoch"], part["batch"]),
+                               meta, arrays)
+
+    def _check_deadline(self) -> None:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            raise TrainingTimeout(f"stopped at the time limit of {self._timeout:g} s")
 
     def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> int:
         # an option added after the checkpoint was written takes its default there (defaults
@@ -294,17 +386,32 @@ class Trainer:
                                         if key.startswith("opt.")})
         self.history, self.best = meta["history"], meta["best"]
         self.stopped_early = meta["stopped_early"]
+        part = meta.get("partial")
+        if part is not None and part.get("counters") is not None:
+            self.optimizer.counters.update(part["counters"])
         return int(meta["epoch"])
 
     # -- outputs -------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
+        """Everything about the run so far. ``complete`` is true once the run has trained all its
+        epochs or stopped early; only then are the final fields (``final_test_acc``,
+        ``final_train_acc``, ``best_epoch``, ``stopped_early``) present. ``status`` says why an
+        unfinished run ended: ``running`` (or killed), ``failed``, ``timeout``, ``interrupted``."""
         last = self.history[-1] if self.history else {}
-        return {"config": self.cfg.to_json(), "dataset": self.data.summary(), "calibration": self.cal.to_json(),
-                "optimizer": self.optimizer.describe(), "epochs": self.history,
-                "final_test_acc": last.get("test_acc"), "final_train_acc": last.get("train_acc"),
-                "best_epoch": self.best["epoch"], "stopped_early": self.stopped_early,
-                "pulses_total": int(sum(r["pulses"] for r in self.history)),
-                "energy_j_total": float(sum(r["energy_j"] or 0.0 for r in self.history))}
+        done = int(last.get("epoch", 0))
+        complete = self.stopped_early or done >= self.cfg.epochs
+        out = {"config": self.cfg.to_json(), "dataset": self.data.summary(), "calibration": self.cal.to_json(),
+               "optimizer": self.optimizer.describe(), "epochs": self.history,
+               "complete": complete, "status": "complete" if complete else self.status,
+               "epochs_done": done, "epochs_planned": self.cfg.epochs,
+               "pulses_total": int(sum(r["pulses"] for r in self.history)),
+               "energy_j_total": float(sum(r["energy_j"] or 0.0 for r in self.history))}
+        if self.error is not None:
+            out["error"] = self.error
+        if complete:
+            out.update({"final_test_acc": last.get("test_acc"), "final_train_acc": last.get("train_acc"),
+                        "best_epoch": self.best["epoch"], "stopped_early": self.stopped_early})
+        return out
 
     def write_metrics(self) -> None:
         from memcircuit.cli.common import emit_json, write_atomic
@@ -319,34 +426,67 @@ class Trainer:
         write_atomic(self.out / "metrics.csv", buf.getvalue())
 
     # -- the run -------------------------------------------------------------------------------
-    def run(self, *, resume: bool = False, stop_after: int | None = None) -> dict[str, Any]:
+    def run(self, *, resume: bool = False, stop_after: int | None = None,
+            timeout: float | None = None) -> dict[str, Any]:
         """Train to ``cfg.epochs`` (or early stop); ``stop_after`` ends after that many epochs of
-        this call (used to simulate an interrupted run). Returns :meth:`summary`."""
+        this call (used to simulate an interrupted run). Returns :meth:`summary`.
+
+        ``timeout`` (s of wall-clock time) ends the run with :class:`~memcircuit.errors.TrainingTimeout`
+        between batches, or in the middle of one (SIGALRM, when called from the main thread).
+        Whenever a run ends before its last epoch by an exception (a non-finite update, the time
+        limit, Ctrl-C, a simulation error), the state before the batch in progress is saved as a
+        partial checkpoint, ``metrics.json`` records ``complete: false`` with the reason, and the
+        exception goes on; ``--resume`` continues from that batch with the same numbers.
+        """
         self.out.mkdir(parents=True, exist_ok=True)
         found = latest_checkpoint(self.out / "checkpoints")
-        start = 0
+        start, partial = 0, None
         if found is not None:
             if not resume:
                 raise ConfigError(f"{self.out} already holds a training run; pass --resume to continue it "
                                   "or choose another --out")
             start = self.restore(found[1], found[2])
+            partial = found[1].get("partial")
         from memcircuit.cli.common import write_atomic
 
         write_atomic(self.out / "config.json", json.dumps(self.cfg.to_json(), indent=2) + "\n")
-        done = 0
-        epoch = start
-        while epoch < self.cfg.epochs and not self.stopped_early:
-            if stop_after is not None and done >= stop_after:
-                break
-            epoch += 1
-            row = self.run_epoch(epoch)
-            self.history.append(row)
-            self._early_stopping(row)
-            self.save(epoch)
-            self.write_metrics()
-            done += 1
+        if timeout is not None and not (np.isfinite(timeout) and timeout > 0):
+            raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self.status, self.error = "running", None
+        with _alarm(timeout):
+            try:
+                done = 0
+                epoch = start
+                while epoch < self.cfg.epochs and not self.stopped_early:
+                    if stop_after is not None and done >= stop_after:
+                        break
+                    epoch += 1
+                    row = self.run_epoch(epoch, partial)
+                    partial = None
+                    self.history.append(row)
+                    self._early_stopping(row)
+                    self.save(epoch)
+                    self._last_good = None
+                    self.write_metrics()
+                    done += 1
+            except BaseException as exc:
+                self._ended_by(exc)
+                raise
         self.write_metrics()
         return self.summary()
+
+    def _ended_by(self, exc: BaseException) -> None:
+        """Save the last good batch and mark ``metrics.json`` unfinished, with the reason."""
+        path = self.save_partial()
+        if isinstance(exc, TrainingError):
+            exc.checkpoint = path
+        self.status = ("timeout" if isinstance(exc, TrainingTimeout) else
+                       "interrupted" if isinstance(exc, KeyboardInterrupt) or not isinstance(exc, Exception)
+                       else "failed")
+        self.error = str(exc) or type(exc).__name__
+        self.write_metrics()
 
     def _early_stopping(self, row: dict[str, Any]) -> None:
         monitor = row["val_loss"] if row["val_loss"] is not None else row["loss"]
@@ -359,6 +499,31 @@ class Trainer:
 
     def close(self) -> None:
         self.net.close()
+
+
+class _alarm:
+    """SIGALRM after ``seconds`` raises :class:`TrainingTimeout` in the main thread, so that a long
+    batch (a large tile's transient) cannot outlive the time limit; elsewhere, or without a
+    limit, nothing (the loop then checks the deadline between batches)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.active = (seconds is not None and hasattr(signal, "setitimer")
+                       and threading.current_thread() is threading.main_thread())
+
+    def _fire(self, signum, frame) -> None:
+        raise TrainingTimeout(f"stopped at the time limit of {self.seconds:g} s")
+
+    def __enter__(self) -> _alarm:
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
+            signal.signal(signal.SIGALRM, self.previous)
 
 
 def epochs_to_target(rows: list[dict[str, Any]], target: float, key: str = "test_acc") -> int | None:

@@ -39,6 +39,7 @@ import numpy as np
 
 from memcircuit.errors import ConfigError
 from memcircuit.train.optimizers.base import Factored
+from memcircuit.train.pulses import require_finite
 
 METHODS = ("pca", "nmf")
 
@@ -75,6 +76,7 @@ def _gradient_inputs(x: np.ndarray, delta: np.ndarray, n_rows: int, n_cols: int)
     if x.shape[1] != n_rows or delta.shape[1] != n_cols:
         raise ConfigError(f"gradient factors must be (batch, {n_rows}) and (batch, {n_cols}), "
                           f"got {x.shape} and {delta.shape}")
+    require_finite("the gradient", x, delta)
     return x, delta
 
 
@@ -99,8 +101,11 @@ class StreamingBatchPCA:
         x, delta = _gradient_inputs(x, delta, self.n_rows, self.n_cols)
         q = self.q
         for _ in range(self.power_iters):
-            u = np.linalg.qr(x.T @ (delta @ q))[0]        # (n_rows, k): orth(G Q)
+            gq = x.T @ (delta @ q)
+            require_finite("the projected batch gradient", gq)   # finite factors can still overflow
+            u = np.linalg.qr(gq)[0]                        # (n_rows, k): orth(G Q)
             v = delta.T @ (x @ u)                          # (n_cols, k): G^T U
+            require_finite("the projected batch gradient", v)
             q_next, r = np.linalg.qr(v)
             if np.all(np.abs(np.diag(r)) > 1e-300):        # keep the old basis where G has no energy
                 q = q_next
@@ -119,6 +124,28 @@ class StreamingBatchPCA:
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         self.q = np.array(state["q"], dtype=float).reshape(self.n_cols, self.rank)
+
+
+def balanced_warm_start(w: np.ndarray, h: np.ndarray, target_max: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Previous factors ``W`` (n, k), ``H`` (k, m) as a warm start for a matrix whose largest entry
+    is ``target_max``, or None when they cannot start one (a component is all zero or not finite).
+
+    NMF is invariant to ``w_r s``, ``h_r / s`` per component and the coordinate-descent solver
+    keeps whatever split it is given, so over many warm-started batches the split drifts like a
+    random walk: on digits (64-24-10, seed 11) after five epochs ``|w_r|`` was 1e-155 and
+    ``|h_r|`` 1e153, and the next batch overflowed to inf and NaN. Each component is therefore
+    rebalanced to ``|w_r| = |h_r|`` and the product rescaled to the new matrix's magnitude.
+    """
+    wn, hn = np.linalg.norm(w, axis=0), np.linalg.norm(h, axis=1)
+    if not (np.all(np.isfinite(wn)) and np.all(np.isfinite(hn)) and np.all(wn > 0) and np.all(hn > 0)):
+        return None
+    split = np.sqrt(hn) / np.sqrt(wn)   # no overflow of the ratio itself
+    w, h = w * split, h / split[:, None]
+    peak = float((w @ h).max())
+    if not (peak > 0 and np.isfinite(peak) and target_max > 0):
+        return None
+    scale = np.sqrt(target_max / peak)
+    return w * scale, h * scale
 
 
 class StreamingNMF:
@@ -145,17 +172,12 @@ class StreamingNMF:
         from sklearn.decomposition import NMF
 
         prev = self.factors.get(key) if self.streaming else None
-        usable = prev is not None and np.any(prev[0]) and np.any(prev[1])
-        model = NMF(n_components=self.rank, init="custom" if usable else "nndsvda", solver="cd",
+        start = balanced_warm_start(prev[0], prev[1], float(m.max())) if prev is not None else None
+        model = NMF(n_components=self.rank, init="custom" if start is not None else "nndsvda", solver="cd",
                     max_iter=self.max_iter, tol=self.tol, random_state=self.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter: the streaming papers stop early too
-            if usable:
-                # rescale the warm start to this batch's magnitude (sklearn keeps W, H as given)
-                scale = np.sqrt(m.max() / max(float((prev[0] @ prev[1]).max()), 1e-300))
-                w = model.fit_transform(m, W=prev[0] * scale, H=prev[1] * scale)
-            else:
-                w = model.fit_transform(m)
+            w = model.fit_transform(m, W=start[0], H=start[1]) if start is not None else model.fit_transform(m)
         h = model.components_
         self.factors[key] = (w, h)
         return w, h
@@ -164,6 +186,7 @@ class StreamingNMF:
         """Up to ``2k`` one-signed rank-1 terms: ``k`` of ``G+`` (v >= 0), then ``k`` of ``G-`` (v <= 0)."""
         x, delta = _gradient_inputs(x, delta, self.n_rows, self.n_cols)
         g = x.T @ delta
+        require_finite("the batch gradient", g)            # finite factors can still overflow
         us, vs = [], []
         for key, sign, part in (("pos", 1.0, np.maximum(g, 0.0)), ("neg", -1.0, np.maximum(-g, 0.0))):
             if not np.any(part > 0):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memcircuit.devices.base import DeviceModel
-from memcircuit.errors import ConfigError
+from memcircuit.errors import ConfigError, NonFiniteUpdate
 from memcircuit.tiles.base import PulseProgram, PulseStep
 
 SCHEMES = ("outer", "pwm")
@@ -147,16 +147,49 @@ def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None 
                             tuple(np.maximum.accumulate(curve_dn).tolist()), float(half))
 
 
+#: more unit pulses than any request can sensibly name (2**53: floats stop being whole numbers)
+UNITS_LIMIT = float(2**53)
+
+
+def require_finite(what: str, *arrays: np.ndarray, layer_index: int | None = None) -> None:
+    """:class:`~memcircuit.errors.NonFiniteUpdate` (of layer ``layer_index`` when given) unless
+    every value of ``arrays`` is finite.
+
+    The guard in front of every pulse encoder: a NaN cast to an integer becomes the most negative
+    int64 (-9.2e18 pulses), which once made a programming loop run for 10^17 rounds.
+    """
+    for a in arrays:
+        a = np.asarray(a, float)
+        bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+        if bad:
+            raise NonFiniteUpdate(f"{what} is not finite ({bad} of {a.size} values are NaN or infinite); "
+                                  "no device was programmed with it", layer_index=layer_index)
+
+
+def whole_units(units: np.ndarray, what: str) -> np.ndarray:
+    """Signed unit-pulse counts (whole-valued floats) as int64, after :func:`require_finite` and a
+    check against :data:`UNITS_LIMIT` (beyond it the request is broken, not merely large)."""
+    units = np.asarray(units, float)
+    require_finite(what, units)
+    if units.size and float(np.abs(units).max()) > UNITS_LIMIT:
+        raise NonFiniteUpdate(f"{what} asks for {float(np.abs(units).max()):.3g} unit pulses on one cell, "
+                              "beyond any device")
+    return units.astype(np.int64)
+
+
 def stochastic_units(target: np.ndarray, cal: PulseCalibration, rng: np.random.Generator) -> np.ndarray:
-    """Whole pulse units for ``target`` (units, >= 0, float) by stochastic rounding, clipped."""
+    """Whole pulse units for ``target`` (units, >= 0, float) by stochastic rounding, clipped to
+    ``cal.max_units`` (a request that overflowed to +inf saturates there; NaN is an error)."""
+    target = np.minimum(target, cal.max_units)
+    require_finite("the pulse-unit request", target)
     base = np.floor(target)
-    units = base + (rng.random(target.shape) < (target - base))
-    return np.minimum(units, cal.max_units)
+    return base + (rng.random(target.shape) < (target - base))
 
 
 def encode_pwm(dg: np.ndarray, cal: PulseCalibration, rng: np.random.Generator) -> PulseProgram:
     """Per-device change ``dg`` (rows, cols) S as line-by-line width-modulated V/2 pulses."""
     dg = np.asarray(dg, float)
+    require_finite("the conductance change", dg)
     rates = np.where(dg > 0, cal.rate_up, cal.rate_down)
     units = stochastic_units(np.abs(dg) / (rates * cal.t_unit), cal, rng)
     units[dg == 0] = 0
@@ -201,6 +234,7 @@ def encode_outer(u: np.ndarray, v: np.ndarray, cal: PulseCalibration, rng: np.ra
     amplitudes, columns signed bias pulses whose durations carry ``|v|``.
     """
     u, v = np.atleast_2d(np.asarray(u, float)), np.atleast_2d(np.asarray(v, float))
+    require_finite("the rank-1 update", u, v)
     amps = np.asarray(cal.amps)
     half = cal.v_prog / 2
     steps = []

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from memcircuit.errors import ConfigError
+from memcircuit.errors import ConfigError, TrainingError
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,13 @@ class Optimizer(abc.ABC):
 
     def step(self, grads: list[tuple[np.ndarray, np.ndarray]]) -> list[Update]:
         """Weight changes of all layers for one mini-batch."""
-        updates = [self.layer_update(k, x, d) for k, (x, d) in enumerate(grads)]
+        updates = []
+        for k, (x, d) in enumerate(grads):
+            try:
+                updates.append(self.layer_update(k, x, d))
+            except TrainingError as exc:
+                exc.layer_index = k if exc.layer_index is None else exc.layer_index
+                raise
         self.steps += 1
         return updates
 

@@ -41,7 +41,7 @@ from memcircuit.train.network import TiledLayer
 from memcircuit.train.optimizers.base import Dense, Factored, Update
 from memcircuit.train.optimizers.pulsed import PulseOptimizer, synapse_pulses
 from memcircuit.train.optimizers.stochastic import apply_coincidences
-from memcircuit.train.pulses import encode_outer
+from memcircuit.train.pulses import encode_outer, whole_units
 
 ROUNDING = ("stochastic", "nearest")
 APPLY = ("seq", "sum")
@@ -132,7 +132,7 @@ class LowRankMBGD(_PerDevice):
                          for (c0, c1) in layer.col_blocks] for (r0, r1) in layer.row_blocks]
             return self._apply(layer, programs)
         peak = np.abs(update.u).max(axis=1) * np.abs(update.v).max(axis=1) / self.w_unit
-        bl = np.clip(np.ceil(peak), 1, self.bl_max).astype(int)
+        bl = whole_units(np.clip(np.ceil(peak), 1, self.bl_max), "the pulse-train length")
         return apply_coincidences(self, layer, update.u, update.v, bl, rng, update_management=self.update_management)
 
     def periphery_memory(self) -> PeripheryMemory:

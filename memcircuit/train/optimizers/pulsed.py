@@ -41,16 +41,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from memcircuit.errors import ConfigError
+from memcircuit.errors import ConfigError, TrainingError
 from memcircuit.tiles.base import ProgramReport, PulseProgram
 from memcircuit.train.network import MappingConfig, Network, TiledLayer
 from memcircuit.train.optimizers.base import Optimizer, Update
-from memcircuit.train.pulses import PulseCalibration, encode_pwm, stochastic_units
+from memcircuit.train.pulses import PulseCalibration, encode_pwm, stochastic_units, whole_units
 
 if TYPE_CHECKING:
     from memcircuit.train.lowrank import PeripheryMemory
 
 INIT_MODES = ("ideal", "open-loop")
+#: a cell may ask for at most this many times the unit pulses of its whole range in one update
+RANGE_FACTOR = 4.0
 PULSES = ("device", "loop")
 
 
@@ -96,7 +98,7 @@ def physical_units(layer: TiledLayer, n: np.ndarray, r: int, c: int) -> np.ndarr
     """
     (r0, r1), (c0, c1) = layer.row_blocks[r], layer.col_blocks[c]
     phys = layer.physical_factor(np.asarray(n, float)[r0:r1, c0:c1]) / (layer.cfg.g_unit * _device_share(layer))
-    return np.rint(phys).astype(int)
+    return whole_units(np.rint(phys), "the per-cell pulse count")
 
 
 def physical_signs(layer: TiledLayer, b: np.ndarray, c: int) -> np.ndarray:
@@ -122,7 +124,7 @@ def synapse_pulses(p: np.ndarray, cal: PulseCalibration, rng: np.random.Generato
         n = np.rint(mag)
     if n_max is not None:
         n = np.minimum(n, n_max)
-    return (np.sign(p) * n).astype(int)
+    return whole_units(np.sign(p) * n, "the synapse pulse count")
 
 
 def encode_units(m: np.ndarray, cal: PulseCalibration, rng: np.random.Generator) -> PulseProgram:
@@ -250,16 +252,33 @@ class PulseOptimizer(Optimizer):
     def apply_cell_units(self, layer: TiledLayer, units: list[list[np.ndarray]], rng: np.random.Generator, *,
                          init: bool = False) -> list[ProgramReport]:
         """Program signed whole unit pulses per physical cell (one array per tile), in programs of
-        at most ``cal.max_units`` units per cell."""
+        at most ``cal.max_units`` units per cell.
+
+        The number of programs is bounded: no cell may ask for more than
+        :data:`RANGE_FACTOR` times the unit pulses that span its conductance range
+        (:meth:`range_units`); a larger request is a :class:`~memcircuit.errors.TrainingError`
+        before anything is programmed, not thousands of programs that pin the device at a bound.
+        """
         _, cal = self._require()
         reports: list[ProgramReport] = []
-        remaining = [[np.asarray(m, dtype=int) for m in row] for row in units]
+        remaining = [[whole_units(m, "the per-cell pulse count") for m in row] for row in units]
+        peak = max((int(np.abs(m).max()) for row in remaining for m in row if m.size), default=0)
+        span = self.range_units(layer)
+        bound = int(np.ceil(RANGE_FACTOR * span))
+        if peak > bound:
+            raise TrainingError(f"the update asks for {peak} unit pulses on one cell, but {span:.0f} span the "
+                                f"device's whole range (at most {bound} allowed): lower the learning rate or check "
+                                "the gradients")
         while any(np.any(m) for row in remaining for m in row):
             chunk = [[np.clip(m, -cal.max_units, cal.max_units) for m in row] for row in remaining]
             reports += self._apply(layer, [[encode_units(m, cal, rng) if np.any(m) else None for m in row]
                                            for row in chunk], init=init)
             remaining = [[m - k for m, k in zip(row, krow)] for row, krow in zip(remaining, chunk)]
         return reports
+
+    def range_units(self, layer: TiledLayer) -> float:
+        """Nominal unit pulses (:attr:`dg_unit` each) that span the layer's conductance range."""
+        return (layer.cfg.g_max - layer.cfg.g_min) / self.dg_unit
 
     def apply_units(self, layer: TiledLayer, n: np.ndarray, rng: np.random.Generator) -> list[ProgramReport]:
         """Program ``n`` (n_in + 1, n_out) signed whole synapse pulses."""
@@ -273,8 +292,8 @@ class PulseOptimizer(Optimizer):
         """Move every cell towards ``targets`` (S per tile) with whole unit pulses counted from the
         nominal step :attr:`dg_unit`, from the read conductances (``read``) or from the erased
         state (open loop)."""
-        units = [[np.rint((targets[r][c] - (tile.conductances() if read else self._erased_g[id(tile)]))
-                          / self.dg_unit).astype(int) for c, tile in enumerate(row)]
+        units = [[whole_units(np.rint((targets[r][c] - (tile.conductances() if read else self._erased_g[id(tile)]))
+                                      / self.dg_unit), "the initial programming") for c, tile in enumerate(row)]
                  for r, row in enumerate(layer.tiles)]
         self.apply_cell_units(layer, units, rng, init=True)
 

@@ -36,7 +36,7 @@ from memcircuit.tiles.base import ProgramReport, PulseProgram, PulseStep
 from memcircuit.train.network import TiledLayer
 from memcircuit.train.optimizers.base import Factored, Update
 from memcircuit.train.optimizers.pulsed import PulseOptimizer, physical_signs
-from memcircuit.train.pulses import PulseCalibration
+from memcircuit.train.pulses import PulseCalibration, require_finite
 
 
 def coincidence_probabilities(a: np.ndarray, b: np.ndarray, step: float, bl: int, *,
@@ -69,6 +69,7 @@ def coincidence_trains(a: np.ndarray, b: np.ndarray, step: float, bl: int | np.n
     ``A[t, i] B[t, j]`` are the device steps.
     """
     a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    require_finite("the rank-1 update", a, b)
     if a.shape[0] != b.shape[0]:
         raise ConfigError(f"need as many row factors as column factors, got {a.shape[0]} and {b.shape[0]}")
     bls = np.broadcast_to(np.asarray(bl, dtype=int), (a.shape[0],))
