@@ -5,9 +5,10 @@ sense amplifiers and ADC. The netlist generators (:mod:`memcircuit.circuits.netl
 numeric nodal solver (:mod:`memcircuit.tiles.nodal`) both read it, so that every fidelity
 simulates the same topology.
 
-Topology (DESIGN.md): rows are driven from the left end, columns sensed at the bottom end. One wire
-resistance ``r_wire`` per segment: driver to the first cell and between neighbouring cells on rows
-and columns, and one more segment from the bottom column node to the sense amplifier. Cell (i, j)
+Topology (docs/DESIGN.md): rows are driven from the left end, columns sensed at the bottom end. One
+wire resistance per segment, ``r_wire_row`` on the word lines (rows: driver to the first cell and
+between neighbouring cells) and ``r_wire_col`` on the bit lines (columns: between neighbouring
+cells and one more segment from the bottom column node to the sense amplifier). Cell (i, j)
 sits between row node (i, j) and column node (i, j). A driver has an output resistance ``r_out``
 in series with its first segment.
 """
@@ -158,8 +159,11 @@ class TransistorParams:
 class CrossbarSpec:
     """The physical tile: ``rows`` x ``cols`` cells plus periphery.
 
-    ``r_wire`` (ohm per segment, rows and columns) and ``c_wire`` (F from every row and column
-    node to ground, transient only) are the interconnect parasitics; ``cell`` is ``"1R"`` (the
+    ``r_wire`` (ohm per segment, rows and columns), ``r_wire_row`` / ``r_wire_col`` (word-line /
+    bit-line segments alone; each, when given, replaces ``r_wire`` on its lines: read the
+    effective values from :attr:`wire_row` and :attr:`wire_col`; 0 is an ideal wire) and
+    ``c_wire`` (F from every row and column node to ground, transient only) are the interconnect
+    parasitics; ``cell`` is ``"1R"`` (the
     cell element alone) or ``"1T1R"`` (cell element in series with an access transistor, the
     transistor on the column side); ``sense`` is ``"ideal"`` (0 V virtual ground, the current is
     measured exactly) or ``"tia"`` (behavioural or transistor op-amp, see :class:`TiaParams`).
@@ -175,6 +179,8 @@ class CrossbarSpec:
     tia: TiaParams = field(default_factory=TiaParams)
     adc: AdcParams | None = None
     transistor: TransistorParams = field(default_factory=TransistorParams)
+    r_wire_row: float | None = None
+    r_wire_col: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -182,6 +188,9 @@ class CrossbarSpec:
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {n!r}")
         _nonnegative("wire resistance r_wire (ohm)", self.r_wire)
+        for name in ("r_wire_row", "r_wire_col"):
+            if getattr(self, name) is not None:
+                _nonnegative(f"wire resistance {name} (ohm)", getattr(self, name))
         _nonnegative("wire capacitance c_wire (F)", self.c_wire)
         if self.cell not in CELLS:
             raise ConfigError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
@@ -193,3 +202,18 @@ class CrossbarSpec:
     @property
     def shape(self) -> tuple[int, int]:
         return self.rows, self.cols
+
+    @property
+    def wire_row(self) -> float:
+        """Ohm per word-line (row) segment."""
+        return float(self.r_wire if self.r_wire_row is None else self.r_wire_row)
+
+    @property
+    def wire_col(self) -> float:
+        """Ohm per bit-line (column) segment."""
+        return float(self.r_wire if self.r_wire_col is None else self.r_wire_col)
+
+    @property
+    def ideal_wires(self) -> bool:
+        """True when neither rows nor columns have wire resistance."""
+        return self.wire_row == 0 and self.wire_col == 0

@@ -60,8 +60,9 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
 
     ``device``: memristor model (name or instance); None = linear resistors of conductance ``g``
     (S, rows x cols). With a device, ``g`` (if given) sets the initial conductances, else
-    ``states`` the initial states. ``r_wire``: ohm per wire segment; ``sense``: ``"ideal"`` or
-    ``"tia"``. Further keywords: ``cell`` ("1R"/"1T1R"), ``c_wire`` (F), ``driver``
+    ``states`` the initial states. ``r_wire``: ohm per wire segment (rows and columns);
+    ``r_wire_row`` / ``r_wire_col`` set the word-line / bit-line segments alone; ``sense``:
+    ``"ideal"`` or ``"tia"``. Further keywords: ``cell`` ("1R"/"1T1R"), ``c_wire`` (F), ``driver``
     (:class:`DriverParams`), ``tia`` (:class:`TiaParams`), ``adc`` (:class:`AdcParams`),
     ``transistor`` (:class:`TransistorParams`), ``substeps`` (numeric-twin programming
     refinement, see :class:`CrossbarTile`), and for ``spice``/``hybrid``: ``workers``

@@ -163,7 +163,7 @@ class CrossbarTile(Tile):
     @property
     def parasitic_free(self) -> bool:
         """True when the programming bias needs no circuit solve (see :meth:`_direct_bias`)."""
-        return self.spec.r_wire == 0 and self.spec.driver.r_out == 0 and self.spec.cell == "1R"
+        return self.spec.ideal_wires and self.spec.driver.r_out == 0 and self.spec.cell == "1R"
 
     def _require_device(self) -> DeviceModel:
         if self.device is None:

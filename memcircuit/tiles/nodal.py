@@ -164,10 +164,11 @@ class NodalNetwork:
         lay = _raw_layout(spec)
         total = int(lay["gnd"][0]) + 1
         uf = _UnionFind(total)
-        if spec.r_wire == 0:
-            for i in range(R):
-                for j in range(C):
+        for i in range(R):
+            for j in range(C):
+                if spec.wire_row == 0:
                     uf.union(lay["row"][i, j], lay["rport"][i])
+                if spec.wire_col == 0:
                     uf.union(lay["col"][i, j], lay["cport"][j])
         gnd = int(lay["gnd"][0])
         for drv, port, driven in ((lay["rdrv"], lay["rport"], self.rows_driven),
@@ -226,12 +227,12 @@ class NodalNetwork:
             b.append(idx[nb])
             val.append(np.broadcast_to(np.asarray(gv, dtype=float), na.shape).ravel())
 
-        if spec.r_wire > 0:
-            gw = 1.0 / spec.r_wire
-            add(lay["rport"], lay["row"][:, 0], gw)
-            add(lay["row"][:, :-1], lay["row"][:, 1:], gw)
-            add(lay["col"][:-1, :], lay["col"][1:, :], gw)
-            add(lay["col"][-1, :], lay["cport"], gw)
+        if spec.wire_row > 0:
+            add(lay["rport"], lay["row"][:, 0], 1.0 / spec.wire_row)
+            add(lay["row"][:, :-1], lay["row"][:, 1:], 1.0 / spec.wire_row)
+        if spec.wire_col > 0:
+            add(lay["col"][:-1, :], lay["col"][1:, :], 1.0 / spec.wire_col)
+            add(lay["col"][-1, :], lay["cport"], 1.0 / spec.wire_col)
         if spec.driver.r_out > 0:
             go = 1.0 / spec.driver.r_out
             if self.rows_driven:

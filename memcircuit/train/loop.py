@@ -71,6 +71,8 @@ class TrainConfig:
     tile_rows: int = 64
     tile_cols: int = 64
     r_wire: float = 0.0
+    r_wire_row: float | None = None
+    r_wire_col: float | None = None
     sense: str = "ideal"
     v_read: float = 0.1
     w_max: float = 1.0
@@ -190,7 +192,8 @@ class Trainer:
         device = self.device
         if cfg.variation > 0:
             device = self._varied_device((rows, cols), k)
-        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, sense=cfg.sense,
+        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, r_wire_row=cfg.r_wire_row,
+                         r_wire_col=cfg.r_wire_col, sense=cfg.sense,
                          v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]), **kw)
 
     def _varied_device(self, shape: tuple[int, int], k: int):
