@@ -1,7 +1,7 @@
 """Tile reads at every fidelity against independent references (issue 4, circuit accuracy).
 
 References: ``G^T V`` in the ideal limit; a dense nodal solution written here from the topology
-convention of DESIGN.md (not from the library's solver); ngspice itself; reciprocity.
+convention of docs/DESIGN.md (not from the library's solver); ngspice itself; reciprocity.
 """
 
 from __future__ import annotations

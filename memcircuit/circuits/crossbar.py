@@ -2,7 +2,7 @@
 
 ``.subckt <name> r0 .. r{R-1} c0 .. c{C-1} [w0 .. w{R-1}]``: ``r{i}`` is the left end of row
 ``i`` (driver side), ``c{j}`` the bottom end of column ``j`` (sense side), ``w{i}`` the word line
-(gate) of row ``i`` in 1T1R arrays. Inside, following DESIGN.md:
+(gate) of row ``i`` in 1T1R arrays. Inside, following docs/DESIGN.md:
 
 * row node (i, j) ``r{i}_{j}`` and column node (i, j) ``c{i}_{j}``; rows without wire
   resistance (``spec.wire_row == 0``) use the row port itself, columns without it the column port;

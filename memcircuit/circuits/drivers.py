@@ -3,7 +3,7 @@
 * :func:`dac_quantise`: what a DAC of finite resolution actually puts out.
 * :func:`index_driver`: one B source per line whose value is ``pwl(V(idx), 0, v0, 1, v1, ...)``;
   a DC sweep of the index source ``Vidx`` over ``0..B-1`` then reads a batch of ``B`` input
-  vectors in one ngspice run (DESIGN.md, measured 2 Newton iterations per input).
+  vectors in one ngspice run (docs/DESIGN.md, measured 2 Newton iterations per input).
   In a loaded libngspice worker the drivers are external sources instead (``values=None`` in
   :func:`driver_elements`): the netlist no longer holds the inputs, so it is parsed once and
   every later batch only sends new values.

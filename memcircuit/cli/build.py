@@ -38,7 +38,7 @@ def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits,
              g_min, g_max, seed, form, output, json_out) -> None:
     """Write a crossbar netlist: ROWS x COLS cells, row drivers at the read voltage, sense amplifiers.
 
-    Topology (docs: DESIGN.md): rows driven from the left, columns sensed at the bottom, one
+    Topology (docs/DESIGN.md): rows driven from the left, columns sensed at the bottom, one
     --r-wire segment between driver and first cell, between neighbours, and from the last cell
     to the sense amplifier. The netlist carries an .op card (a .tran card with uic for the
     behavioural and osdi device forms); simulate it with

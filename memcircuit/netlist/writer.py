@@ -2,7 +2,7 @@
 
 Numbers are spelled here and only here (:func:`memcircuit.units.format_spice`). KLU is switched
 on in every netlist this toolkit writes: ngspice's default sparse solver is about 75x slower on
-crossbars (DESIGN.md).
+crossbars (docs/DESIGN.md).
 """
 
 from __future__ import annotations

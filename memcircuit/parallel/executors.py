@@ -2,7 +2,7 @@
 
 Both run :func:`memcircuit.parallel.jobs.run_isolated` for each job, so a job is a fresh Python
 process with its own ngspice wherever it runs, and both yield ``(job, outcome)`` as jobs finish.
-On 2 cores a local pool is as fast as Dask (DESIGN.md); Dask is for clusters: pass the scheduler
+On 2 cores a local pool is as fast as Dask (docs/DESIGN.md); Dask is for clusters: pass the scheduler
 address of an existing cluster, or let it start a ``LocalCluster``.
 """
 

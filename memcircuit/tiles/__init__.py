@@ -9,7 +9,7 @@ Quick use::
     tile.set_conductances(G2) # initialise weights (write-verify for memristor cells)
 
 ``fidelity``: ``"ideal"`` (G^T V), ``"numeric"`` (own nodal solver), ``"hybrid"`` (ngspice
-reads, numeric-twin programming), ``"spice"`` (everything in ngspice). See DESIGN.md.
+reads, numeric-twin programming), ``"spice"`` (everything in ngspice). See docs/DESIGN.md.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ at virtual ground; returns (batch, rows) amperes flowing into the row ends.
 ``program(program)``: applies a :class:`PulseProgram` and returns a :class:`ProgramReport`.
 ``conductances()``: (rows, cols) siemens at the read voltage.
 
-Fidelities (DESIGN.md): ``spice`` (everything in ngspice), ``hybrid`` (ngspice solve, numeric
+Fidelities (docs/DESIGN.md): ``spice`` (everything in ngspice), ``hybrid`` (ngspice solve, numeric
 device update), ``numeric`` (own sparse nodal solver + numeric twin), ``ideal`` (G @ V).
 """
 

@@ -8,7 +8,7 @@ per-cell states ``x``. Subclasses supply the circuit solution:
   power the drivers deliver, W). The default :meth:`program` applies every constant-voltage
   interval of every pulse step with the device's numeric twin (``apply_pulse``) at the cell
   voltages ``_bias`` gives at the start of the interval (the ``hybrid``, ``numeric`` and
-  ``ideal`` rows of the fidelity table in DESIGN.md).
+  ``ideal`` rows of the fidelity table in docs/DESIGN.md).
 """
 
 from __future__ import annotations
