@@ -72,6 +72,9 @@ class TrainingError(MemcircuitError):
     ``checkpoint`` of the last good batch (the training loop); ``str()`` names them all.
     """
 
+    #: whether the layer it happened in is part of the message (not for a time limit)
+    names_layer = True
+
     def __init__(self, message: str, *, layer_index: int | None = None) -> None:
         super().__init__(message)
         self.layer_index = layer_index
@@ -86,7 +89,7 @@ class TrainingError(MemcircuitError):
             where.append(f"epoch {self.epoch}")
         if self.batch is not None:
             where.append(f"batch {self.batch[0]} of {self.batch[1]}")
-        if self.layer is not None or self.layer_index is not None:
+        if self.names_layer and (self.layer is not None or self.layer_index is not None):
             where.append(f"layer {self.layer or self.layer_index + 1}")
         text = (", ".join(where) + ": " if where else "") + super().__str__()
         if self.checkpoint is not None:
@@ -100,3 +103,5 @@ class NonFiniteUpdate(TrainingError):
 
 class TrainingTimeout(TrainingError):
     """The run reached its wall-clock limit (``--timeout``) and stopped after saving its state."""
+
+    names_layer = False
