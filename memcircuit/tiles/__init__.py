@@ -44,10 +44,8 @@ def resolve_device(device: str | DeviceModel | None) -> DeviceModel | None:
         return device
     if not isinstance(device, str):
         raise ConfigError(f"device must be a model name or a DeviceModel, got {device!r}")
-    try:
-        from memcircuit.devices import get_device
-    except ImportError:
-        raise ConfigError("no device registry is installed (memcircuit.devices.get_device)") from None
+    from memcircuit.devices import get_device
+
     return get_device(device)
 
 

@@ -262,3 +262,22 @@ def encode_outer(u: np.ndarray, v: np.ndarray, cal: PulseCalibration, rng: np.ra
                 row_w = np.where(rows_sel, col_w.max(), 0.0)
                 steps.append(PulseStep(row_v, col_v, row_w, col_w))
     return PulseProgram(tuple(steps))
+
+
+def encode_update(layer, update, cal: PulseCalibration, rng: np.random.Generator, *,
+                  scheme: str = "auto") -> list[list[PulseProgram]]:
+    """Pulse programs (one per tile of ``layer``, a :class:`~memcircuit.train.network.TiledLayer`)
+    for a weight change ``update`` (``Factored`` or ``Dense``): rank-1 factors through
+    :func:`encode_outer` (``scheme`` ``"auto"`` or ``"outer"``), anything else per device through
+    :func:`encode_pwm`."""
+    outer = scheme in ("auto", "outer") and hasattr(update, "u")
+    programs = []
+    for r, (r0, r1) in enumerate(layer.row_blocks):
+        row = []
+        for c, (c0, c1) in enumerate(layer.col_blocks):
+            if outer:
+                row.append(encode_outer(update.u[:, r0:r1], layer.physical_factor(update.v[:, c0:c1]), cal, rng))
+            else:
+                row.append(encode_pwm(layer.physical_delta(update.dense(), r, c), cal, rng))
+        programs.append(row)
+    return programs
