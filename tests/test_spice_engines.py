@@ -81,7 +81,7 @@ def test_dc_sweep_names_and_values(engine):
 
 
 def test_golden_writer_netlist_parses_and_runs(engine):
-    from tests.test_netlist import sample_circuit
+    from test_netlist import sample_circuit   # pytest puts tests/ on the path (no package)
 
     result = engine.run(sample_circuit(), Op())
     assert {"v(in)", "v(out)", "v(xc1.mid)"} <= set(result)
