@@ -1,7 +1,8 @@
 """``ngspice -b`` in a throw-away run directory; the raw file is written from a ``.control`` block.
 
 Each run is a fresh process, so nothing a netlist does can harm the caller. The raw file is read
-with spicelib's maintained reader. The run directory is removed after a successful run unless
+by :mod:`memcircuit.spice.rawfile` (numpy, linear in the file's size; spicelib's reader is not used,
+see there why), within the same time limit as ngspice itself. The run directory is removed after a successful run unless
 ``keep_dir`` is set, and kept after a failure so that the netlist and log can be inspected.
 """
 
@@ -11,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,10 +20,9 @@ from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, S
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
 from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
+from memcircuit.spice.rawfile import read_raw
 from memcircuit.spice.result import Result, make_result
 from memcircuit.spice.usernetlist import UserNetlist
-
-_PLOT_KIND = {"operating point": "op", "transient analysis": "tran", "dc transfer characteristic": "dc"}
 
 
 def ngspice_executable() -> str:
@@ -45,17 +46,6 @@ def compose(netlist: Circuit | UserNetlist, analysis: Analysis | None, control: 
         raise SimulationError(f"{netlist.source}: no analysis card (.op/.tran/.dc) and none requested")
     opts = " ".join(["klu", *(f"{k}={writer.value(v)}" for k, v in options)])
     return f"{netlist.body}\n.options {opts}\n.control\n" + "\n".join(control) + "\n.endc\n.end\n"
-
-
-def read_raw(path: Path) -> tuple[str, dict]:
-    """(analysis kind, {ngspice name: array}) of the last plot in an ngspice raw file."""
-    from spicelib import RawRead
-
-    raw = RawRead(str(path), dialect="ngspice", verbose=False)
-    plotname = str(raw.get_raw_property("Plotname")).strip().lower()
-    kind = _PLOT_KIND.get(plotname, plotname)
-    vectors = {name: raw.get_trace(name).get_wave() for name in raw.get_trace_names()}
-    return kind, vectors
 
 
 class BatchEngine(Engine):
@@ -83,6 +73,7 @@ class BatchEngine(Engine):
         text = compose(netlist, analysis, ["set filetype=binary", f"write {raw_path} all", "quit"], options,
                        threads=self.threads)
         (run_dir / "circuit.cir").write_text(text)
+        deadline = time.monotonic() + self.timeout  # ngspice and reading its results, together
         try:
             proc = subprocess.run(
                 [ngspice_executable(), "-b", "circuit.cir"],
@@ -101,8 +92,15 @@ class BatchEngine(Engine):
             kind, line = problem or ("error", f"ngspice exited with code {proc.returncode} and wrote no results")
             cls = ConvergenceError if kind == "convergence" else SimulationError
             raise cls(f"ngspice failed: {line}", netlist=text, run_dir=run_dir, output_tail=tail(output))
-        kind, vectors = read_raw(raw_path)
+        try:
+            kind, vectors = read_raw(raw_path, deadline=deadline)
+            result = make_result(kind, vectors, log=output)
+        except SimulationTimeout:
+            raise SimulationTimeout(f"ngspice and reading its results took more than {self.timeout:g} s; stopped",
+                                    netlist=text, run_dir=run_dir, output_tail=tail(output)) from None
+        except SimulationError as exc:
+            raise SimulationError(exc.args[0], netlist=text, run_dir=run_dir, output_tail=tail(output)) from None
         if not self.keep_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
             self.last_run_dir = None
-        return make_result(kind, vectors, log=output)
+        return result
