@@ -22,7 +22,7 @@ from memcircuit.netlist.ir import Analysis, Circuit, Value
 from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
 from memcircuit.spice.rawfile import read_raw
 from memcircuit.spice.result import Result, make_result
-from memcircuit.spice.usernetlist import UserNetlist
+from memcircuit.spice.usernetlist import UserNetlist, shown
 
 
 def ngspice_executable() -> str:
@@ -91,7 +91,8 @@ class BatchEngine(Engine):
         if problem is not None or not raw_path.is_file():
             kind, line = problem or ("error", f"ngspice exited with code {proc.returncode} and wrote no results")
             cls = ConvergenceError if kind == "convergence" else SimulationError
-            raise cls(f"ngspice failed: {line}", netlist=text, run_dir=run_dir, output_tail=tail(output))
+            raise cls(f"ngspice failed: {shown(netlist, line)}", netlist=text, run_dir=run_dir,
+                      output_tail=tail(output))
         try:
             kind, vectors = read_raw(raw_path, deadline=deadline)
             result = make_result(kind, vectors, log=output)
