@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from memcircuit.errors import NetlistError
+from memcircuit.parallel.jobs import spice_job
 from memcircuit.spice import UserNetlist
 from memcircuit.spice.batch import compose
 from memcircuit.spice.usernetlist import project_include_roots
@@ -156,8 +157,51 @@ def test_an_allowed_file_that_ngspice_rejects_is_not_echoed(tmp_path, engine):
     assert PASSWD_WORD not in proc.stderr and "nologin" not in proc.stderr and "/bin/" not in proc.stderr
 
 
+@pytest.mark.ngspice
+def test_sweep_spice_job_resolves_includes_and_honours_allow_include(tmp_path):
+    work = tmp_path / "project"
+    shutil.copytree(DATA, work)
+    params = {"netlist": str(work / "top.cir"), "analysis": "op", "measure": ["v(b)"]}
+    assert spice_job(params, tmp_path) == {"v(b)": pytest.approx(0.75, rel=1e-9)}
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "r.inc").write_text("R1 a b 1k\nR2 b 0 1k\n")
+    (work / "out.cir").write_text(f"out\nV1 a 0 1\n.include {outside / 'r.inc'}\n.op\n.end\n")
+    params = {"netlist": str(work / "out.cir"), "analysis": "op", "measure": ["v(b)"]}
+    with pytest.raises(NetlistError, match="refusing"):
+        spice_job(params, tmp_path)
+    assert spice_job({**params, "allow_include": [str(outside)]}, tmp_path) == {"v(b)": pytest.approx(0.5)}
+
+
+@pytest.mark.ngspice
+def test_cli_sweep_passes_allow_include_to_its_spice_jobs(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "r.inc").write_text("R1 a b 1k\nR2 b 0 3k\n")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "net.cir").write_text("net\nV1 a 0 1\n.include ../outside/r.inc\n.op\n.end\n")
+    spec = proj / "spec.yaml"
+    spec.write_text("kind: spice\nbase: {netlist: net.cir, analysis: op, measure: ['v(b)']}\n"
+                    "axes: {params.x: [1]}\ntimeout: 120\n")
+    refused = memcircuit("sweep", str(spec), "--out", str(tmp_path / "a"), "--quiet", "--json", "-")
+    assert refused.returncode == 1 and "refusing to read" in refused.stdout
+    allowed = memcircuit("sweep", str(spec), "--out", str(tmp_path / "b"), "--quiet", "--json", "-",
+                         "--allow-include", str(outside))
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert json.loads(allowed.stdout)["rows"][0]["v(b)"] == pytest.approx(0.75, rel=1e-9)
+
+
+def test_sweep_spec_allow_include_is_relative_to_the_spec(tmp_path):
+    from memcircuit.parallel import SweepSpec
+
+    spec = SweepSpec.from_dict({"kind": "spice", "base": {"netlist": "n.cir", "allow_include": ["lib", "/abs"]},
+                                "axes": {"a": [1]}}, source_dir=tmp_path)
+    assert spec.jobs()[0]["params"]["allow_include"] == [str(tmp_path / "lib"), "/abs"]
+
+
 def test_help_documents_allow_include():
-    for command in ("simulate",):
+    for command in ("simulate", "sweep"):
         out = memcircuit(command, "--help").stdout
         assert "--allow-include DIR" in out and "--allow-include pdk" in out
 

@@ -122,6 +122,9 @@ def _resolve_paths(params: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     for key in ("netlist", "conductances", "inputs", "pulses", "data"):
         if isinstance(params.get(key), str) and not os.path.isabs(params[key]):
             params[key] = str((base_dir / params[key]).resolve())
+    if isinstance(params.get("allow_include"), list):  # folders a spice job's netlist may include from
+        params["allow_include"] = [str((base_dir / os.path.expanduser(str(d))).resolve())
+                                   for d in params["allow_include"]]
     return params
 
 
