@@ -2,7 +2,7 @@
 
 Each run is a fresh process, so nothing a netlist does can harm the caller. The raw file is read
 by :mod:`memcircuit.spice.rawfile` (numpy, linear in the file's size; spicelib's reader is not used,
-see there why), within the same time limit as ngspice itself. The run directory is removed after a successful run unless
+see there why), within the same time limit as ngspice itself (one per engine call). The run directory is removed after a successful run unless
 ``keep_dir`` is set, and kept after a failure so that the netlist and log can be inspected.
 """
 
@@ -12,14 +12,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
-from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
+from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail, time_left
 from memcircuit.spice.rawfile import read_raw
 from memcircuit.spice.result import Result, make_result
 from memcircuit.spice.usernetlist import UserNetlist, shown
@@ -61,7 +60,7 @@ class BatchEngine(Engine):
         self.run_root = Path(root) if root else None
         self.last_run_dir: Path | None = None
 
-    def _run_once(self, netlist, analysis, options) -> Result:
+    def _run_once(self, netlist, analysis, options, deadline: float) -> Result:
         if isinstance(netlist, Circuit) and netlist.external_sources:
             raise NetlistError(f"{', '.join(netlist.external_sources)}: external sources take their values "
                                "from the host program; run them in the shared engine")
@@ -73,11 +72,10 @@ class BatchEngine(Engine):
         text = compose(netlist, analysis, ["set filetype=binary", f"write {raw_path} all", "quit"], options,
                        threads=self.threads)
         (run_dir / "circuit.cir").write_text(text)
-        deadline = time.monotonic() + self.timeout  # ngspice and reading its results, together
         try:
             proc = subprocess.run(
                 [ngspice_executable(), "-b", "circuit.cir"],
-                cwd=run_dir, capture_output=True, text=True, timeout=self.timeout,
+                cwd=run_dir, capture_output=True, text=True, timeout=time_left(deadline, self.timeout),
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:

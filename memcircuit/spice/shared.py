@@ -31,7 +31,7 @@ import numpy as np
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
-from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
+from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail, time_left
 from memcircuit.spice.result import Result, make_result
 from memcircuit.spice.stats import SolverStats, parse_rusage
 from memcircuit.spice.usernetlist import UserNetlist, shown
@@ -348,8 +348,10 @@ class SharedEngine(Engine):
             return f"{netlist.body}\n.options {opts}\n.end\n", ()
         raise TypeError("netlist must be a Circuit or a UserNetlist")
 
-    def load(self, netlist: Circuit | UserNetlist, options: Sequence[tuple[str, Value]] = ()) -> None:
-        """Parse ``netlist`` in the worker (skipped when the same text is already loaded).
+    def load(self, netlist: Circuit | UserNetlist, options: Sequence[tuple[str, Value]] = (), *,
+             deadline: float | None = None) -> None:
+        """Parse ``netlist`` in the worker (skipped when the same text is already loaded), within
+        ``timeout`` s or by ``deadline`` (``time.monotonic()``).
 
         The same (immutable) circuit object with the same options is not even written again."""
         if self._loaded_from is not None and self._loaded_from[0] is netlist \
@@ -365,7 +367,7 @@ class SharedEngine(Engine):
         if not self._alive():
             self._worker_has_circuit = False
         needed = tuple(sorted(self._worker_osdi | set(osdi))) if self._alive() else tuple(osdi)
-        reply = self._call(("load", text, needed), netlist=text)
+        reply = self._call(("load", text, needed), netlist=text, timeout=self._limit(deadline))
         self._worker_has_circuit = True
         self._worker_osdi |= set(needed)
         if reply[0] != "ok":
@@ -418,12 +420,14 @@ class SharedEngine(Engine):
         finally:
             self._sources = {}
 
-    def rerun(self, analysis: Analysis | None = None) -> Result:
-        """Run an analysis on the circuit that is already loaded (no re-parsing)."""
+    def rerun(self, analysis: Analysis | None = None, *, deadline: float | None = None) -> Result:
+        """Run an analysis on the circuit that is already loaded (no re-parsing), within
+        ``timeout`` s or by ``deadline``."""
         if self._loaded_text is None:
             raise SimulationError("no circuit is loaded")
         command = writer.analysis(analysis) if analysis is not None else "run"
-        reply = self._call(("run", command, self._sources), netlist=self._loaded_text)
+        reply = self._call(("run", command, self._sources), netlist=self._loaded_text,
+                           timeout=self._limit(deadline))
         if reply[0] != "ok":
             _, kind, line, out = reply
             cls = ConvergenceError if kind == "convergence" else SimulationError
@@ -432,11 +436,15 @@ class SharedEngine(Engine):
         _, kind, vectors, out = reply
         return make_result(kind, vectors, log=out)
 
-    def _run_once(self, netlist, analysis, options) -> Result:
+    def _limit(self, deadline: float | None) -> float:
+        """Seconds the next worker call may take: until ``deadline``, else the engine's timeout."""
+        return self.timeout if deadline is None else time_left(deadline, self.timeout)
+
+    def _run_once(self, netlist, analysis, options, deadline: float) -> Result:
         if analysis is None and isinstance(netlist, UserNetlist) and not netlist.has_analysis:
             raise SimulationError(f"{netlist.source}: no analysis card (.op/.tran/.dc) and none requested")
-        self.load(netlist, options)
-        return self.rerun(analysis)
+        self.load(netlist, options, deadline=deadline)
+        return self.rerun(analysis, deadline=deadline)
 
 
 if __name__ == "__main__":  # the worker process
