@@ -179,3 +179,13 @@ def test_batch_engine_reads_thousands_of_vectors_within_its_timeout():
     assert time.perf_counter() - start < 20
     assert len(result) == n + 2
     assert result.scalar(f"v(n{n // 2})") == pytest.approx(1 - (n // 2) / (2 * n), rel=1e-9)
+
+
+def test_errors_about_a_file_that_is_no_raw_file_do_not_quote_it(tmp_path):
+    path = tmp_path / "notes.txt"
+    for text in ("a secret sentence\nsecond line\n", "Title: x\nNo. Variables: 1\nNo. Points: 1\nVariables:\n"
+                 "\t0\ttime\ttime\nsecret words\n"):
+        path.write_text(text)
+        with pytest.raises(SimulationError) as info:
+            read_plots(path)
+        assert "secret" not in str(info.value) and "notes.txt" in str(info.value)

@@ -1,9 +1,10 @@
 """``ngspice -b`` in a throw-away run directory; the raw file is written from a ``.control`` block.
 
 Each run is a fresh process, so nothing a netlist does can harm the caller. The raw file is read
-by :mod:`memcircuit.spice.rawfile` (numpy, linear in the file's size; spicelib's reader is not used,
-see there why), within the same time limit as ngspice itself (one per engine call). The run directory is removed after a successful run unless
-``keep_dir`` is set, and kept after a failure so that the netlist and log can be inspected.
+by :mod:`memcircuit.spice.rawfile` (numpy, linear in the file's size; spicelib's reader is not
+used, see there why), within the engine call's one time limit. The run directory is removed after
+a successful run unless ``keep_dir`` is set, and kept after a failure so that the netlist and log
+can be inspected.
 """
 
 from __future__ import annotations

@@ -84,7 +84,9 @@ def _bad(path: Path, why: str) -> SimulationError:
 def _read_header(f: BinaryIO, path: Path, deadline: float | None) -> tuple[dict[str, str], list[str], list[str], str]:
     """Header fields (lower-case keys), vector names and types, and ``binary``/``values``."""
     fields: dict[str, str] = {}
+    number = 0  # header line; errors name it and never quote it (the file may be anything)
     while True:
+        number += 1
         line = f.readline()
         if not line.endswith(b"\n"):
             raise _bad(path, "the header ends before its Binary:/Values: line; truncated")
@@ -93,7 +95,7 @@ def _read_header(f: BinaryIO, path: Path, deadline: float | None) -> tuple[dict[
         key = key.strip().lower()
         if not sep:
             if text.strip():
-                raise _bad(path, f"unexpected header line {text.strip()[:40]!r}")
+                raise _bad(path, f"header line {number} is not 'Field: value'")
             continue
         if key == "variables":
             break
@@ -129,7 +131,7 @@ def _read_header(f: BinaryIO, path: Path, deadline: float | None) -> tuple[dict[
         if marker in ("binary:", "values:"):
             return fields, names, types, marker[:-1]
         if marker:
-            raise _bad(path, f"unexpected line after the variables {marker[:40]!r}")
+            raise _bad(path, "no Binary:/Values: line after the variables")
 
 
 def _binary_rows(f: BinaryIO, path: Path, width: int, declared: int, deadline: float | None) -> np.ndarray:
