@@ -43,7 +43,7 @@ def parse_signals(text: str | None) -> list[str]:
 @click.option("--engine", type=click.Choice(["batch", "shared"]), default="batch", show_default=True,
               help="batch: ngspice -b in a run directory; shared: libngspice in a worker process.")
 @click.option("--timeout", type=SIFloat(positive=True), default=120.0, show_default=True,
-              help="Seconds before the run is killed.")
+              help="Seconds the whole run may take (ngspice, its convergence retries, reading the results).")
 @click.option("--keep-dir", is_flag=True, help="Keep the run directory (batch engine) and print its path.")
 @click.option("--allow-control", is_flag=True,
               help="Trust this netlist: allow .control blocks and shell commands (refused by default).")
