@@ -20,6 +20,7 @@ rows than declared, or a partial row, means a truncated file and raises :class:`
 
 from __future__ import annotations
 
+import mmap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,26 +136,23 @@ def _read_header(f: BinaryIO, path: Path, deadline: float | None) -> tuple[dict[
 
 
 def _binary_rows(f: BinaryIO, path: Path, width: int, declared: int, deadline: float | None) -> np.ndarray:
-    """The float64 rows (``width`` values each) from here to the next plot or the end of file."""
+    """The float64 rows (``width`` values each) from here to the next plot or the end of file.
+
+    Rows beyond the declared count (ngspice 46 writes them at times) are read: the block ends
+    where the next plot's ``Title:`` starts on a row boundary, else at the end of the file."""
     row_bytes = width * 8
     start = f.tell()
     end = f.seek(0, 2)
-    rows = declared
-    # Rows beyond the declared count (ngspice 46 writes them at times) up to the next plot.
-    while start + (rows + 1) * row_bytes <= end:
-        f.seek(start + rows * row_bytes)
-        if f.read(len(_NEXT_PLOT)) == _NEXT_PLOT:
-            break
-        rows += 1
-        if rows % 100000 == 0:
-            _check_deadline(deadline, path)
-    stop = start + rows * row_bytes
-    if stop > end:
-        raise _bad(path, f"{(end - start) // row_bytes} of {declared} points present; truncated")
-    if stop < end:
-        f.seek(stop)
-        if f.read(len(_NEXT_PLOT)) != _NEXT_PLOT:
-            raise _bad(path, f"{end - stop} bytes after the last whole point; truncated")
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:  # a search without a copy
+        stop = mm.find(_NEXT_PLOT, min(start + declared * row_bytes, end))
+        while stop >= 0 and (stop - start) % row_bytes:
+            stop = mm.find(_NEXT_PLOT, stop + 1)
+    stop = end if stop < 0 else stop
+    rows = (stop - start) // row_bytes
+    if rows < declared:
+        raise _bad(path, f"{rows} of {declared} points present; truncated")
+    if start + rows * row_bytes != stop:
+        raise _bad(path, f"{stop - start - rows * row_bytes} bytes after the last whole point; truncated")
     f.seek(start)
     out = np.empty(rows * width, dtype=np.float64)
     step = max(1, _CHUNK_ROWS_BYTES // row_bytes) * width
