@@ -35,7 +35,9 @@ _END = re.compile(r"^\s*\.end\s*$", re.IGNORECASE)
 # ngspice treats every card that starts with .inc as an include and with .lib as a library card.
 _FILE_CARD = re.compile(r"^\s*\.(inc|lib)\w*(?:\s+(.*))?$", re.IGNORECASE)
 _ENDL = re.compile(r"^\s*\.endl\b", re.IGNORECASE)
-_PRIVATE_WORD = 8  # an included word this long that ngspice quotes hides its message
+# An included card this long, or a word this long found only in included files, hides an ngspice
+# message that quotes it (shorter ones would hide messages that merely contain "r1" or ".op").
+_PRIVATE_LINE, _PRIVATE_WORD = 6, 8
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,10 @@ class _Expander:
         self.allow_control = allow_control
         self.files: list[Path] = []
 
-    def expand(self, lines: Iterable[tuple[int, str]], name: str, folder: Path, stack: tuple, *,
-               included: bool) -> list[_Line]:
+    def expand(self, lines: Iterable[tuple[int, str]], name: str, folder: Path, stack: tuple[tuple[Path, str], ...],
+               *, included: bool) -> list[_Line]:
+        """The cards of ``lines`` (file ``name`` in ``folder``) with their file cards inlined;
+        ``stack`` holds the (file, section) pairs being inlined, to find cycles."""
         out: list[_Line] = []
         for number, text in lines:
             where = f"{name}:{number}"
@@ -105,7 +109,9 @@ class _Expander:
                 out.append(_Line(text, where, included))
         return out
 
-    def _inline(self, written: str, section: str | None, where: str, folder: Path, stack: tuple) -> list[_Line]:
+    def _inline(self, written: str, section: str | None, where: str, folder: Path,
+                stack: tuple[tuple[Path, str], ...]) -> list[_Line]:
+        """The cards of the file ``written`` (a section of it for .lib), checked and expanded."""
         target = (folder / os.path.expanduser(written)).resolve()  # an absolute path replaces folder
         if not any(target.is_relative_to(root) for root in self.roots):
             raise NetlistError(f"{where}: refusing to read {target}: outside the netlist's folder and the "
@@ -218,14 +224,14 @@ class UserNetlist:
 
 
 def _private_fragments(cards: Sequence[_Line]) -> tuple[tuple[str, str], ...]:
-    """(text, where) of what an error may not quote: every included card (normalised) and each
-    word of _PRIVATE_WORD or more characters that only included cards contain."""
+    """(text, where) of what an error may not quote: the included cards (normalised) and the
+    words that only included cards contain."""
     own = {w for c in cards if not c.included for w in c.text.lower().split()}
     lines, words = {}, {}
     for c in cards:
         if c.included and not c.text.lstrip().startswith("*"):
             norm = " ".join(c.text.lower().split())
-            if norm:
+            if len(norm) >= _PRIVATE_LINE:
                 lines.setdefault(norm, c.where)
             for w in norm.split():
                 if len(w) >= _PRIVATE_WORD and w not in own:
