@@ -269,6 +269,22 @@ def test_batch_timeout_kills_ngspice():
         BatchEngine(timeout=0.5, remedies=False).run(slow, Tran(1e-12, 1.0, max_step=1e-12))
 
 
+def test_batch_timeout_bounds_the_whole_call_with_its_remedies(monkeypatch):
+    """Every attempt runs in real ngspice for about a second and is then called non-converged:
+    with a limit per attempt the remedies (the smaller steps take longer) ran for 5 s or more.
+    (The shared engine classifies in its worker; its attempts get the same deadline.)"""
+    import time
+
+    from memcircuit.spice import batch
+
+    monkeypatch.setattr(batch, "classify", lambda output: ("convergence", "timestep too small (test)"))
+    limit = 2.0
+    start = time.monotonic()
+    with pytest.raises(SimulationTimeout):
+        BatchEngine(timeout=limit).run(rc(), Tran(3e-6, 0.1, max_step=3e-6))
+    assert time.monotonic() - start < limit + 1.0
+
+
 def test_shared_timeout_restarts_worker():
     with SharedEngine(timeout=1.0, remedies=False) as eng:
         with pytest.raises(SimulationTimeout):

@@ -41,6 +41,14 @@ class SIFloat(click.ParamType):
         return number
 
 
+# Every command that loads a user netlist takes the same option (usernetlist.py: why).
+allow_include_option = click.option(
+    "--allow-include", "allow_include", multiple=True, metavar="DIR",
+    type=click.Path(file_okay=False, exists=True, resolve_path=True),
+    help="Let .include/.lib read files under DIR too (repeatable); by default only the netlist's "
+         "folder and the project's model folders.")
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())

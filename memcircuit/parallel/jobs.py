@@ -56,7 +56,9 @@ def spice_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Simulate a netlist file with ``.param`` overrides and report chosen vectors.
 
     params: ``netlist`` (path), ``analysis`` ("op" or "tran STEP STOP"), ``measure`` (vector
-    names; op gives the value, tran the final value), ``params.<name>`` (.param overrides, SI).
+    names; op gives the value, tran the final value), ``params.<name>`` (.param overrides, SI),
+    ``allow_include`` (folders its .include/.lib cards may read besides its own; the CLI's
+    ``--allow-include``).
     """
     from memcircuit.netlist.ir import Op, Tran
     from memcircuit.netlist.names import sanitize
@@ -71,7 +73,8 @@ def spice_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
         card = ".param " + " ".join(f"{sanitize(k)}={format_spice(v)}" for k, v in overrides.items())
         # A later .param wins in ngspice, so the override goes right after the title line's cards.
         text = "\n".join([*lines[:-1], card, lines[-1]] if lines[-1].strip().lower() == ".end" else [*lines, card])
-    user = UserNetlist.from_text(text, source=str(netlist))
+    user = UserNetlist.from_text(text, source=str(netlist), folder=netlist.absolute().parent,
+                                 allow_include=params.get("allow_include", ()))
     words = str(params.get("analysis", "op")).split()
     analysis = Op() if words[0] == "op" else Tran(parse_si(words[1]), parse_si(words[2]))
     result = BatchEngine(run_root=workdir, timeout=float(params.get("spice_timeout", 120))).run(user, analysis)

@@ -92,9 +92,11 @@ class SweepSpec:
             raise ConfigError(f"sweep spec not found: {p}")
         try:
             data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            raise ConfigError(f"{p}: not valid YAML ({detail})") from None
+        except yaml.YAMLError as exc:  # its text quotes the file: give the problem and place only
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "parse error"
+            raise ConfigError(f"{p}: not valid YAML ({problem}{where})") from None
         return cls.from_dict(data, source_dir=p.resolve().parent)
 
     def points(self) -> list[dict[str, Any]]:
@@ -122,6 +124,9 @@ def _resolve_paths(params: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     for key in ("netlist", "conductances", "inputs", "pulses", "data"):
         if isinstance(params.get(key), str) and not os.path.isabs(params[key]):
             params[key] = str((base_dir / params[key]).resolve())
+    if isinstance(params.get("allow_include"), list):  # folders a spice job's netlist may include from
+        params["allow_include"] = [str((base_dir / os.path.expanduser(str(d))).resolve())
+                                   for d in params["allow_include"]]
     return params
 
 
