@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from memcircuit import processes
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
@@ -261,13 +263,20 @@ class SharedEngine(Engine):
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "memcircuit.spice.shared", str(to_child_r), str(from_child_w), str(self.threads)],
-            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=self._stderr_file, close_fds=True,
-        )
-        os.close(to_child_r)
-        os.close(from_child_w)
+        try:
+            proc = processes.start(
+                [sys.executable, "-m", "memcircuit.spice.shared", str(to_child_r), str(from_child_w),
+                 str(self.threads)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self._stderr_file, close_fds=True,
+            )
+        except BaseException:
+            os.close(to_child_w)
+            os.close(from_child_r)
+            raise
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
         self._proc = proc
         self._conn = _Duplex(Connection(from_child_r, writable=False), Connection(to_child_w, readable=False))
         self._loaded_text = None
@@ -278,10 +287,7 @@ class SharedEngine(Engine):
 
     def _kill(self) -> None:
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=5)
+            processes.kill(self._proc)
         if self._conn is not None:
             self._conn.close()
         self._proc = self._conn = None
@@ -437,5 +443,8 @@ class SharedEngine(Engine):
 
 
 if __name__ == "__main__":  # the worker process
+    # Its parent decides when it ends: not a Ctrl-C in the terminal, but its death, yes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    processes.exit_with_parent()
     _worker(_Duplex(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)),
             int(sys.argv[3]))
