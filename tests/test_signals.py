@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -148,6 +149,33 @@ def test_simulate_batch_stops_ngspice_and_removes_its_run_folder(tmp_path, signu
     ngspice = wait_for(lambda: next((p for p in descendants(proc) if is_ngspice(p)), None), "ngspice")
     assert list((tmp_path / "runs").glob("memcircuit-run-*"))
     interrupt(proc, signum, [ngspice])
+    assert not (tmp_path / "out.json").exists()
+    assert_no_run_folders(tmp_path)
+
+
+def files(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_spice_training_stops_its_workers_and_writes_nothing_after_the_signal(tmp_path):
+    proc = start_cli(tmp_path, "train", "--dataset", "iris", "--layers", "4,4,3", "--fidelity", "spice",
+                     "--epochs", "100", "--batch", "4", "--out", "run")
+    wait_for(lambda: any(busy(p, 1.5) for p in descendants(proc) if is_worker(p)), "a worker to simulate")
+    children, before = descendants(proc), files(tmp_path / "run")
+    interrupt(proc, signal.SIGTERM, children)
+    assert files(tmp_path / "run") == before
+    assert_no_run_folders(tmp_path)
+
+
+def test_spice_tile_read_stops_its_worker(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "G.npy", rng.uniform(1e-6, 1e-4, (32, 32)))
+    np.save(tmp_path / "V.npy", rng.uniform(-0.2, 0.2, (20000, 32)))  # a read of a minute or more
+    proc = start_cli(tmp_path, "tile", "read", "--rows", "32", "--cols", "32", "--conductances", "G.npy",
+                     "--inputs", "V.npy", "--fidelity", "spice", "--json", "out.json")
+    worker = wait_for(lambda: next((p for p in descendants(proc) if is_worker(p)), None), "the worker")
+    wait_for(lambda: busy(worker, 1.5), "the worker to simulate")
+    interrupt(proc, signal.SIGINT, [worker])
     assert not (tmp_path / "out.json").exists()
     assert_no_run_folders(tmp_path)
 
