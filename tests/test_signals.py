@@ -211,6 +211,15 @@ def test_shared_worker_ends_when_the_command_is_killed(tmp_path):
     assert_all_gone([worker])
 
 
+def test_batch_ngspice_ends_when_the_command_is_killed(tmp_path):
+    (tmp_path / "endless.cir").write_text(ENDLESS)
+    proc = start_cli(tmp_path, "simulate", "endless.cir")
+    ngspice = wait_for(lambda: next((p for p in descendants(proc) if is_ngspice(p)), None), "ngspice")
+    proc.kill()
+    proc.communicate(timeout=WAIT)
+    assert_all_gone([ngspice])
+
+
 def test_sweep_jobs_end_when_the_sweep_is_killed(tmp_path):
     spec = endless_sweep(tmp_path, 2)
     proc = start_cli(tmp_path, "sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "2", "--quiet")
