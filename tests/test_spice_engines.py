@@ -266,6 +266,20 @@ def test_shared_engine_restores_altered_values_after_a_crash(monkeypatch):
         assert eng.restarts == 1
 
 
+def test_a_call_interrupted_midway_does_not_answer_the_next_one():
+    with SharedEngine(timeout=60, remedies=False) as eng:
+        eng.run(divider(), Op())
+        interrupt = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))  # Ctrl-C mid-transient
+        interrupt.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                eng.run(SLOW, Tran(1e-12, 1.0, max_step=1e-12))
+        finally:
+            interrupt.cancel()
+        eng.timeout = 20  # the worker must not still be busy with the abandoned transient
+        assert eng.run(divider(), Op()).scalar("v(b)") == pytest.approx(0.75)
+
+
 def test_shared_engine_restarts_a_worker_that_died_between_runs():
     with SharedEngine(timeout=60) as eng:
         assert eng.run(divider(), Op()).scalar("v(b)") == pytest.approx(0.75)

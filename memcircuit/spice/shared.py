@@ -350,6 +350,9 @@ class SharedEngine(Engine):
             self._kill()
             self.restarts += 1
             raise _WorkerDied(code) from None
+        except BaseException:  # interrupted mid-call: its late reply would answer the next call
+            self._kill()
+            raise
 
     def _call(self, message: tuple, *, timeout: float | None = None, netlist: str | None = None):
         """``message``'s reply from the worker, restarting a dead worker (with the loaded circuit).
