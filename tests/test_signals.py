@@ -114,7 +114,7 @@ def assert_all_gone(procs: list) -> None:
     assert not alive, f"still running: {[(p.pid, p.cmdline()) for p in alive]}"
 
 
-def interrupt(proc: subprocess.Popen, signum: int, children: list) -> str:
+def interrupt(proc: subprocess.Popen, signum: int, children: list) -> None:
     """Signal the CLI process only; check its exit, its one stderr line and that nothing is left."""
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=WAIT)
@@ -123,7 +123,6 @@ def interrupt(proc: subprocess.Popen, signum: int, children: list) -> str:
     assert len(lines) == 1 and signal.Signals(signum).name in lines[0] and "interrupted" in lines[0], stderr
     assert_all_gone(children)
     wait_for(lambda: not group_members(proc.pid), "the command's process group to empty")
-    return lines[0]
 
 
 def assert_no_run_folders(tmp_path: Path) -> None:
