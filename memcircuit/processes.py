@@ -151,8 +151,7 @@ def interruptible(main: Callable[[], T], *, message: str | None = None) -> T:
     After an interruption the children are stopped, ``message`` (``{signal}`` is replaced by
     the signal's name) goes to stderr as one line, and the process exits with 128 + signal.
     """
-    for signum in SIGNALS:
-        signal.signal(signum, _on_signal)
+    previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
     try:
         return main()
     except Interrupted as exc:
@@ -162,6 +161,8 @@ def interruptible(main: Callable[[], T], *, message: str | None = None) -> T:
         raise SystemExit(128 + exc.signum) from None
     finally:
         stop_children()
+        for signum, handler in previous.items():  # a caller in the same process gets its own back
+            signal.signal(signum, handler)
 
 
 def exit_with_parent(poll: float = 0.5) -> None:
