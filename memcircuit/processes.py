@@ -37,11 +37,6 @@ _stopping: int | None = None  # the signal that is ending this process
 T = TypeVar("T")
 
 
-def stopping() -> int | None:
-    """The signal number this process is being stopped by, or None."""
-    return _stopping
-
-
 def _send(proc: subprocess.Popen, group: bool, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if group:  # the job and everything it started (its ngspice, its workers)
