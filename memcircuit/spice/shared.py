@@ -331,7 +331,7 @@ class SharedEngine(Engine):
             raise SimulationError(f"a restarted ngspice worker could not restore the loaded circuit: {reply[2]}",
                                   netlist=self._loaded_text, output_tail=tail(reply[3]))
 
-    def _exchange(self, message: tuple, timeout: float | None, netlist: str | None):
+    def _exchange(self, message: tuple, timeout: float | None, netlist: str | None) -> tuple:
         """Send ``message`` to the live worker and return its reply. A worker that does not answer
         within the timeout is killed (SimulationTimeout); one that dies raises :class:`_WorkerDied`."""
         limit = timeout if timeout is not None else self.timeout
@@ -354,7 +354,7 @@ class SharedEngine(Engine):
             self._kill()
             raise
 
-    def _call(self, message: tuple, *, timeout: float | None = None, netlist: str | None = None):
+    def _call(self, message: tuple, *, timeout: float | None = None, netlist: str | None = None) -> tuple:
         """``message``'s reply from the worker, restarting a dead worker (with the loaded circuit).
 
         A worker that dies during the call (a crash inside ngspice, a kill) is restarted and the
