@@ -8,7 +8,8 @@ there too.
 
 :func:`run_isolated` runs one job in a fresh Python process (its own ngspice, its own memory) with
 a timeout, and always returns an outcome dict, never raises: a failed or hung job is a row in the
-results table, not the end of the sweep.
+results table, not the end of the sweep. Only an interruption (:mod:`memcircuit.processes`) ends
+the job without an outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from memcircuit import processes
 from memcircuit.errors import ConfigError
 
 JobFn = Callable[[dict[str, Any], Path], dict[str, Any]]
@@ -120,34 +122,21 @@ def run_isolated(job: dict[str, Any], timeout: float) -> dict[str, Any]:
         job_path.write_text(json.dumps(job))
         env = dict(os.environ, MEMCIRCUIT_PROGRESS="", PYTHONUNBUFFERED="1",
                    MEMCIRCUIT_JOB_DEADLINE=repr(time.time() + timeout - min(max(0.05 * timeout, 2.0), 30.0)))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "memcircuit.parallel.jobs", str(job_path), str(out_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-            start_new_session=True,
-        )
-        try:
-            _, stderr = proc.communicate(timeout=timeout)
+        try:  # in a session of its own: a timeout or an interruption stops the job with its ngspice
+            proc = processes.run([sys.executable, "-m", "memcircuit.parallel.jobs", str(job_path), str(out_path)],
+                                 timeout=timeout, group=True, env=env, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
             return {"id": job["id"], "status": "timeout", "error": f"job exceeded {timeout:g} s and was killed",
                     "seconds": round(time.perf_counter() - start, 3)}
         if out_path.is_file():
             return json.loads(out_path.read_text())
-        tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
         return {"id": job["id"], "status": "error",
                 "error": f"job process died (exit code {proc.returncode}): {' | '.join(tail)}",
                 "seconds": round(time.perf_counter() - start, 3)}
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill the job and everything it started (its ngspice processes too)."""
-    import contextlib
-    import signal
-
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(_job_main(sys.argv[1], sys.argv[2]))
+    # a signal (or the death of the sweep) stops the job's own ngspice and workers too
+    processes.exit_with_parent()
+    sys.exit(processes.interruptible(lambda: _job_main(sys.argv[1], sys.argv[2])))

@@ -4,7 +4,8 @@ Each run is a fresh process, so nothing a netlist does can harm the caller. The 
 by :mod:`memcircuit.spice.rawfile` (numpy, linear in the file's size; spicelib's reader is not
 used, see there why), within the engine call's one time limit. The run directory is removed after
 a successful run unless ``keep_dir`` is set, and kept after a failure so that the netlist and log
-can be inspected.
+can be inspected; an interruption (SIGINT, SIGTERM: :mod:`memcircuit.processes`) stops ngspice and
+removes it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from memcircuit import processes
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
@@ -69,16 +71,23 @@ class BatchEngine(Engine):
             self.run_root.mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix="memcircuit-run-", dir=self.run_root))
         self.last_run_dir = run_dir
+        try:
+            return self._run_in(run_dir, netlist, analysis, options, deadline)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # interrupted: nothing to diagnose
+                shutil.rmtree(run_dir, ignore_errors=True)
+                self.last_run_dir = None
+            raise
+
+    def _run_in(self, run_dir: Path, netlist, analysis, options, deadline: float) -> Result:
+        """One ngspice run in ``run_dir`` (removed after a success unless ``keep_dir``)."""
         raw_path = run_dir / "result.raw"
         text = compose(netlist, analysis, ["set filetype=binary", f"write {raw_path} all", "quit"], options,
                        threads=self.threads)
         (run_dir / "circuit.cir").write_text(text)
         try:
-            proc = subprocess.run(
-                [ngspice_executable(), "-b", "circuit.cir"],
-                cwd=run_dir, capture_output=True, text=True, timeout=time_left(deadline, self.timeout),
-                stdin=subprocess.DEVNULL,
-            )
+            proc = processes.run([ngspice_executable(), "-b", "circuit.cir"], cwd=run_dir, text=True,
+                                 timeout=time_left(deadline, self.timeout), stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
             (run_dir / "ngspice.log").write_text(output)

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from memcircuit import processes
 from memcircuit.errors import ModelCompileError
 
 
@@ -68,10 +69,8 @@ def compile_va(source: str | Path, *, timeout: float = 120.0) -> Path:
     with tempfile.TemporaryDirectory(prefix="memcircuit-va-") as tmp:
         out = Path(tmp) / target.name
         try:
-            proc = subprocess.run(
-                [str(compiler), str(src.resolve()), "-o", str(out)],
-                capture_output=True, text=True, timeout=timeout, cwd=tmp,
-            )
+            proc = processes.run([str(compiler), str(src.resolve()), "-o", str(out)], text=True,
+                                 timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise ModelCompileError(f"OpenVAF took longer than {timeout:.0f} s on {src}") from None
         if proc.returncode != 0 or not out.is_file():
