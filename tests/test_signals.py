@@ -9,6 +9,7 @@ checks: exit code 130 / 143, one line on stderr, no process of the command left,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -156,13 +157,20 @@ def files(folder: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
-def test_spice_training_stops_its_workers_and_writes_nothing_after_the_signal(tmp_path):
+def test_spice_training_stops_its_workers_and_keeps_only_its_last_good_batch(tmp_path):
+    """On the way out the run saves the state before the batch in progress and marks itself
+    unfinished (nothing is lost, nothing looks complete); after the exit nothing writes."""
     proc = start_cli(tmp_path, "train", "--dataset", "iris", "--layers", "4,4,3", "--fidelity", "spice",
                      "--epochs", "100", "--batch", "4", "--out", "run")
     wait_for(lambda: any(busy(p, 1.5) for p in descendants(proc) if is_worker(p)), "a worker to simulate")
-    children, before = descendants(proc), files(tmp_path / "run")
+    children = descendants(proc)
     interrupt(proc, signal.SIGTERM, children)
-    assert files(tmp_path / "run") == before
+    after_exit = files(tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["complete"] is False and metrics["status"] == "interrupted" and "final_test_acc" not in metrics
+    assert list((tmp_path / "run" / "checkpoints").glob("epoch_*_batch_*.npz"))
+    time.sleep(2.0)
+    assert files(tmp_path / "run") == after_exit
     assert_no_run_folders(tmp_path)
 
 
