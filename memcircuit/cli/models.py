@@ -1,4 +1,4 @@
-"""``memcircuit models list|iv|pulses`` and ``memcircuit plot iv``: memristor models from the shell."""
+"""``memcircuit models list|iv|pulses|check|fit`` and ``memcircuit plot iv``: memristor models from the shell."""
 
 from __future__ import annotations
 
@@ -208,6 +208,42 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
         ax = plot_pulse_response(g, reference=g_twin, title=f"{model}: {sign * amp:+g} V, {width:g} s pulses ({form})")
         save_figure(ax, plot_file)
         click.echo(f"wrote {plot_file}", err=json_out == "-")
+
+
+@models.command("check")
+@click.argument("sources", nargs=-1, required=True, metavar="PATH.va...")
+@click.option("--json", "json_out", metavar="FILE|-", help="Write the findings as JSON ('-' for stdout).")
+@click.option("--no-compile", is_flag=True, help="Only scan the source; do not run OpenVAF.")
+def check(sources: tuple[str, ...], json_out: str | None, no_compile: bool) -> None:
+    """Check Verilog-A memristor models before they are simulated; exit code 2 on any error.
+
+    Every construct that OpenVAF or ngspice cannot run faithfully is one line
+    `PATH:LINE: error|warning: message`: a state integrated by hand (with $abstime, or any
+    variable kept between time steps, including one set in @(initial_step)), $rdist_*, $dist_*,
+    $random, transition, slew, laplace_*, zi_*, absdelay (a silent pass-through in OpenVAF), a
+    missing state (no ddt) or one that cannot be read back (ddt only on the terminals, idt into
+    a variable), anything but two electrical terminals, includes from outside the model's
+    folder. Hard `if` clipping of the state is a warning with the smooth alternative. A model
+    without errors is then compiled with OpenVAF (cached by source hash) and a compile error is
+    reported with OpenVAF's message and line. A well-posed model keeps its state on an internal
+    node: `I(st) <+ ddt(V(st)) - dxdt;` (see models/*.va).
+
+    \b
+    Examples:
+      memcircuit models check my_device.va
+      memcircuit models check models/*.va --json -
+    """
+    from memcircuit.devices.vacheck import check_va
+
+    reports = [check_va(src, compile=not no_compile) for src in sources]
+    quiet = json_out == "-"
+    for report in reports:
+        for finding in report.findings:
+            click.echo(finding.format(), err=quiet)
+        click.echo(report.summary(), err=quiet)
+    emit_json({"ok": all(r.ok for r in reports), "models": [r.to_json() for r in reports]}, json_out)
+    if not all(r.ok for r in reports):
+        click.get_current_context().exit(2)
 
 
 @click.command("iv")
