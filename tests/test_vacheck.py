@@ -21,6 +21,7 @@ CASES = {
     "accumulate.va": ("error", "persistent-variable", 8),
     "persistent.va": ("error", "persistent-variable", 9),
     "initial_step.va": ("error", "initial-step-state", 11),
+    "initial_capture.va": ("error", "initial-step-capture", 10),
     "rdist.va": ("error", "random-number", 14),
     "random.va": ("error", "random-number", 13),
     "transition.va": ("error", "transition", 13),
@@ -164,3 +165,20 @@ def test_ternary_clip_of_the_state_is_a_warning(tmp_path):
     (tmp_path / "m.va").write_text(text)
     (finding,) = check_va(tmp_path / "m.va", compile=False).findings
     assert (finding.severity, finding.code, finding.line) == ("warning", "hard-clip", 15)
+
+
+def test_constants_set_in_initial_step_are_fine(tmp_path):
+    # OpenVAF runs @(initial_step) at every evaluation (measured): a constant set there holds
+    text = (VA / "good.va").read_text().replace(
+        "        vpn = V(p, n);\n", "        @(initial_step) begin\n            k2 = 2 * k;\n        end\n"
+        "        vpn = V(p, n);\n").replace("real vpn, x, rate;", "real vpn, x, rate, k2;")
+    text = text.replace("rate = k *", "rate = k2 *")
+    (tmp_path / "m.va").write_text(text)
+    assert check_va(tmp_path / "m.va", compile=False).findings == []
+
+
+def test_an_unparsable_analog_block_is_left_to_openvaf(tmp_path):
+    text = (VA / "good.va").read_text().replace("    end\nendmodule", "endmodule")
+    (tmp_path / "m.va").write_text(text)
+    (finding,) = check_va(tmp_path / "m.va", compile=False).findings
+    assert finding.severity == "warning" and finding.code == "not-scanned"

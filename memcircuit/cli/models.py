@@ -225,7 +225,8 @@ def check(sources: tuple[str, ...], json_out: str | None, no_compile: bool) -> N
 
     Every construct that OpenVAF or ngspice cannot run faithfully is one line
     `PATH:LINE: error|warning: message`: a state integrated by hand (with $abstime, or any
-    variable kept between time steps, including one set in @(initial_step)), $rdist_*, $dist_*,
+    variable kept between time steps; OpenVAF runs @(initial_step) at every evaluation, so a
+    state set there and updated from itself restarts each time), $rdist_*, $dist_*,
     $random, transition, slew, laplace_*, zi_*, absdelay (a silent pass-through in OpenVAF), a
     missing state (no ddt) or one that cannot be read back (ddt only on the terminals, idt into
     a variable), anything but two electrical terminals, includes from outside the model's

@@ -5,8 +5,11 @@ Newton iteration of every time step. Several constructs of the language therefor
 faithfully, and some of them compile without a word:
 
 * OpenVAF keeps **no variable between time steps**: a state integrated by hand
-  (``x = x + rate*($abstime - t_prev)``), any variable read before it is assigned in the analog
-  block, or one set in ``@(initial_step)`` and read later, starts afresh at every evaluation;
+  (``x = x + rate*($abstime - t_prev)``) or any variable read before it is assigned in the
+  analog block starts afresh at every evaluation; and it runs ``@(initial_step)`` at every
+  evaluation (measured with ngspice 46), so a state set there and then updated from itself
+  starts again from its initial value, and a value captured there (``v0 = V(p, n)``) follows
+  the present one (constants set there are fine);
 * ``$rdist_*``, ``$dist_*``, ``$random``, ``$arandom``, ``transition``, ``slew``, ``laplace_*``
   and ``zi_*`` are not supported; ``absdelay`` silently becomes a pass-through;
 * a memristor is a two-terminal element with a state the simulator integrates: the state must be
@@ -243,7 +246,9 @@ class _Stmt:
 
 
 class _ParseError(Exception):
-    pass
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.pos = pos
 
 
 class _Parser:
@@ -257,10 +262,10 @@ class _Parser:
 
     def take(self, text: str | None = None) -> _Tok:
         if self.k >= len(self.t):
-            raise _ParseError("unexpected end")
+            raise _ParseError("unexpected end of the module", self.t[-1].pos if self.t else 0)
         tok = self.t[self.k]
         if text is not None and tok.text != text:
-            raise _ParseError(f"expected {text!r}, found {tok.text!r}")
+            raise _ParseError(f"expected {text!r}, found {tok.text!r}", tok.pos)
         self.k += 1
         return tok
 
@@ -284,7 +289,7 @@ class _Parser:
             depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(tok.text, 0)
             out.append(tok)
             self.k += 1
-        raise _ParseError("missing ';'")
+        raise _ParseError("missing ';'", self.t[-1].pos if self.t else 0)
 
     def statement(self) -> _Stmt:
         tok = self.take()
@@ -399,6 +404,7 @@ class _ModuleCheck:
         analog = self._analog()
         if analog is None:
             self.add(self.pos, "error", "no-analog", f"module {self.name} has no analog block")
+        if not analog:
             return
         internal = {n for n, d in disciplines.items() if n not in ports and d == "electrical"}
         persistent = self._persistence(analog, variables)
@@ -486,7 +492,10 @@ class _ModuleCheck:
                     parser.take()
                 try:
                     return [parser.statement()]
-                except _ParseError:
+                except _ParseError as exc:
+                    self.add(exc.pos, "warning", "not-scanned",
+                             f"the analog block could not be scanned here ({exc}); the state, persistence and "
+                             "clipping checks were skipped and only OpenVAF checks it")
                     return []
         return None
 
@@ -494,6 +503,8 @@ class _ModuleCheck:
         """Variables read before they are assigned in the analog block (kept between steps)."""
         reported: dict[str, int] = {}
         in_event: dict[str, tuple[int, str]] = {}  # variable -> where and in which @(event)
+        self_updates: dict[str, int] = {}   # set in @(initial_step), then updated from itself
+        captures: dict[str, int] = {}       # set in @(initial_step) from a probe or the time
         abstime = [t.pos for s in _walk(analog) for t in s.tokens if t.text == "$abstime"]
         local: set[str] = set()
 
@@ -510,9 +521,14 @@ class _ModuleCheck:
                     local.update(t.text for t in _names(s.tokens))
                 elif s.kind == "assign":
                     reads(s.tokens, assigned)
+                    texts = {t.text for t in s.tokens}
+                    if event == "initial_step" and texts & {"V", "I", "$abstime", "ddt", "idt"}:
+                        captures.setdefault(s.lhs, s.pos)
+                    if not event and s.lhs in texts and in_event.get(s.lhs, (0, ""))[1] == "initial_step":
+                        self_updates.setdefault(s.lhs, s.pos)
                     if event:
                         in_event.setdefault(s.lhs, (s.pos, event))
-                    else:
+                    if event in ("", "initial_step"):   # OpenVAF runs @(initial_step) at every evaluation
                         assigned = assigned | {s.lhs}
                 elif s.kind in ("contrib", "other"):
                     reads(s.tokens, assigned)
@@ -523,6 +539,8 @@ class _ModuleCheck:
                     a = flow(s.body, set(assigned), event)
                     b = flow(s.orelse, set(assigned), event)
                     assigned = a & b if s.orelse else assigned
+                elif s.kind == "event" and s.event == "initial_step":
+                    assigned = flow(s.body, assigned, "initial_step")
                 elif s.kind == "event":
                     flow(s.body, set(assigned), s.event or "event")
                 elif s.kind == "loop":
@@ -549,12 +567,6 @@ class _ModuleCheck:
                          f"{name} is carried over from the previous time step and advanced with $abstime "
                          "differences (integration by hand): OpenVAF keeps no variable between time steps, "
                          f"so this compiles and runs wrongly; {_NODE_STATE}")
-            elif name in in_event and in_event[name][1] == "initial_step":
-                line = self.src.where(in_event[name][0])[1]
-                self.add(pos, "error", "initial-step-state",
-                         f"{name} is set in @(initial_step) (line {line}) and read afterwards as if it kept its "
-                         "value: OpenVAF keeps no variable between time steps; start the state node from a "
-                         "parameter instead (x = x0 + V(st))")
             elif name in in_event:
                 line = self.src.where(in_event[name][0])[1]
                 self.add(pos, "error", "persistent-variable",
@@ -564,7 +576,19 @@ class _ModuleCheck:
                 self.add(pos, "error", "persistent-variable",
                          f"{name} is read before it is assigned in the analog block, so it would need its value "
                          f"from the previous evaluation: OpenVAF keeps no variable between time steps; {_NODE_STATE}")
-        return set(reported)
+        for name, pos in self_updates.items():
+            line = self.src.where(in_event[name][0])[1]
+            self.add(pos, "error", "initial-step-state",
+                     f"{name} is set in @(initial_step) (line {line}) and then updated from itself as if it kept "
+                     f"its value: OpenVAF runs @(initial_step) at every evaluation and keeps no variable between "
+                     f"time steps, so {name} starts again from its initial value every time; keep the state on an "
+                     "internal node started from a parameter: x = x0 + V(st), I(st) <+ ddt(V(st)) - dxdt;")
+        for name, pos in captures.items():
+            self.add(pos, "error", "initial-step-capture",
+                     f"{name} is set in @(initial_step) from a node, a current or the time, meant as the value at "
+                     f"the first step: OpenVAF runs @(initial_step) at every evaluation, so {name} follows the "
+                     "present value instead; pass the initial value as a parameter")
+        return set(reported) | set(self_updates)
 
     def _state(self, analog: list[_Stmt], internal: set[str], hand_kept: bool) -> None:
         ddt_pos, on_nodes = None, set()
