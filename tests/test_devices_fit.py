@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from memcircuit.cli import cli
 from memcircuit.devices import get_device, load_device, save_device
 from memcircuit.devices.exp_pulse import ExpPulse
-from memcircuit.devices.fit import fit_pulse_csv, read_pulse_csv
+from memcircuit.devices.fit import fit_pulse_csv
 from memcircuit.errors import ConfigError
 
 TRUE = {"g_min": 2e-6, "g_max": 20e-6, "n_ltp": 100, "n_ltd": 100, "a_ltp": 0.3, "a_ltd": 0.8}
@@ -80,6 +80,17 @@ def test_noise_free_data_give_the_parameters_exactly_whatever_the_layout(tmp_pat
         assert p["sigma_c2c"] < 1e-4 and fit.quality["r2_ltp"] > 0.9999, name
 
 
+def test_header_spellings_and_units(tmp_path):
+    rows = sweeps(0.0, 1)
+    csv = write(tmp_path / "d.csv", "Pulse #;Polarity;G_uS", [f"{k};{'+' if b == 'LTP' else '-'};{g * 1e6:.9f}"
+                                                              for _, b, k, g in rows])
+    fit = fit_pulse_csv(csv)
+    assert fit.data.columns == {"pulse": "Pulse #", "phase": "Polarity", "conductance": "G_uS"}
+    assert fit.params["g_max"] == pytest.approx(20e-6, rel=1e-4)
+    with pytest.raises(ConfigError, match="a_ltp: fitted from the data"):
+        fit_pulse_csv(csv, a_ltp=0.5)
+
+
 def test_one_cycle_is_fitted_and_says_so(tmp_path):
     csv = write(tmp_path / "one.csv", "phase,G", [f"{b},{g}" for _, b, _, g in sweeps(0.0, 1)])
     fit = fit_pulse_csv(csv)
@@ -125,12 +136,13 @@ def test_cli_writes_device_plot_and_json(tmp_path):
     ("phase,G (furlongs)\nLTP,2\n", "unknown conductance unit 'furlongs'"),
     ("G\n", "needs a header row and data rows"),
     ("G,G (uS)\n1,2\n", "two conductance columns"),
+    ("phase,G\nLTP,2\nLTP,2\nLTP,2\nLTD,3\nLTD,2\nLTD,1\n", "the LTP readings do not change"),
 ])
 def test_malformed_csv_is_one_line_and_exit_code_2(tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
     with pytest.raises(ConfigError) as err:
-        read_pulse_csv(path)
+        fit_pulse_csv(path)
     assert message in str(err.value) and "\n" not in str(err.value)
     out = invoke("models", "fit", str(path))
     assert out.exit_code == 2

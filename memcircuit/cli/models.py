@@ -267,7 +267,8 @@ def fit(csv_file: str, output: str | None, plot_file: str | None, json_out: str 
 
     DATA.csv holds potentiation (LTP) and depression (LTD) sweeps of identical pulses, one or
     several cycles, as a parameter analyser exports them. One header row; `,` `;` or tab
-    separated; `#` lines ignored; header names case-insensitive, a unit in brackets:
+    separated; `#` lines ignored; header names case-insensitive, a unit in brackets or after `_`
+    (G (uS), G [uS], G_uS):
 
     \b
       G, conductance [S|mS|uS|nS|pS] or R, resistance [ohm|kohm|Mohm]   (required)

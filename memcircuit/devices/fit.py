@@ -4,7 +4,7 @@ to the exp-pulse (soft-bounds) family (``memcircuit models fit``).
 The data are what a parameter analyser exports for identical programming pulses: potentiation
 (LTP) and depression (LTD) sweeps, one or several cycles. Accepted layout (one header row; ``,``
 ``;`` or tab separated; lines starting with ``#`` ignored; header names case-insensitive, a unit
-in ``()`` or ``[]``):
+in ``()`` or ``[]`` or after ``_``: ``G (uS)``, ``G_uS``):
 
 * conductance: ``G``, ``conductance`` (unit ``S``, ``mS``, ``uS``/``µS``, ``nS``, ``pS``;
   default S), or resistance: ``R``, ``resistance`` (``ohm``, ``kohm``, ``Mohm``; default ohm);
@@ -91,9 +91,14 @@ def _header(name: str) -> tuple[str, str]:
     text = name.strip().lower().lstrip("\ufeff")
     unit = ""
     m = re.match(r"^(.*?)[\s_]*[(\[]\s*([^)\]]*)\s*[)\]]\s*$", text)
+    suffix = re.match(r"^(.*?)[\s_/]+(s|ms|us|µs|μs|ns|ps|ohm|kohm|mohm|gohm)$", text)
     if m:
         text, unit = m.group(1), m.group(2).replace(" ", "")
+    elif suffix:   # G_uS, R kohm, G/S
+        text, unit = suffix.group(1), suffix.group(2)
     key = re.sub(r"[^a-z0-9#+]", "", text)
+    if key.startswith("pulse") and key not in _ROLES["amplitude"] | _ROLES["phase"] and "width" not in key:
+        key = "pulse"   # Pulse #, pulse_count, PulseNo.
     return key, unit
 
 
@@ -319,6 +324,11 @@ def fit_exp_pulse(data: PulseData, **overrides: Any) -> PulseFit:
     from memcircuit.devices import get_device
     from memcircuit.devices.exp_pulse import _max_deviation
 
+    fitted = {"g_min", "g_max", "n_ltp", "n_ltd", "a_ltp", "a_ltd", "sigma_c2c"}
+    if fitted & set(overrides):
+        raise ConfigError(f"{', '.join(sorted(fitted & set(overrides)))}: fitted from the data; parameters can set "
+                          "only the others (v_pulse, t_pulse, v_th, v_knee, smooth)")
+
     n = {b: float(np.median([s.pulse.max() for s in data.branch(b)])) for b in BRANCHES}
     for b in BRANCHES:
         if n[b] < 1:
@@ -363,7 +373,9 @@ def fit_exp_pulse(data: PulseData, **overrides: Any) -> PulseFit:
         res_all.append(res)
         quality[f"rmse_rel_{b}"] = float(np.sqrt(np.mean(res ** 2)) / rng)
         ss_tot = float(np.sum((g - g.mean()) ** 2))
-        quality[f"r2_{b}"] = float(1.0 - np.sum(res ** 2) / ss_tot) if ss_tot > 0 else float("nan")
+        if not ss_tot > 0:
+            raise ConfigError(f"{data.source}: the {b.upper()} readings do not change ({g[0]:.4g} S throughout)")
+        quality[f"r2_{b}"] = float(1.0 - np.sum(res ** 2) / ss_tot)
         quality[f"nl_{b}"] = float(_max_deviation(a[b]) / (0.07 * np.sqrt(2.0)))
     quality["rmse_rel"] = float(np.sqrt(np.mean(np.concatenate(res_all) ** 2)) / rng)
 
