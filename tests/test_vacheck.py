@@ -78,7 +78,8 @@ def test_well_posed_model_scans_clean(name):
 @pytest.mark.parametrize("name", ["good.va", "good_include.va"])
 def test_well_posed_model_compiles_with_no_finding(name):
     report = check_va(VA / name)
-    assert report.findings == [] and report.compiled and report.osdi.is_file()
+    assert report.findings == [] and report.compiled and report.osdi.is_file() and report.ran
+    assert report.summary().endswith("compiled with OpenVAF, solved in ngspice at 0.1 V")
     assert require_runnable(VA / name) == report.osdi
 
 
@@ -92,6 +93,24 @@ def test_compile_error_carries_openvafs_message_and_line():
 
 
 @pytest.mark.osdi
+def test_a_model_ngspice_cannot_solve_is_an_error():
+    report = check_va(VA / "ngspice_fails.va")
+    assert report.compiled and report.ran and not report.ok
+    (err,) = report.errors
+    assert (err.code, err.line) == ("ngspice", 3) and "could not solve module ngspice_fails at 0.1 V" in err.message
+    assert check_va(VA / "ngspice_fails.va", simulate=False).ok
+
+
+@pytest.mark.osdi
+def test_a_state_node_without_dc_path_is_a_warning(tmp_path):
+    (tmp_path / "good_rate.vams").write_text((VA / "good_rate.vams").read_text())
+    (tmp_path / "m.va").write_text((VA / "good_include.va").read_text().replace(" + 1e-15 * V(st);", ";"))
+    report = check_va(tmp_path / "m.va")
+    (warning,) = report.findings
+    assert report.ok and (warning.code, warning.line) == ("dc-path", 3) and "1e-15*V(st)" in warning.message
+
+
+@pytest.mark.osdi
 def test_hard_clip_is_only_a_warning_and_still_compiles():
     report = check_va(VA / "hard_clip.va")
     assert report.ok and report.compiled and len(report.warnings) == 2
@@ -101,7 +120,7 @@ def test_hard_clip_is_only_a_warning_and_still_compiles():
 def test_projects_own_models_pass():
     for va in sorted(MODELS_DIR.glob("*.va")):
         report = check_va(va)
-        assert report.findings == [] and report.compiled, [f.format() for f in report.findings]
+        assert report.findings == [] and report.compiled and report.ran, [f.format() for f in report.findings]
         assert all(states == ["st"] for states in report.states.values())
 
 

@@ -219,8 +219,9 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
 @models.command("check")
 @click.argument("sources", nargs=-1, required=True, metavar="PATH.va...")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write the findings as JSON ('-' for stdout).")
-@click.option("--no-compile", is_flag=True, help="Only scan the source; do not run OpenVAF.")
-def check(sources: tuple[str, ...], json_out: str | None, no_compile: bool) -> None:
+@click.option("--no-compile", is_flag=True, help="Only scan the source; run neither OpenVAF nor ngspice.")
+@click.option("--no-simulate", is_flag=True, help="Compile but do not solve the operating point in ngspice.")
+def check(sources: tuple[str, ...], json_out: str | None, no_compile: bool, no_simulate: bool) -> None:
     """Check Verilog-A memristor models before they are simulated; exit code 2 on any error.
 
     Every construct that OpenVAF or ngspice cannot run faithfully is one line
@@ -232,8 +233,10 @@ def check(sources: tuple[str, ...], json_out: str | None, no_compile: bool) -> N
     a variable), anything but two electrical terminals, includes from outside the model's
     folder. Hard `if` clipping of the state is a warning with the smooth alternative. A model
     without errors is then compiled with OpenVAF (cached by source hash) and a compile error is
-    reported with OpenVAF's message and line. A well-posed model keeps its state on an internal
-    node: `I(st) <+ ddt(V(st)) - dxdt;` (see models/*.va).
+    reported with OpenVAF's message and line; a compiled model is loaded into ngspice for one
+    operating point at 0.1 V (finite current, state node visible as <instance>#<node>). A
+    well-posed model keeps its state on an internal node: `I(st) <+ ddt(V(st)) - dxdt;` (see
+    models/*.va).
 
     \b
     Examples:
@@ -242,7 +245,7 @@ def check(sources: tuple[str, ...], json_out: str | None, no_compile: bool) -> N
     """
     from memcircuit.devices.vacheck import check_va
 
-    reports = [check_va(src, compile=not no_compile) for src in sources]
+    reports = [check_va(src, compile=not no_compile, simulate=not no_simulate) for src in sources]
     quiet = json_out == "-"
     for report in reports:
         for finding in report.findings:

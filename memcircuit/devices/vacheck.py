@@ -36,6 +36,8 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from memcircuit.errors import ModelCompileError
 
 #: include files OpenVAF provides itself (used when no file of that name sits next to the source)
@@ -90,10 +92,13 @@ class VaReport:
     path: Path
     modules: list[str] = field(default_factory=list)
     states: dict[str, list[str]] = field(default_factory=dict)   # module -> state nodes (ddt)
+    where: dict[str, tuple[str, int]] = field(default_factory=dict)  # module -> (file, line)
     findings: list[Finding] = field(default_factory=list)
     compiled: bool = False
     osdi: Path | None = None
     not_compiled: str = ""   # why the compiler did not run
+    ran: bool = False        # ngspice was asked for an operating point (errors say if it failed)
+    not_run: str = ""        # why ngspice did not run
 
     @property
     def errors(self) -> list[Finding]:
@@ -112,12 +117,16 @@ class VaReport:
         head = f"{self.path}: {n_e} error{'s' * (n_e != 1)}, {n_w} warning{'s' * (n_w != 1)}"
         states = "; ".join(f"{m}: state on {', '.join(s)}" for m, s in self.states.items() if s)
         compiled = "compiled with OpenVAF" if self.compiled else f"not compiled ({self.not_compiled})"
+        if self.compiled:
+            compiled += (f", solved in ngspice at {SMOKE_VOLTAGE} V" if self.ran and self.ok else
+                         f", not run in ngspice ({self.not_run})" if self.not_run else "")
         return "; ".join(x for x in (head, states, compiled) if x)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "modules": self.modules, "states": self.states, "ok": self.ok,
                 "errors": len(self.errors), "warnings": len(self.warnings), "compiled": self.compiled,
                 "osdi": str(self.osdi) if self.osdi else None, "not_compiled": self.not_compiled,
+                "ran_in_ngspice": self.ran, "not_run": self.not_run,
                 "findings": [f.__dict__ for f in self.findings]}
 
 
@@ -685,10 +694,67 @@ def parse_openvaf(output: str, default_path: str) -> list[Finding]:
     return findings
 
 
-def check_va(path: str | Path, *, compile: bool = True) -> VaReport:
-    """Scan a Verilog-A memristor model and compile it with OpenVAF (see the module docstring).
+SMOKE_VOLTAGE = 0.1  # V across the device in the ngspice operating point of a check
 
-    The compiler runs only when the scan found no error (``not_compiled`` says why otherwise).
+
+def _smoke(report: VaReport, path: str) -> None:
+    """Load the compiled module into ngspice and solve one operating point per module at
+    :data:`SMOKE_VOLTAGE`: the current must be finite and every state node visible. An operating
+    point that needs ngspice's convergence remedies is a warning (usually a state node without
+    a DC path)."""
+    import tempfile
+
+    from memcircuit.errors import ConvergenceError, SimulationError
+    from memcircuit.netlist import Circuit, Op, VoltageSource
+    from memcircuit.netlist.ir import Model, ModelInstance
+    from memcircuit.spice.batch import BatchEngine, ngspice_executable
+
+    def add(severity: str, code: str, message: str) -> None:
+        report.findings.append(Finding(*report.where.get(module, (path, 1)), severity, code, message))
+
+    try:
+        ngspice_executable()
+    except SimulationError as exc:
+        report.not_run = str(exc)
+        return
+    report.ran = True
+    for module in report.modules:
+        circuit = Circuit("memcircuit models check", elements=(
+            VoltageSource("Vchk", ("p", "0"), dc=SMOKE_VOLTAGE), ModelInstance("Nchk", ("p", "0"), model="mchk")),
+            models=(Model("mchk", module),), osdi=(str(report.osdi),))
+        rescued = ""
+        # a throw-away run root: the run directories of failed attempts are not worth keeping here
+        with tempfile.TemporaryDirectory(prefix="memcircuit-check-") as root:
+            try:
+                try:
+                    with BatchEngine(timeout=60, remedies=False, run_root=root) as engine:
+                        result = engine.run(circuit, Op())
+                except ConvergenceError as exc:
+                    rescued = exc.args[0]
+                    with BatchEngine(timeout=60, run_root=root) as engine:
+                        result = engine.run(circuit, Op())
+            except (SimulationError, ModelCompileError) as exc:
+                add("error", "ngspice", f"ngspice could not solve module {module} at {SMOKE_VOLTAGE} V: "
+                                        + " ".join(str(exc.args[0]).split())[:400])
+                continue
+        if rescued:
+            add("warning", "dc-path", f"ngspice solved module {module} at {SMOKE_VOLTAGE} V only with its convergence "
+                                      f"remedies ({rescued}); a state node usually lacks a DC path: add a tiny leak as "
+                                      "the built-in models do, I(st) <+ ddt(V(st)) - dxdt + 1e-15*V(st);")
+        if not np.all(np.isfinite(np.asarray(result["i(vchk)"], dtype=float))):
+            add("error", "ngspice", f"module {module} gives a non-finite current at {SMOKE_VOLTAGE} V in ngspice")
+        missing = [node for node in report.states.get(module, []) if f"v(nchk#{node.lower()})" not in result]
+        if missing:
+            add("error", "unreadable-state", f"ngspice does not show the state node(s) {', '.join(missing)} of "
+                                             f"module {module} (expected v(<instance>#{missing[0]}))")
+
+
+def check_va(path: str | Path, *, compile: bool = True, simulate: bool = True) -> VaReport:
+    """Scan a Verilog-A memristor model, compile it with OpenVAF and solve one operating point
+    of it in ngspice (see the module docstring).
+
+    The compiler runs only when the scan found no error (``not_compiled`` says why otherwise),
+    ngspice only when the model compiled and ``simulate`` (``not_run`` says why it did not).
     Raises :class:`ModelCompileError` only when the file cannot be read."""
     src_path = Path(path)
     if not src_path.is_file():
@@ -702,6 +768,7 @@ def check_va(path: str | Path, *, compile: bool = True) -> VaReport:
         module.run()
         report.modules.append(module.name)
         report.states[module.name] = module.states
+        report.where[module.name] = src.where(module.pos)
     report.findings.sort(key=lambda f: (f.path != str(src_path), f.path, f.line))
     if report.errors:
         report.not_compiled = "fix the errors first"
@@ -713,6 +780,10 @@ def check_va(path: str | Path, *, compile: bool = True) -> VaReport:
         try:
             report.osdi = compile_va(src_path, depends=src.files)
             report.compiled = True
+            if simulate:
+                _smoke(report, str(src_path))
+            else:
+                report.not_run = "not asked to"
         except ModelCompileError as exc:
             shown = {Path(name).resolve(): name for name, _ in src.origin}   # as the findings name files
             found = [Finding(shown.get(Path(f.path).resolve(), f.path), *astuple(f)[1:])
@@ -728,7 +799,8 @@ def require_runnable(path: str | Path) -> Path:
     """Check a user's Verilog-A model before any simulation uses it; return the compiled ``.osdi``.
 
     Raises :class:`ModelCompileError` naming the first error (``PATH:LINE: error: ...``) and how
-    many more there are, exactly as ``memcircuit models check`` reports them."""
+    many more there are, exactly as ``memcircuit models check`` reports them (the ngspice
+    operating point included)."""
     report = check_va(path)
     if report.errors:
         first = report.errors[0].format()
