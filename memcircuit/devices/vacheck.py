@@ -65,9 +65,6 @@ _UNSUPPORTED: tuple[tuple[re.Pattern, str, str], ...] = (
      "internal RC node (ddt) instead"),
 )
 _COMPARE = frozenset({">", "<", ">=", "<="})
-_KEYWORDS = frozenset({"begin", "end", "if", "else", "for", "while", "repeat", "case", "endcase", "default",
-                       "real", "integer", "parameter", "analog", "initial_step", "final_step", "cross",
-                       "above", "timer", "or", "V", "I", "ddt", "idt", "genvar", "string"})
 
 
 @dataclass(frozen=True)
@@ -204,7 +201,9 @@ class _Source:
                                         "only files next to the model are read"))
             elif target.is_file():
                 if depth > 16 or target in self.files:
-                    findings.append(Finding(*where, "error", "include-loop", f"`include \"{name}\" includes itself"))
+                    findings.append(Finding(*where, "error", "include-loop",
+                                            f"`include \"{name}\" is read a second time (an include loop or a "
+                                            "repeated include)"))
                 else:
                     self.files.append(target)
                     self._read(shown, findings, depth + 1)
@@ -408,8 +407,11 @@ class _ModuleCheck:
         ports, port_disciplines = self._ports()
         disciplines, variables = self._declarations(port_disciplines)
         self._terminals(ports, disciplines)
-        for tok in self.body + self.header:
-            self._unsupported(tok)
+        tokens = self.header + self.body
+        for k, tok in enumerate(tokens):
+            called = k + 1 < len(tokens) and tokens[k + 1].text == "("
+            if tok.kind == "id" and (called or tok.text.startswith("$")):
+                self._unsupported(tok)
         analog = self._analog()
         if analog is None:
             self.add(self.pos, "error", "no-analog", f"module {self.name} has no analog block")
@@ -485,8 +487,6 @@ class _ModuleCheck:
                          f"port {port} of module {self.name} is not declared electrical")
 
     def _unsupported(self, tok: _Tok) -> None:
-        if tok.kind != "id":
-            return
         for pattern, code, advice in _UNSUPPORTED:
             if pattern.match(tok.text):
                 self.add(tok.pos, "error", code, f"{tok.text} {advice}")
