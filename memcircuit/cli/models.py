@@ -45,7 +45,8 @@ def _x0(model: str, device, x0: float | None) -> float:
 
 @click.group()
 def models() -> None:
-    """Memristor device models: list them, sweep their I-V loop, apply pulse trains.
+    """Memristor device models: list them, sweep their I-V loop, apply pulse trains, check your
+    own Verilog-A model, turn measured pulse data into a device.
 
     Every model exists in three forms that agree with each other: a behavioural ngspice
     subcircuit, a Verilog-A module compiled with OpenVAF and loaded through OSDI, and a numeric
@@ -235,8 +236,8 @@ def check(sources: tuple[str, ...], json_out: str | None, no_compile: bool, no_s
     without errors is then compiled with OpenVAF (cached by source hash) and a compile error is
     reported with OpenVAF's message and line; a compiled model is loaded into ngspice for one
     operating point at 0.1 V (finite current, state node visible as <instance>#<node>). A
-    well-posed model keeps its state on an internal node: `I(st) <+ ddt(V(st)) - dxdt;` (see
-    models/*.va).
+    well-posed model keeps its state on an internal node with a tiny DC leak:
+    `I(st) <+ ddt(V(st)) - dxdt + 1e-15*V(st);` (see models/*.va).
 
     \b
     Examples:

@@ -46,7 +46,7 @@ DISCIPLINES = frozenset({"electrical", "voltage", "current", "magnetic", "therma
                          "kinematic_v", "rotational", "rotational_omega", "ddiscrete", "logic"})
 _SMOOTH = "multiply the rate by a smooth window instead, as the built-in models do: " \
           "rate*tanh((1 - x)/0.002) at the upper bound, rate*tanh(x/0.002) at the lower"
-_NODE_STATE = "keep the state on an internal node: `electrical st; ... I(st) <+ ddt(V(st)) - dxdt;`"
+_NODE_STATE = "keep the state on an internal node: `electrical st; ... I(st) <+ ddt(V(st)) - dxdt + 1e-15*V(st);`"
 
 #: unsupported functions: name pattern -> advice after "... is not supported by OpenVAF"
 _UNSUPPORTED: tuple[tuple[re.Pattern, str, str], ...] = (
