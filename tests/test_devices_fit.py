@@ -106,6 +106,8 @@ def test_device_file_round_trip(tmp_path):
     assert loaded.params == fit.device.params and loaded.params.t_pulse == pytest.approx(300e-6)
     assert load_device(path, a_ltp=0.9).params.a_ltp == 0.9
     assert json.loads(path.read_text())["fit"]["cycles"] == 2
+    odd = save_device(fit.device, tmp_path / "odd.json", extra={"a": np.array([1.0, np.nan]), "b": np.int64(3)})
+    assert json.loads(odd.read_text())["a"] == [1.0, None] and get_device(str(odd)).params == fit.device.params
     (tmp_path / "bad.json").write_text('{"family": "exp-pulse"}')
     with pytest.raises(ConfigError, match="not a memcircuit device file"):
         get_device(str(tmp_path / "bad.json"))

@@ -113,22 +113,29 @@ def save_device(device: ExprDevice, path: str | Path, *, source: str = "", extra
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
+    tmp.write_text(json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
     tmp.replace(target)   # readers see the old file or the whole new one
     return target
 
 
 def _plain(obj: Any) -> Any:
-    """numpy values in ``extra`` as plain JSON (non-finite numbers as null)."""
+    """``obj`` as plain JSON values: numpy numbers and arrays as numbers and lists, non-finite
+    numbers as null, anything else unknown as its text."""
+    import math
+
     import numpy as np
 
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
         return int(obj)
-    return str(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj if obj is None or isinstance(obj, str) else str(obj)
 
 
 def load_device(path: str | Path, **overrides: Any) -> ExprDevice:
