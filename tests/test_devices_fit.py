@@ -55,6 +55,16 @@ def test_noisy_cycles_recover_the_device_and_its_noise(tmp_path):
     assert 0.01 < q["cycle_spread_rel"] < 0.1 and q["note"] == ""
 
 
+def test_noisy_sweeps_without_phase_column_are_split_at_equal_lengths(tmp_path):
+    # one pulse counter through 3 cycles, no phase: a noisy flat top must not move the turns
+    rows = sweeps(0.01, 3, seed=3)
+    fit = fit_pulse_csv(write(tmp_path / "d.csv", "pulse,G", [f"{k},{g}" for k, (*_, g) in enumerate(rows, 1)]))
+    found = [(s.branch, s.g.size, s.pulse[0], s.pulse[-1]) for s in fit.data.sweeps]
+    assert found == [("ltp", 100, 1, 100), ("ltd", 100, 1, 100)] * 3
+    assert fit.params["a_ltp"] == pytest.approx(0.3, rel=0.1)
+    assert fit.params["sigma_c2c"] == pytest.approx(0.01, rel=0.2)
+
+
 def test_noise_free_data_give_the_parameters_exactly_whatever_the_layout(tmp_path):
     rows = sweeps(0.0, 3, a_ltp=0.2)
     restarted, before = [], 2e-6

@@ -281,7 +281,8 @@ def fit(csv_file: str, output: str | None, plot_file: str | None, json_out: str 
       voltage, amplitude          its sign marks the branch when there is no phase column
       cycle, run, repeat          optional
 
-    Without a phase or voltage column each run of readings is a branch by its trend. The fit
+    Without a phase or voltage column each run of readings is a branch by its trend (sweeps of
+    equal length are cut at exactly every N readings). The fit
     (NeuroSim's G(P) = B (1 - exp(-P/A)) + G_min, LTD its mirror image) takes n_ltp and n_ltd
     from the sweeps' pulse counts and fits g_min, g_max, a_ltp and a_ltd to all sweeps at once;
     sigma_c2c is the pulse-to-pulse scatter, pooled over the cycles. Reported: RMSE as a

@@ -14,7 +14,8 @@ in ``()`` or ``[]`` or after ``_``: ``G (uS)``, ``G_uS``):
   ``LTP``, ``potentiation``, ``set``, ``up``, ``+`` and ``LTD``, ``depression``, ``reset``,
   ``down``, ``-``; or the sign of a ``voltage``/``amplitude`` column; without either, each run
   of readings is a branch by its trend (rising: LTP, falling: LTD), split where the pulse number
-  starts again or the conductance turns by more than 30 % of the range;
+  starts again or the conductance turns by more than 30 % of the range (at exactly every ``N``
+  readings when all turns lie within ``N/3`` of that: sweeps of equal length);
 * cycle (optional): ``cycle``, ``run``, ``repeat``; otherwise cycles are counted from the sweeps.
 
 The model is NeuroSim's (Chen, Peng, Yu, IEEE TCAD 37(12), 3067 (2018); see
@@ -171,6 +172,18 @@ def _turns(g: np.ndarray, threshold: float) -> list[int]:
     return turns
 
 
+def _regular(cuts: list[int], size: int) -> list[int]:
+    """Sweep starts found by the trend, placed at exactly every ``N = size / sweeps`` readings
+    when ``N`` is a whole number and they all fall within ``N/3`` of that (sweeps of equal
+    length, the usual export: noise on the flat end of a sweep moves the turn either way)."""
+    cuts = [c for c in cuts if 0 < c < size]
+    period, rest = divmod(size, len(cuts) + 1)
+    regular = [period * (j + 1) for j in range(len(cuts))]
+    if cuts and rest == 0 and period >= 4 and all(abs(c - r) <= period / 3 for c, r in zip(cuts, regular)):
+        return regular
+    return cuts
+
+
 def read_pulse_csv(path: str | Path) -> PulseData:
     """Read a pulse-response CSV (the layout of the module docstring) into sweeps.
 
@@ -236,7 +249,7 @@ def read_pulse_csv(path: str | Path) -> PulseData:
         threshold = TURN * float(np.ptp(g_arr))
         bounds = sorted(cuts) + [n]
         for a, b in zip(bounds[:-1], bounds[1:]):
-            cuts.update(a + t + 1 for t in _turns(g_arr[a:b], threshold) if a + t + 1 < b)
+            cuts.update(a + q for q in _regular([t + 1 for t in _turns(g_arr[a:b], threshold)], b - a))
     bounds = sorted(cuts) + [n]
     sweeps: list[Sweep] = []
     counts = {"ltp": 0, "ltd": 0}
