@@ -24,7 +24,13 @@ class NetlistError(MemcircuitError):
 
 
 class ModelCompileError(MemcircuitError):
-    """A Verilog-A model could not be compiled to OSDI (or no compiler is installed)."""
+    """A Verilog-A model could not be compiled to OSDI (or no compiler is installed), or it uses a
+    construct OpenVAF or ngspice cannot run faithfully. ``output`` is the compiler's whole
+    message (empty when the compiler did not run)."""
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 class SimulationError(MemcircuitError):

@@ -6,6 +6,7 @@ Every function takes ``ax=None`` (a new figure) and returns the axes it drew on.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -80,4 +81,31 @@ def plot_pulse_response(g: np.ndarray, ax: Axes | None = None, *, reference: np.
     ax.set_ylabel(f"conductance ({prefix}S)")
     ax.set_title(title or "conductance per pulse")
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_pulse_fit(fit, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+    """Measured conductance per pulse against the fitted exp-pulse curves
+    (:class:`memcircuit.devices.fit.PulseFit`): potentiation from pulse 0, depression after it
+    (pulse ``n_ltp`` on), each cycle's readings as dots, the fit as a line; legend outside."""
+    ax = _axes(ax, (7.5, 4.5))
+    sweeps = fit.data.sweeps
+    scale, prefix = engineering_scale(np.concatenate([s.g for s in sweeps]))
+    n_ltp, n_ltd = fit.params["n_ltp"], fit.params["n_ltd"]
+    shown: set[str] = set()
+    for s in sweeps:
+        offset = 0.0 if s.branch == "ltp" else n_ltp
+        label = f"measured {s.branch.upper()}" if s.branch not in shown else None
+        shown.add(s.branch)
+        ax.plot(offset + s.pulse, s.g / scale, "o", ms=2.5, alpha=0.45, color="C0" if s.branch == "ltp" else "C1",
+                label=label)
+    p_ltp, p_ltd = np.linspace(0.0, n_ltp, 200), np.linspace(0.0, n_ltd, 200)
+    ax.plot(p_ltp, fit.curve("ltp", p_ltp) / scale, "-", color="k", lw=1.6, label="fit (exp-pulse)")
+    ax.plot(n_ltp + p_ltd, fit.curve("ltd", p_ltd) / scale, "-", color="k", lw=1.6)
+    q = fit.quality
+    ax.set_xlabel("pulse number (LTP, then LTD)")
+    ax.set_ylabel(f"conductance ({prefix}S)")
+    ax.set_title(title or f"{Path(fit.data.source).name}: RMSE {100 * q['rmse_rel']:.1f} % of range, "
+                          f"R$^2$ {q['r2_ltp']:.3f} / {q['r2_ltd']:.3f}", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     return ax
