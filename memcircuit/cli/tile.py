@@ -54,6 +54,14 @@ def spec_kwargs(cell: str, sense: str, r_f: float, opamp_gain: float, adc_bits: 
             "driver": DriverParams(r_out=r_out)}
 
 
+def check_tile_memory(rows: int, cols: int, cell: str, fidelity: str | None = None, workers: int | None = None) -> None:
+    """Refuse a tile larger than this machine's memory before anything is loaded or built."""
+    from memcircuit.resources import check_memory, crossbar_bytes
+
+    engines = (workers or 1) if fidelity in ("spice", "hybrid") else 0
+    check_memory(crossbar_bytes(rows, cols, cell=cell, engines=engines), f"a {rows} x {cols} {cell} crossbar")
+
+
 def _shape(arr: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
     if arr.shape != shape:
         raise ConfigError(f"{what} must have shape {shape}, got {arr.shape}")
@@ -117,6 +125,7 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
       memcircuit tile read --rows 64 --cols 64 --conductances G.npy --inputs V.npy \\
         --r-wire 2.5 --fidelity spice --json out.json
     """
+    check_tile_memory(rows, cols, cell, fidelity, workers)
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     v = load_npy(v_file, what="--inputs")
     v = np.atleast_2d(v)
@@ -186,6 +195,7 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
     """
     if device is None:
         raise ConfigError("programming needs memristor cells: add --device MODEL (see memcircuit models list)")
+    check_tile_memory(rows, cols, cell, fidelity)
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
