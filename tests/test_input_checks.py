@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from test_cli_foundation import memcircuit
 
 DATA = Path(__file__).parent / "data"
@@ -21,14 +22,63 @@ def one_error_line(proc, *fragments: str) -> str:
     return lines[0]
 
 
+DIVIDER = str(DATA / "sweep" / "divider.cir")
+TRAIN = {"dataset": "iris", "layers": [4, 6, 3], "epochs": 1, "fidelity": "ideal"}
+BAD_SPECS = [
+    ({"kind": "train", "base": {**TRAIN, "epoch": 2}, "axes": {"seed": [0, 1]}}, "epoch"),
+    ({"kind": "train", "base": TRAIN, "axes": {"seeds": [0, 1]}}, "seeds"),
+    ({"kind": "train", "base": TRAIN, "axes": {"fidelity": ["ideal", "spcie"]}}, "spcie"),
+    ({"kind": "train", "base": TRAIN, "axes": {"epochs": ["five"]}}, "epochs"),
+    ({"kind": "train", "base": TRAIN, "axes": {"opt.rhoo": [0.9]}}, "rhoo"),
+    ({"kind": "device", "base": {"mode": "pulse"}, "axes": {"n": [5]}}, "pulse"),
+    ({"kind": "device", "base": {"mode": "pulses"}, "axes": {"amp": ["1x"]}}, "amp"),
+    ({"kind": "device", "base": {"form": "verilog"}, "axes": {"amp": [1]}}, "verilog"),
+    ({"kind": "tile", "base": {"fidelity": "numerc"}, "axes": {"rows": [4]}}, "numerc"),
+    ({"kind": "tile", "base": {}, "axes": {"rows": [4, 0]}}, "rows"),
+    ({"kind": "tile", "base": {}, "axes": {"row": [4]}}, "row"),
+    ({"kind": "spice", "base": {"netlist": DIVIDER, "measure": ["v(b)"]}, "axes": {"analysis": ["tarn 1u 1m"]}},
+     "analysis"),
+    ({"kind": "spice", "base": {"netlist": DIVIDER}, "axes": {"measure": ["v(b)"]}}, "measure"),
+    ({"kind": "spice", "base": {"netlist": DIVIDER, "analyis": "op"}, "axes": {"params.r1": ["1k"]}}, "analyis"),
+]
+
+
+@pytest.mark.parametrize("spec, key", BAD_SPECS, ids=[f"{s['kind']}-{k}" for s, k in BAD_SPECS])
+def test_sweep_spec_is_checked_before_any_job_runs(tmp_path, spec, key):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    one_error_line(memcircuit("sweep", str(path), "--out", str(out), "--quiet"), key)
+    assert not (out / "jobs").exists()  # no job was started
+
+
+def test_sweep_size_beyond_memory_fails_with_the_estimate(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"kind": "tile", "base": {"cols": 100000}, "axes": {"rows": [8, 100000]}}))
+    proc = memcircuit("sweep", str(path), "--out", str(tmp_path / "out"), "--quiet")
+    line = one_error_line(proc, "GB", "rows=100000")
+    assert "8 x 100000" not in line
+
+
+def test_sweep_axis_values_of_the_right_kind_pass_the_check():
+    from memcircuit.parallel import SweepSpec
+
+    SweepSpec.from_dict({"kind": "train", "base": {**TRAIN, "lr": "50m", "optimizer": "adaptive"},
+                         "axes": {"seed": [0, 1], "device.spread": [0.0, 0.1], "opt.rho": [0.9]}}).check()
+    SweepSpec.from_dict({"kind": "device", "base": {"mode": "pulses", "width": "100n"},
+                         "axes": {"amp": [1, "1.2"]}}).check()
+    SweepSpec.from_dict({"kind": "tile", "base": {"device": "exp-pulse"}, "axes": {"rows": [4, 8]}}).check()
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["build", "crossbar", "--rows", "100000", "--cols", "100000"], "100000 x 100000"),
     (["tile", "read", "--rows", "100000", "--cols", "100000", "--conductances", "G.npy", "--inputs", "V.npy"],
      "100000 x 100000"),
     (["tile", "program", "--rows", "100000", "--cols", "100000", "--device", "exp-pulse", "--conductances",
       "G.npy", "--pulses", "p.json"], "100000 x 100000"),
+    (["train", "--layers", "4,100000,3", "--fidelity", "spice", "--out", "run"], "4,100000,3"),
 ])
 def test_sizes_beyond_memory_fail_at_once_with_the_estimate(tmp_path, args, fragment):
-    proc = memcircuit(*args)
+    proc = memcircuit(*(str(tmp_path / a) if a in ("G.npy", "V.npy", "p.json", "run") else a for a in args))
     line = one_error_line(proc, fragment, "GB by estimate", "GB of memory available")
     assert float(line.split("needs about ")[1].split(" GB")[0]) > 20

@@ -22,7 +22,9 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet) -> None:
     """Run a parameter / Monte-Carlo sweep described by SPEC (YAML).
 
     Every job runs in its own process with its own ngspice and a timeout; its outcome is written
-    atomically to OUT/jobs/<id>/outcome.json. A failed job is reported and the sweep goes on.
+    atomically to OUT/jobs/<id>/outcome.json. Every job's parameters are checked before the
+    first job starts (an unknown key, a value of the wrong kind, a size beyond this machine's
+    memory: exit 2 naming it); a job that fails while running is reported and the sweep goes on.
     Running the same command again skips finished jobs (resume). The table of swept values and
     metrics is OUT/results.csv and OUT/results.json. Exit code 1 when any job failed.
 

@@ -17,8 +17,6 @@ def _layers(text: str) -> tuple[int, ...]:
         sizes = tuple(int(s) for s in text.replace(" ", "").split(","))
     except ValueError:
         raise ConfigError(f"--layers takes comma-separated integers like 30,16,2, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ConfigError(f"--layers needs at least an input and an output size >= 1, got {text!r}")
     return sizes
 
 
@@ -130,6 +128,7 @@ Examples:
                    "layers larger than --tile-size have several). Same numbers at any setting.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the metrics summary here.")
 def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_items, **opts) -> None:
+    from memcircuit.train.jobs import check_config
     from memcircuit.train.loop import TrainConfig, Trainer
 
     try:
@@ -138,6 +137,7 @@ def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_i
         raise ConfigError(f"--tile-size takes ROWSxCOLS like 64x64, got {tile_size!r}") from None
     cfg = TrainConfig(layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
                       optimizer_options=_options(opt_items), device_options=_options(device_items), **opts)
+    check_config(cfg)
     trainer = Trainer(cfg, out_dir, progress=progress_enabled())
     try:
         summary = trainer.run(resume=resume)
