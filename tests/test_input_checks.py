@@ -70,6 +70,13 @@ def test_sweep_axis_values_of_the_right_kind_pass_the_check():
     SweepSpec.from_dict({"kind": "tile", "base": {"device": "exp-pulse"}, "axes": {"rows": [4, 8]}}).check()
 
 
+def test_train_json_to_a_folder_fails_before_training(tmp_path):
+    out = tmp_path / "run"
+    one_error_line(memcircuit("train", "--epochs", "1", "--fidelity", "ideal", "--out", str(out), "--json",
+                              str(tmp_path)), "--json", str(tmp_path))
+    assert not (out / "metrics.json").exists()
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["build", "crossbar", "--rows", "100000", "--cols", "100000"], "100000 x 100000"),
     (["tile", "read", "--rows", "100000", "--cols", "100000", "--conductances", "G.npy", "--inputs", "V.npy"],

@@ -72,6 +72,19 @@ def write_atomic(path: str | Path, text: str) -> None:
         raise
 
 
+def check_output(destination: str | None, option: str) -> None:
+    """:class:`ConfigError` now, before any work, when ``destination`` (a file to write; ``-`` is
+    stdout) is a directory or lies under a file."""
+    if destination in (None, "-"):
+        return
+    path = Path(destination)
+    if path.is_dir():
+        raise ConfigError(f"{option}: {destination} is a directory; give a file name")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option}: {parent} is a file, not a directory")
+
+
 def emit_json(data: Any, destination: str | None) -> None:
     """Write JSON to a file, or to stdout when destination is '-'."""
     if destination is None:

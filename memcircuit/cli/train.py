@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from memcircuit.cli.common import SIFloat, emit_json, progress_enabled
+from memcircuit.cli.common import SIFloat, check_output, emit_json, progress_enabled
 from memcircuit.errors import ConfigError
 from memcircuit.train.optimizers import OPTIMIZERS
 
@@ -137,6 +137,7 @@ def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_i
         raise ConfigError(f"--tile-size takes ROWSxCOLS like 64x64, got {tile_size!r}") from None
     cfg = TrainConfig(layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
                       optimizer_options=_options(opt_items), device_options=_options(device_items), **opts)
+    check_output(json_out, "--json")
     check_config(cfg)
     trainer = Trainer(cfg, out_dir, progress=progress_enabled())
     try:
