@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from test_cli_foundation import memcircuit
@@ -89,3 +91,15 @@ def test_sizes_beyond_memory_fail_at_once_with_the_estimate(tmp_path, args, frag
     proc = memcircuit(*(str(tmp_path / a) if a in ("G.npy", "V.npy", "p.json", "run") else a for a in args))
     line = one_error_line(proc, fragment, "GB by estimate", "GB of memory available")
     assert float(line.split("needs about ")[1].split(" GB")[0]) > 20
+
+
+def test_plot_training_of_a_malformed_metrics_file_is_one_line(tmp_path):
+    for text in ('{"epochs": [{"epoch": 1, "train_acc": "x"}]}', '[1, 2]', '{"epochs": 3}',
+                 '{"epochs": [{"pulses": 2}]}'):
+        (tmp_path / "metrics.json").write_text(text)
+        one_error_line(memcircuit("plot", "training", str(tmp_path), "-o", str(tmp_path / "c.png")),
+                       "metrics.json")
+    (tmp_path / "metrics.json").write_text(json.dumps({"epochs": [{"epoch": 1, "train_acc": 0.5}]}))
+    proc = memcircuit("plot", "training", str(tmp_path), "-o", str(tmp_path / "c.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert np.asarray(bytearray((tmp_path / "c.png").read_bytes()[:4])).tolist() == [137, 80, 78, 71]

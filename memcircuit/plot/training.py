@@ -23,9 +23,26 @@ def load_metrics(run_dir: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("epochs", []), list):
+        raise ConfigError(f"{path} is not a training run's metrics (a mapping with a list of epochs)")
     if not data.get("epochs"):
         raise ConfigError(f"{path} has no finished epochs yet")
+    for k, row in enumerate(data["epochs"]):
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise ConfigError(f"{path}: epoch entry {k} is not a mapping with an integer 'epoch'")
+        bad = [key for key in _PLOTTED if not (row.get(key) is None or _is_number(row[key]))]
+        if bad:
+            raise ConfigError(f"{path}: epoch {row['epoch']} has a non-numeric {bad[0]} ({row[bad[0]]!r})")
+    if not isinstance(data.get("config", {}), dict):
+        raise ConfigError(f"{path}: 'config' is not a mapping")
     return data
+
+
+_PLOTTED = ("train_acc", "val_acc", "test_acc", "loss", "pulses", "energy_j")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray:
