@@ -78,3 +78,17 @@ def format_spice(value: float) -> str:
                 break
             return mantissa + prefix
     return f"{value:.12g}"
+
+
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
+       (1e-12, "p"), (1e-15, "f"))
+
+
+def format_si(value: float, unit: str = "", digits: int = 3) -> str:
+    """A number for people, with an SI prefix and unit: ``1e-7, "s" -> "100 ns"``, ``0.9, "V" -> "900 mV"``."""
+    value = float(value)
+    if value == 0.0 or not math.isfinite(value):
+        return f"{value:g} {unit}".rstrip()
+    scale, prefix = next((item for item in _SI if abs(value) >= item[0] * (1 - 1e-9)), _SI[-1])
+    return f"{value / scale:.{digits}g} {prefix}{unit}".rstrip()
+

@@ -103,3 +103,53 @@ def test_plot_training_of_a_malformed_metrics_file_is_one_line(tmp_path):
     proc = memcircuit("plot", "training", str(tmp_path), "-o", str(tmp_path / "c.png"))
     assert proc.returncode == 0, proc.stderr
     assert np.asarray(bytearray((tmp_path / "c.png").read_bytes()[:4])).tolist() == [137, 80, 78, 71]
+
+
+def _tile_files(tmp_path: Path, inputs: np.ndarray) -> list[str]:
+    """G.npy (mid-range exp-pulse conductances of a 4 x 4 tile) and V.npy, as CLI arguments."""
+    np.save(tmp_path / "G.npy", np.full((4, 4), 1e-5))
+    np.save(tmp_path / "V.npy", inputs)
+    return ["--rows", "4", "--cols", "4", "--conductances", str(tmp_path / "G.npy"),
+            "--inputs", str(tmp_path / "V.npy")]
+
+
+@pytest.mark.parametrize("shape", [(4,), (0, 4), (2, 2, 4)])
+def test_tile_read_inputs_of_the_wrong_rank_are_one_line(tmp_path, shape):
+    one_error_line(memcircuit("tile", "read", *_tile_files(tmp_path, np.zeros(shape))), "--inputs", str(shape))
+
+
+def test_read_voltages_above_the_device_threshold_are_named(tmp_path):
+    quiet = memcircuit("tile", "read", "--device", "exp-pulse", *_tile_files(tmp_path, np.full((2, 4), 0.2)))
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr, quiet.stderr
+    loud = memcircuit("tile", "read", "--device", "exp-pulse", *_tile_files(tmp_path, np.full((2, 4), 0.9)))
+    assert loud.returncode == 0, loud.stderr
+    warnings = [line for line in loud.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "900 mV" in warnings[0] and "threshold" in warnings[0], loud.stderr
+
+
+def _program(tmp_path: Path, steps: list[dict]):
+    np.save(tmp_path / "G.npy", np.full((4, 4), 1e-5))
+    (tmp_path / "p.json").write_text(json.dumps({"steps": steps}))
+    return memcircuit("tile", "program", "--rows", "4", "--cols", "4", "--device", "exp-pulse", "--conductances",
+                      str(tmp_path / "G.npy"), "--pulses", str(tmp_path / "p.json"))
+
+
+def _step(v_row: float, width: float = 1e-6) -> dict:
+    return {"rows": [0, v_row, 0, 0], "cols": [0, 0, -v_row, 0], "row_widths": width, "col_widths": width}
+
+
+def test_an_empty_pulse_program_is_one_line(tmp_path):
+    one_error_line(_program(tmp_path, []), "--pulses", "no steps")
+
+
+@pytest.mark.parametrize("step, fragment", [
+    (_step(0.2), "below"),          # 0.4 V across the selected cell: under the 0.6 V threshold
+    (_step(10.0), "above"),         # 20 V: far beyond what the device is calibrated for
+    (_step(0.5, width=10.0), "10 s"),  # a 10 s pulse: 1e8 standard pulses of the device
+])
+def test_programming_far_outside_the_device_range_is_named(tmp_path, step, fragment):
+    proc = _program(tmp_path, [step])
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and fragment in warnings[0], proc.stderr
+    assert "warning" not in _program(tmp_path, [_step(0.5)]).stderr

@@ -111,5 +111,10 @@ def load_npy(path: str, *, what: str, ndim: int | None = None) -> np.ndarray:
     return arr.astype(float)
 
 
+def warn(message: str) -> None:
+    """One line on stderr about input that works but is questionable."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def progress_enabled() -> bool:
     return sys.stderr.isatty() or bool(os.environ.get("MEMCIRCUIT_PROGRESS"))

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from memcircuit.cli.common import SIFloat, emit_json, load_npy
+from memcircuit.cli.common import SIFloat, emit_json, load_npy, warn
 from memcircuit.errors import ConfigError
+from memcircuit.units import format_si
 
 
 def tile_options(func):
@@ -128,11 +129,11 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
     check_tile_memory(rows, cols, cell, fidelity, workers)
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     v = load_npy(v_file, what="--inputs")
-    v = np.atleast_2d(v)
     width = cols if transpose else rows
-    if v.ndim != 2 or v.shape[1] != width:
-        raise ConfigError(f"--inputs must be BATCH x {width} volts for a {'backward' if transpose else 'forward'} "
-                          f"read, got shape {v.shape}")
+    if v.ndim != 2 or v.shape[1] != width or not v.shape[0]:
+        raise ConfigError(f"--inputs must be BATCH x {width} volts (BATCH >= 1) for a "
+                          f"{'backward' if transpose else 'forward'} read, got shape {v.shape}")
+    _warn_read_disturb(device, max(float(np.max(np.abs(v))), v_read))
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
     start = time.perf_counter()
     with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, workers, kwargs) as t:
@@ -149,6 +150,55 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
             click.echo(np.array2string(currents, formatter={"float_kind": lambda x: f"{x: .4e}"}))
 
 
+# The calibration's ceiling (memcircuit.train.pulses.calibrate): no device is characterised beyond it.
+_V_LIMIT = 5.0
+# A pulse this many times longer than a full sweep of the conductance range is surely a unit slip.
+_SWEEPS = 100.0
+
+
+def _threshold(device: str) -> float:
+    from memcircuit.tiles import resolve_device
+    from memcircuit.train.pulses import switching_threshold
+
+    return switching_threshold(resolve_device(device))
+
+
+def _warn_read_disturb(device: str | None, v_max: float) -> None:
+    """Warn when reads reach the device's switching threshold (they would program the cells)."""
+    if device is None:
+        return
+    v_th = _threshold(device)
+    if v_max >= v_th:
+        warn(f"reads reach {format_si(v_max, 'V')}, above the switching threshold of {device} (about "
+             f"{format_si(v_th, 'V')}): on a real crossbar they would move the cells (reads here hold the states)")
+
+
+def _warn_program_range(prog, device: str, v_read: float) -> None:
+    """Warn when a program's cell voltages or pulse lengths are far outside what ``device`` needs."""
+    from memcircuit.tiles import resolve_device
+    from memcircuit.train.pulses import calibrate
+
+    v_cell = max(float(np.max(np.abs(np.subtract.outer(s.rows, s.cols)))) for s in prog.steps)
+    width = max(float(max(np.max(s.row_widths), np.max(s.col_widths))) for s in prog.steps)
+    v_th = _threshold(device)
+    if v_cell < v_th:
+        warn(f"--pulses: the largest cell voltage is {format_si(v_cell, 'V')}, below the switching threshold of "
+             f"{device} (about {format_si(v_th, 'V')}): the program barely moves the cells")
+        return
+    if v_cell > _V_LIMIT:
+        warn(f"--pulses: cells see up to {format_si(v_cell, 'V')}, above the {_V_LIMIT:g} V up to which "
+             f"devices are calibrated ({device}: threshold about {format_si(v_th, 'V')})")
+        return
+    try:
+        cal = calibrate(resolve_device(device), v_read=v_read, v_prog=max(v_cell, v_th), levels=1.0)
+    except ConfigError:
+        return  # no clean programming calibration for this device: nothing to compare with
+    if width > _SWEEPS * cal.t_unit:
+        warn(f"--pulses: pulses up to {format_si(width, 's')} are {width / cal.t_unit:.3g} times the "
+             f"{format_si(cal.t_unit, 's')} a {format_si(cal.v_prog, 'V')} pulse takes to sweep {device}'s whole "
+             "conductance range")
+
+
 def _load_program(path: str):
     from memcircuit.tiles import PulseProgram
 
@@ -156,11 +206,14 @@ def _load_program(path: str):
     if not p.is_file():
         raise ConfigError(f"--pulses: file not found: {p}")
     try:
-        return PulseProgram.from_json(json.loads(p.read_text()))
+        prog = PulseProgram.from_json(json.loads(p.read_text()))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--pulses: {p} is not JSON ({exc})") from None
     except ValueError as exc:
         raise ConfigError(f"--pulses: {exc}") from None
+    if not prog.steps:
+        raise ConfigError(f"--pulses: {p} has no steps; nothing to program")
+    return prog
 
 
 @tile.command("program")
@@ -198,6 +251,7 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
     check_tile_memory(rows, cols, cell, fidelity)
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
+    _warn_program_range(prog, device, v_read)
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
     start = time.perf_counter()
     with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, None, kwargs) as t:
