@@ -153,3 +153,10 @@ def test_programming_far_outside_the_device_range_is_named(tmp_path, step, fragm
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and fragment in warnings[0], proc.stderr
     assert "warning" not in _program(tmp_path, [_step(0.5)]).stderr
+
+
+def test_resume_without_a_run_is_named(tmp_path):
+    proc = memcircuit("train", "--epochs", "1", "--fidelity", "ideal", "--out", str(tmp_path / "run"), "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("warning:")] == [
+        f"warning: --resume: {tmp_path / 'run'} holds no checkpoint; starting a new run"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from memcircuit.cli.common import SIFloat, check_output, emit_json, progress_enabled
+from memcircuit.cli.common import SIFloat, check_output, emit_json, progress_enabled, warn
 from memcircuit.errors import ConfigError
 from memcircuit.train.optimizers import OPTIMIZERS
 
@@ -128,6 +128,7 @@ Examples:
                    "layers larger than --tile-size have several). Same numbers at any setting.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the metrics summary here.")
 def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_items, **opts) -> None:
+    from memcircuit.train.checkpoint import latest_checkpoint
     from memcircuit.train.jobs import check_config
     from memcircuit.train.loop import TrainConfig, Trainer
 
@@ -139,6 +140,8 @@ def train(layers_text, tile_size, out_dir, resume, json_out, opt_items, device_i
                       optimizer_options=_options(opt_items), device_options=_options(device_items), **opts)
     check_output(json_out, "--json")
     check_config(cfg)
+    if resume and latest_checkpoint(Path(out_dir) / "checkpoints") is None:
+        warn(f"--resume: {out_dir} holds no checkpoint; starting a new run")
     trainer = Trainer(cfg, out_dir, progress=progress_enabled())
     try:
         summary = trainer.run(resume=resume)
