@@ -160,3 +160,14 @@ def test_resume_without_a_run_is_named(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.startswith("warning:")] == [
         f"warning: --resume: {tmp_path / 'run'} holds no checkpoint; starting a new run"]
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("engine", ["batch", "shared"])
+def test_a_floating_node_in_a_user_netlist_is_reported(engine):
+    proc = memcircuit("simulate", str(DATA / "netlist" / "floating.cir"), "--op", "--engine", engine)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: ngspice: singular matrix: check node e"], proc.stderr
+    clean = memcircuit("simulate", str(DATA / "sweep" / "divider.cir"), "--op")
+    assert clean.returncode == 0 and "warning" not in clean.stderr, clean.stderr
