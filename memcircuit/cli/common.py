@@ -58,14 +58,23 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it, then restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write a file so that readers see either the old content or the whole new one."""
+    """Write a file so that readers see either the old content or the whole new one; it gets the
+    permissions open() would give it (0644 under the usual umask)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; open() would give 0666 - umask
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
