@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import matplotlib
+import numpy as np
 import pytest
 from test_cli_foundation import memcircuit
 
@@ -31,3 +33,18 @@ def test_a_netlist_from_build_is_0644(tmp_path):
         os.umask(old)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "x.cir").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("command", ["read", "program"])
+def test_tile_commands_take_a_timeout(tmp_path, command):
+    np.save(tmp_path / "G.npy", np.full((4, 4), 1e-5))
+    np.save(tmp_path / "V.npy", np.full((2, 4), 0.1))
+    (tmp_path / "p.json").write_text(json.dumps({"steps": [{"rows": [0, 0.5, 0, 0], "cols": [0, 0, -0.5, 0],
+                                                            "row_widths": 1e-6, "col_widths": 1e-6}]}))
+    extra = ["--inputs", str(tmp_path / "V.npy")] if command == "read" else ["--pulses", str(tmp_path / "p.json")]
+    proc = memcircuit("tile", command, "--rows", "4", "--cols", "4", "--device", "exp-pulse", "--conductances",
+                      str(tmp_path / "G.npy"), *extra, "--fidelity", "spice", "--timeout", "1m")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "0.001 s" in lines[0], lines[0]

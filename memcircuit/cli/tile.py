@@ -11,6 +11,7 @@ import numpy as np
 
 from memcircuit.cli.common import SIFloat, emit_json, load_npy, warn
 from memcircuit.errors import ConfigError
+from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.units import format_si
 
 
@@ -84,11 +85,13 @@ def _ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> li
 
 
 def _tile(fidelity: str, rows: int, cols: int, g: np.ndarray, device: str | None, r_wire: float, sense: str,
-          v_read: float, seed: int, workers: int | None, kwargs: dict):
+          v_read: float, seed: int, workers: int | None, timeout: float, kwargs: dict):
     from memcircuit.tiles import make_tile
 
     _ideal_ignores(fidelity, r_wire, sense, kwargs)
     extra = {"workers": workers} if workers and fidelity in ("spice", "hybrid") else {}
+    if fidelity in ("spice", "hybrid"):
+        extra["timeout"] = timeout
     return make_tile(fidelity, rows, cols, device=device, g=g, r_wire=r_wire, sense=sense, v_read=v_read,
                      seed=seed, **kwargs, **extra)
 
@@ -108,10 +111,12 @@ def tile() -> None:
               show_default=True, help="spice/hybrid: ngspice; numeric: own nodal solver; ideal: G^T V.")
 @click.option("--transpose", is_flag=True, help="Backward read: drive the columns, sense the rows.")
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel ngspice workers (spice, hybrid).")
+@click.option("--timeout", type=SIFloat(positive=True), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one ngspice run may take before it is killed (spice, hybrid).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the device model's randomness.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write currents and metadata as JSON ('-' = stdout).")
 def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, g_file, v_file,
-         fidelity, transpose, workers, seed, json_out) -> None:
+         fidelity, transpose, workers, timeout, seed, json_out) -> None:
     """Read a batch of input vectors through a tile.
 
     Forward (default): row i is driven at V[b, i] from its left end, every column ends in the
@@ -136,7 +141,7 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
     _warn_read_disturb(device, max(float(np.max(np.abs(v))), v_read))
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
     start = time.perf_counter()
-    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, workers, kwargs) as t:
+    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, workers, timeout, kwargs) as t:
         currents = t.read_t(v) if transpose else t.read(v)
     seconds = time.perf_counter() - start
     if json_out:
@@ -225,13 +230,15 @@ def _load_program(path: str):
                    '"row_widths": s or [...], "col_widths": s or [...]}]}.')
 @click.option("--fidelity", type=click.Choice(["spice", "hybrid", "numeric", "ideal"]), default="numeric",
               show_default=True, help="spice: one ngspice transient; hybrid/numeric/ideal: device numeric twin.")
+@click.option("--timeout", type=SIFloat(positive=True), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one ngspice run may take before it is killed (spice, hybrid).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the programming noise.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False),
               help="Save the driver waveforms (and simulated driver currents at spice fidelity) as PNG.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write conductances before/after and energy as JSON.")
 @click.option("--save", "save_out", type=click.Path(dir_okay=False), help="Save the conductances after as .npy.")
 def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, g_file,
-            pulse_file, fidelity, seed, plot_out, json_out, save_out) -> None:
+            pulse_file, fidelity, timeout, seed, plot_out, json_out, save_out) -> None:
     """Apply a pulse program to a tile of memristors and report what changed.
 
     Every step fires all row and column drivers together (cell (i, j) sees V_row_i - V_col_j,
@@ -254,7 +261,7 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
     _warn_program_range(prog, device, v_read)
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
     start = time.perf_counter()
-    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, None, kwargs) as t:
+    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, None, timeout, kwargs) as t:
         report = t.program(prog)
     seconds = time.perf_counter() - start
     if plot_out:
