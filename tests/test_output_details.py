@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import matplotlib
 import numpy as np
@@ -48,3 +49,16 @@ def test_tile_commands_take_a_timeout(tmp_path, command):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "0.001 s" in lines[0], lines[0]
+
+
+def test_the_v2_example_of_tile_program_help_says_what_half_selected_cells_do():
+    from memcircuit.tiles import PulseProgram, make_tile
+
+    text = memcircuit("tile", "program", "--help").stdout
+    program = json.loads(re.search(r"echo '(.*?)' > p\.json", text, re.S).group(1))
+    with make_tile("numeric", 4, 4, device="exp-pulse", g=np.full((4, 4), 1e-5)) as tile:
+        report = tile.program(PulseProgram.from_json(program))
+    change = np.abs(report.g_after - report.g_before)
+    assert change[1, 2] > 1e-6
+    assert max(change[1, 0], change[0, 2]) / change[1, 2] < 1e-3  # "less than 0.1 %"
+    assert "less than 0.1 %" in text and "0.6 V threshold" in text

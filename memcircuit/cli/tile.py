@@ -244,13 +244,18 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
     Every step fires all row and column drivers together (cell (i, j) sees V_row_i - V_col_j,
     undriven lines sit at 0 V), so V/2 and V/3 half-select schemes and outer-product updates are
     both expressible. Reports conductances before and after (S, at --v-read) and the energy the
-    drivers delivered (J), integrated from the simulated currents.
+    drivers delivered (J), integrated from the simulated currents. Programs whose cell voltages
+    stay below the device's switching threshold or exceed 5 V, or whose pulses are far longer than
+    a full sweep of the conductance range, get a warning line.
 
     \b
-    Example (V/2 write of cell (1, 2) with 1.4 V for 1 us on a 4 x 4 tile):
-      echo '{"steps": [{"rows": [0, 0.7, 0, 0], "cols": [0, 0, -0.7, 0],
+    Example (V/2 write of cell (1, 2) with 1 V for 1 us on a 4 x 4 tile of exp-pulse cells: the
+    half-selected cells of row 1 and column 2 see 0.5 V, below the device's 0.6 V threshold, and
+    move by less than 0.1 % of the selected cell's change; at 1.4 V they would see 0.7 V and move
+    by about 15 %):
+      echo '{"steps": [{"rows": [0, 0.5, 0, 0], "cols": [0, 0, -0.5, 0],
              "row_widths": 1e-6, "col_widths": 1e-6}]}' > p.json
-      memcircuit tile program --rows 4 --cols 4 --device MODEL --conductances G.npy \\
+      memcircuit tile program --rows 4 --cols 4 --device exp-pulse --conductances G.npy \\
         --pulses p.json --fidelity spice --plot pulses.png --json -
     """
     if device is None:
