@@ -62,3 +62,58 @@ def test_the_v2_example_of_tile_program_help_says_what_half_selected_cells_do():
     assert change[1, 2] > 1e-6
     assert max(change[1, 0], change[0, 2]) / change[1, 2] < 1e-3  # "less than 0.1 %"
     assert "less than 0.1 %" in text and "0.6 V threshold" in text
+
+
+def _visible_ticks(axis) -> list[float]:
+    lo, hi = sorted(axis.get_view_interval())
+    return [t for t in axis.get_majorticklocs() if lo <= t <= hi]
+
+
+def test_training_figure_of_one_epoch_has_integer_ticks_a_visible_loss_and_readable_energy():
+    from memcircuit.plot.training import plot_programming, plot_training
+
+    metrics = {"epochs": [{"epoch": 1, "train_acc": 0.4, "test_acc": 0.7, "loss": 1.04, "pulses": 5713,
+                           "energy_j": 1.73e-9}], "config": {}}
+    ax = plot_training(metrics)
+    assert _visible_ticks(ax.xaxis) == [1.0]
+    loss = [line for a in ax.figure.axes for line in a.lines if line.get_label() == "training loss"][0]
+    assert loss.get_marker() not in (None, "None", "")
+    bottom = plot_programming(metrics)
+    assert _visible_ticks(bottom.xaxis) == [1.0]
+    energy = bottom.figure.axes[-1]
+    assert energy.get_yscale() == "linear" and "(nJ)" in energy.get_ylabel()
+
+
+def test_iv_loop_voltage_ticks_leave_room_for_their_labels():
+    from memcircuit.plot.device import plot_iv_loop
+
+    v = np.sin(np.linspace(0, 2 * np.pi, 200))
+    ax = plot_iv_loop(v, 1e-3 * v)
+    assert len(_visible_ticks(ax.xaxis)) <= 6
+
+
+def test_times_in_titles_and_messages_carry_si_prefixes():
+    from memcircuit.units import format_si
+
+    assert [format_si(1e-7, "s"), format_si(0.58, "V"), format_si(1.73e-9, "J"), format_si(2.5e6, "Hz")] == [
+        "100 ns", "580 mV", "1.73 nJ", "2.5 MHz"]
+
+
+@pytest.mark.ngspice
+def test_models_pulses_title_prints_100_ns(tmp_path):
+    proc = memcircuit("models", "pulses", "exp-pulse", "--n", "3", "--amp", "1", "--width", "100n",
+                      "--plot", str(tmp_path / "p.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert "1 V x 100 ns" in proc.stdout + proc.stderr and "1e-07" not in proc.stdout + proc.stderr
+
+
+def test_sweep_plot_labels_its_axes_in_words():
+    from memcircuit.plot.sweep import plot_sweep_table
+
+    rows = [{"status": "ok", "seed": s, "device.spread": d, "final_test_acc": 0.9 - d + 0.01 * s}
+            for s in (0, 1) for d in (0.0, 0.1)]
+    ax = plot_sweep_table(rows, "device.spread", "final_test_acc")
+    assert ax.get_xlabel() == "device-to-device spread (relative σ)"
+    assert ax.get_ylabel() == "final test accuracy, mean ± std"
+    one = plot_sweep_table([{"status": "ok", "params.r1": "1k", "v(b)": 0.5}], "params.r1", "v(b)")
+    assert (one.get_xlabel(), one.get_ylabel()) == ("netlist parameter r1", "voltage at b (V)")
