@@ -69,30 +69,27 @@ def _integer(key: str, value: Any) -> int:
     raise ConfigError(f"training option {key}: expected an integer, got {value!r}")
 
 
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
+_PLAIN = {"str": str, "bool": bool, "dict": dict}
+
+
 def _typed(key: str, value: Any) -> Any:
     """``value`` converted to the type of :class:`TrainConfig` field ``key`` (SI strings for
     numbers); :class:`ConfigError` naming the key when it is of another kind."""
     from memcircuit.units import parse_si
 
-    kind = {f.name: str(f.type) for f in fields(TrainConfig)}.get(key)
+    kind = _FIELD_TYPES.get(key)
     if kind is None or (value is None and "None" in kind):
         return value
     base = kind.split(" |")[0]
-    if base == "tuple[int, ...]":
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"training option {key}: expected a list of integers, got {value!r}")
+    if base == "tuple[int, ...]" and isinstance(value, (list, tuple)):
         return tuple(_integer(key, v) for v in value)
     if base == "int":
         return _integer(key, value)
-    if base == "float":
-        return parse_si(value, name=f"training option {key}") if not isinstance(value, bool) else _wrong(key, value)
-    if base in ("str", "bool", "dict") and not isinstance(value, {"str": str, "bool": bool, "dict": dict}[base]):
-        _wrong(key, value)
-    return value
-
-
-def _wrong(key: str, value: Any) -> Any:
-    kind = {f.name: str(f.type) for f in fields(TrainConfig)}[key]
+    if base == "float" and not isinstance(value, bool):
+        return parse_si(value, name=f"training option {key}")
+    if isinstance(value, _PLAIN.get(base, ())):
+        return value
     raise ConfigError(f"training option {key}: expected {kind}, got {value!r}")
 
 
