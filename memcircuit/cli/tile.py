@@ -155,17 +155,19 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
             click.echo(np.array2string(currents, formatter={"float_kind": lambda x: f"{x: .4e}"}))
 
 
-# The calibration's ceiling (memcircuit.train.pulses.calibrate): no device is characterised beyond it.
-_V_LIMIT = 5.0
 # A pulse this many times longer than a full sweep of the conductance range is surely a unit slip.
 _SWEEPS = 100.0
 
 
-def _threshold(device: str) -> float:
+def _threshold(device: str) -> float | None:
+    """The device's switching threshold (V), None when it has no conductance range to probe."""
+    from memcircuit.devices.analysis import switching_threshold
     from memcircuit.tiles import resolve_device
-    from memcircuit.train.pulses import switching_threshold
 
-    return switching_threshold(resolve_device(device))
+    try:
+        return switching_threshold(resolve_device(device))
+    except ConfigError:
+        return None
 
 
 def _warn_read_disturb(device: str | None, v_max: float) -> None:
@@ -173,35 +175,33 @@ def _warn_read_disturb(device: str | None, v_max: float) -> None:
     if device is None:
         return
     v_th = _threshold(device)
-    if v_max >= v_th:
+    if v_th is not None and v_max >= v_th:
         warn(f"reads reach {format_si(v_max, 'V')}, above the switching threshold of {device} (about "
              f"{format_si(v_th, 'V')}): on a real crossbar they would move the cells (reads here hold the states)")
 
 
-def _warn_program_range(prog, device: str, v_read: float) -> None:
+def _warn_program_range(prog, device: str) -> None:
     """Warn when a program's cell voltages or pulse lengths are far outside what ``device`` needs."""
+    from memcircuit.devices.analysis import V_LIMIT, mid_state_rate
     from memcircuit.tiles import resolve_device
-    from memcircuit.train.pulses import calibrate
 
     v_cell = max(float(np.max(np.abs(np.subtract.outer(s.rows, s.cols)))) for s in prog.steps)
     width = max(float(max(np.max(s.row_widths), np.max(s.col_widths))) for s in prog.steps)
     v_th = _threshold(device)
+    if v_th is None:
+        return
     if v_cell < v_th:
         warn(f"--pulses: the largest cell voltage is {format_si(v_cell, 'V')}, below the switching threshold of "
              f"{device} (about {format_si(v_th, 'V')}): the program barely moves the cells")
-        return
-    if v_cell > _V_LIMIT:
-        warn(f"--pulses: cells see up to {format_si(v_cell, 'V')}, above the {_V_LIMIT:g} V up to which "
+    elif v_cell > V_LIMIT:
+        warn(f"--pulses: cells see up to {format_si(v_cell, 'V')}, above the {V_LIMIT:g} V up to which "
              f"devices are calibrated ({device}: threshold about {format_si(v_th, 'V')})")
-        return
-    try:
-        cal = calibrate(resolve_device(device), v_read=v_read, v_prog=max(v_cell, v_th), levels=1.0)
-    except ConfigError:
-        return  # no clean programming calibration for this device: nothing to compare with
-    if width > _SWEEPS * cal.t_unit:
-        warn(f"--pulses: pulses up to {format_si(width, 's')} are {width / cal.t_unit:.3g} times the "
-             f"{format_si(cal.t_unit, 's')} a {format_si(cal.v_prog, 'V')} pulse takes to sweep {device}'s whole "
-             "conductance range")
+    else:
+        model = resolve_device(device)
+        sweep = (model.x_max - model.x_min) / float(mid_state_rate(model, np.array([v_cell]))[0])
+        if width > _SWEEPS * sweep:
+            warn(f"--pulses: pulses up to {format_si(width, 's')} are {width / sweep:.3g} times the "
+                 f"{format_si(sweep, 's')} in which {format_si(v_cell, 'V')} sweeps {device}'s whole state range")
 
 
 def _load_program(path: str):
@@ -263,7 +263,7 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
     check_tile_memory(rows, cols, cell, fidelity)
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
-    _warn_program_range(prog, device, v_read)
+    _warn_program_range(prog, device)
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
     start = time.perf_counter()
     with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, None, timeout, kwargs) as t:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memcircuit.devices.analysis import V_LIMIT
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import PulseProgram, PulseStep
@@ -76,15 +77,21 @@ def _slew(device: DeviceModel, x: np.ndarray, v: np.ndarray, width: float, v_rea
     return (device.conductance(x1, v_read) - g0) / width
 
 
-def switching_threshold(device: DeviceModel, *, v_read: float = 0.1, v_limit: float = 5.0) -> float:
-    """The device's switching threshold (V): the smallest amplitude whose state rate reaches 1e-3
-    of the rate at ``v_limit`` (the probe :func:`calibrate` uses)."""
-    return _threshold_probe(device, v_read, v_limit)[0]
+def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None = None,
+              t_unit: float | None = None, max_units: int = 16, levels: float = 100.0,
+              v_limit: float = V_LIMIT) -> PulseCalibration:
+    """Programming amplitude, polarity, rates and time unit for ``device`` (numeric twin).
 
-
-def _threshold_probe(device: DeviceModel, v_read: float, v_limit: float) -> tuple[float, float, float]:
-    """``(v_th, probe width, conductance range)``: probe widths chosen (1 ns .. 1 s) so that a
-    probe moves the state by a small fraction."""
+    The switching threshold ``V_th`` is taken as the smallest amplitude whose rate reaches 1e-3
+    of the rate at ``v_limit`` V; a device whose threshold is not above ``v_read``, or a
+    ``v_prog`` below ``V_th``, is a :class:`ConfigError`. Without ``v_prog``:
+    ``v_prog = 1.8 V_th`` (so that half-selected cells, at ``0.9 V_th``, stay below it).
+    Without ``t_unit``: one unit pulse at ``v_prog`` moves the conductance by ``1/levels`` of the
+    range at mid state. Probe widths are
+    chosen automatically (1 ns .. 1 s) so that a probe moves the state by a small fraction.
+    """
+    if max_units < 1:
+        raise ConfigError(f"max pulse units must be >= 1, got {max_units}")
     x_mid = np.array([0.5 * (device.x_min + device.x_max)])
     g_lo = float(device.conductance(np.array([device.x_min]), v_read)[0])
     g_hi = float(device.conductance(np.array([device.x_max]), v_read)[0])
@@ -108,25 +115,6 @@ def _threshold_probe(device: DeviceModel, v_read: float, v_limit: float) -> tupl
         slew_n = np.abs(_slew(device, np.repeat(x_mid, amps_probe.size), -amps_probe, width, v_read))
     both = np.maximum(slew, slew_n)
     v_th = float(amps_probe[np.flatnonzero(both >= 1e-3 * both[-1])[0]])
-    return v_th, float(width), g_range
-
-
-def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None = None,
-              t_unit: float | None = None, max_units: int = 16, levels: float = 100.0,
-              v_limit: float = 5.0) -> PulseCalibration:
-    """Programming amplitude, polarity, rates and time unit for ``device`` (numeric twin).
-
-    The switching threshold ``V_th`` is taken as the smallest amplitude whose rate reaches 1e-3
-    of the rate at ``v_limit`` V; a device whose threshold is not above ``v_read``, or a
-    ``v_prog`` below ``V_th``, is a :class:`ConfigError`. Without ``v_prog``:
-    ``v_prog = 1.8 V_th`` (so that half-selected cells, at ``0.9 V_th``, stay below it).
-    Without ``t_unit``: one unit pulse at ``v_prog`` moves the conductance by ``1/levels`` of the
-    range at mid state. Probe widths are chosen as in :func:`switching_threshold`.
-    """
-    if max_units < 1:
-        raise ConfigError(f"max pulse units must be >= 1, got {max_units}")
-    v_th, width, g_range = _threshold_probe(device, v_read, v_limit)
-    x_mid = np.array([0.5 * (device.x_min + device.x_max)])
     if v_th <= v_read:
         raise ConfigError(f"device {device.family} has no switching threshold above the read voltage "
                           f"({v_read:g} V): it moves at {v_th:g} V already, so reads would program it and "
