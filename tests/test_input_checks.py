@@ -32,6 +32,7 @@ BAD_SPECS = [
     ({"kind": "train", "base": TRAIN, "axes": {"fidelity": ["ideal", "spcie"]}}, "spcie"),
     ({"kind": "train", "base": TRAIN, "axes": {"epochs": ["five"]}}, "epochs"),
     ({"kind": "train", "base": TRAIN, "axes": {"opt.rhoo": [0.9]}}, "rhoo"),
+    ({"kind": "train", "base": TRAIN, "axes": {"tile_cols": [8, 1]}}, "tile_cols"),
     ({"kind": "device", "base": {"mode": "pulse"}, "axes": {"n": [5]}}, "pulse"),
     ({"kind": "device", "base": {"mode": "pulses"}, "axes": {"amp": ["1x"]}}, "amp"),
     ({"kind": "device", "base": {"form": "verilog"}, "axes": {"amp": [1]}}, "verilog"),
@@ -171,3 +172,7 @@ def test_a_floating_node_in_a_user_netlist_is_reported(engine):
     assert warnings == ["warning: ngspice: singular matrix: check node e"], proc.stderr
     clean = memcircuit("simulate", str(DATA / "sweep" / "divider.cir"), "--op")
     assert clean.returncode == 0 and "warning" not in clean.stderr, clean.stderr
+
+
+def test_a_tile_size_too_small_for_a_signed_weight_is_one_line(tmp_path):
+    one_error_line(memcircuit("train", "--tile-size", "8x1", "--out", str(tmp_path / "run")), "--tile-size", "8x1")

@@ -107,6 +107,9 @@ def check_config(cfg: TrainConfig) -> None:
     sizes = ",".join(map(str, cfg.layers))
     if len(cfg.layers) < 2 or min(cfg.layers) < 1:
         raise ConfigError(f"layers needs at least an input and an output size >= 1, got {sizes}")
+    if cfg.tile_rows < 1 or cfg.tile_cols < 2:
+        raise ConfigError(f"tile_rows x tile_cols (--tile-size) must be at least 1 x 2 (a signed weight takes two "
+                          f"columns), got {cfg.tile_rows}x{cfg.tile_cols}")
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
     check_tile_options(cfg.fidelity, cfg.tile_options, cfg.parallel_tiles)
