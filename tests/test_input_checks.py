@@ -176,3 +176,17 @@ def test_a_floating_node_in_a_user_netlist_is_reported(engine):
 
 def test_a_tile_size_too_small_for_a_signed_weight_is_one_line(tmp_path):
     one_error_line(memcircuit("train", "--tile-size", "8x1", "--out", str(tmp_path / "run")), "--tile-size", "8x1")
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("command", ["tile-read", "tile-program", "simulate"])
+def test_an_output_that_is_a_folder_fails_before_the_simulation(tmp_path, command):
+    np.save(tmp_path / "G.npy", np.full((4, 4), 1e-5))
+    np.save(tmp_path / "V.npy", np.full((2, 4), 0.1))
+    (tmp_path / "p.json").write_text(json.dumps({"steps": [_step(0.5)]}))
+    tile = ["--rows", "4", "--cols", "4", "--device", "exp-pulse", "--conductances", str(tmp_path / "G.npy"),
+            "--fidelity", "spice"]
+    args = {"tile-read": ["tile", "read", *tile, "--inputs", str(tmp_path / "V.npy"), "--json", str(tmp_path)],
+            "tile-program": ["tile", "program", *tile, "--pulses", str(tmp_path / "p.json"), "--json", str(tmp_path)],
+            "simulate": ["simulate", str(DATA / "sweep" / "divider.cir"), "--json", str(tmp_path)]}[command]
+    one_error_line(memcircuit(*args), "is a directory")

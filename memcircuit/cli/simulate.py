@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from memcircuit.cli.common import SIFloat, emit_json, warn
+from memcircuit.cli.common import SIFloat, check_output, emit_json, warn
 from memcircuit.errors import ConfigError
 
 
@@ -81,6 +81,7 @@ def simulate(netlist, op_, tran, json_out, raw_out, plot_out, signals, engine, t
         raise ConfigError("choose one of --op and --tran")
     analysis = Op() if op_ else (Tran(step=tran[0], stop=tran[1]) if tran else None)
     user = UserNetlist.from_file(netlist, allow_control=allow_control)
+    check_output(json_out, "--json")   # --raw and --plot are click paths that refuse folders already
     names = parse_signals(signals)
     if raw_out and engine != "batch":
         raise ConfigError("--raw needs the batch engine")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from memcircuit.cli.common import SIFloat, emit_json, load_npy, warn
+from memcircuit.cli.common import SIFloat, check_output, emit_json, load_npy, warn
 from memcircuit.errors import ConfigError
 from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.units import format_si
@@ -132,6 +132,7 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
         --r-wire 2.5 --fidelity spice --json out.json
     """
     check_tile_memory(rows, cols, cell, fidelity, workers)
+    check_output(json_out, "--json")
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     v = load_npy(v_file, what="--inputs")
     width = cols if transpose else rows
@@ -261,6 +262,7 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
     if device is None:
         raise ConfigError("programming needs memristor cells: add --device MODEL (see memcircuit models list)")
     check_tile_memory(rows, cols, cell, fidelity)
+    check_output(json_out, "--json")   # --plot and --save are click paths that refuse folders already
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
     _warn_program_range(prog, device)
