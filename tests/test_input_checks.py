@@ -55,6 +55,14 @@ def test_sweep_spec_is_checked_before_any_job_runs(tmp_path, spec, key):
     assert not (out / "jobs").exists()  # no job was started
 
 
+def test_sweep_json_to_a_folder_fails_before_any_job_runs(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"kind": "tile", "base": {}, "axes": {"rows": [4]}}))
+    out = tmp_path / "out"
+    one_error_line(memcircuit("sweep", str(path), "--out", str(out), "--json", str(tmp_path)), "is a directory")
+    assert not (out / "jobs").exists()
+
+
 def test_sweep_size_beyond_memory_fails_with_the_estimate(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump({"kind": "tile", "base": {"cols": 100000}, "axes": {"rows": [8, 100000]}}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from memcircuit.cli.common import emit_json
+from memcircuit.cli.common import check_output, emit_json
 
 
 @click.command()
@@ -45,6 +45,7 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet) -> None:
     from memcircuit.parallel import SweepSpec, make_executor, run_sweep
 
     parsed = SweepSpec.from_file(spec)
+    check_output(json_out, "--json")
     with make_executor(executor, workers=workers, scheduler=scheduler) as ex:
         report = run_sweep(parsed, out_dir, ex, progress=not quiet)
     click.echo(f"{report.total} jobs: {report.ran} run, {report.skipped} already done, {report.failed} failed; "
