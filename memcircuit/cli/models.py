@@ -10,6 +10,7 @@ import numpy as np
 
 from memcircuit.cli.common import SIFloat, emit_json
 from memcircuit.errors import ConfigError
+from memcircuit.units import format_si
 
 FORM_CHOICES = click.Choice(["behavioural", "va", "numeric"])
 
@@ -133,7 +134,8 @@ def iv(model, form, params, x0, json_out, plot_file, amp, freq, cycles, points) 
     start = _x0(model, device, x0)
     record = simulate(device, Sine(0.0, amp, freq), cycles / freq, start, form=form, points=int(points * cycles))
     pos, neg = lobe_areas(record["v"], record["i"])
-    click.echo(f"{model} ({form}): {amp:g} V, {freq:g} Hz, {cycles:g} cycles; state {record['x'].min():.4f} .. "
+    click.echo(f"{model} ({form}): {format_si(amp, 'V')}, {format_si(freq, 'Hz')}, {cycles:g} cycles; "
+               f"state {record['x'].min():.4f} .. "
                f"{record['x'].max():.4f}; lobe areas +{pos:.4g} W / -{neg:.4g} W", err=json_out == "-")
     data = {"model": model, "family": device.name, "form": form, "amp": amp, "freq": freq, "cycles": cycles,
             "x0": start, "params": {p["name"]: p["default"] for p in device.params.describe()},
@@ -203,7 +205,8 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
     x_twin = np.concatenate(twin)
     g = device.conductance(x, v_read)
     g_twin = device.conductance(x_twin, v_read)
-    click.echo(f"{model} ({form}): {n_pulses} pulses of {sign * amp:+g} V x {width:g} s; conductance "
+    click.echo(f"{model} ({form}): {n_pulses} pulses of {format_si(sign * amp, 'V')} x {format_si(width, 's')}; "
+               "conductance "
                f"{g[0]:.4g} -> {g[-1]:.4g} S (numeric twin {g_twin[-1]:.4g} S)", err=json_out == "-")
     emit_json({"model": model, "family": device.name, "form": form, "n": n_pulses, "amp": sign * amp,
                "width": width, "v_read": v_read, "x0": start, "pulse": np.arange(n_pulses + 1),
@@ -212,7 +215,8 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
         from memcircuit.plot import save_figure
         from memcircuit.plot.device import plot_pulse_response
 
-        ax = plot_pulse_response(g, reference=g_twin, title=f"{model}: {sign * amp:+g} V, {width:g} s pulses ({form})")
+        ax = plot_pulse_response(g, reference=g_twin, title=f"{model}: {format_si(sign * amp, 'V')}, "
+                                                            f"{format_si(width, 's')} pulses ({form})")
         save_figure(ax, plot_file)
         click.echo(f"wrote {plot_file}", err=json_out == "-")
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import click
 
-from memcircuit.cli.common import allow_include_option, emit_json
+from memcircuit.cli.common import allow_include_option, check_output, emit_json
 
 
 @click.command()
@@ -25,7 +25,9 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, allow_in
     """Run a parameter / Monte-Carlo sweep described by SPEC (YAML).
 
     Every job runs in its own process with its own ngspice and a timeout; its outcome is written
-    atomically to OUT/jobs/<id>/outcome.json. A failed job is reported and the sweep goes on.
+    atomically to OUT/jobs/<id>/outcome.json. Every job's parameters are checked before the
+    first job starts (an unknown key, a value of the wrong kind, a size beyond this machine's
+    memory: exit 2 naming it); a job that fails while running is reported and the sweep goes on.
     Running the same command again skips finished jobs (resume). The table of swept values and
     metrics is OUT/results.csv and OUT/results.json. Exit code 1 when any job failed.
 
@@ -52,6 +54,7 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, allow_in
     parsed = SweepSpec.from_file(spec)
     if allow_include:  # part of the jobs' parameters (and so of their ids) only when given
         parsed = replace(parsed, base={**parsed.base, "allow_include": list(allow_include)})
+    check_output(json_out, "--json")
     with make_executor(executor, workers=workers, scheduler=scheduler) as ex:
         report = run_sweep(parsed, out_dir, ex, progress=not quiet)
     click.echo(f"{report.total} jobs: {report.ran} run, {report.skipped} already done, {report.failed} failed; "

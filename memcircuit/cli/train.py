@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from memcircuit.cli.common import SIFloat, emit_json, progress_enabled
+from memcircuit.cli.common import SIFloat, check_output, emit_json, progress_enabled, warn
 from memcircuit.errors import ConfigError
 from memcircuit.train.optimizers import OPTIMIZERS
 
@@ -17,8 +17,6 @@ def _layers(text: str) -> tuple[int, ...]:
         sizes = tuple(int(s) for s in text.replace(" ", "").split(","))
     except ValueError:
         raise ConfigError(f"--layers takes comma-separated integers like 30,16,2, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ConfigError(f"--layers needs at least an input and an output size >= 1, got {text!r}")
     return sizes
 
 
@@ -136,6 +134,8 @@ Examples:
                    "--resume continues it.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the metrics summary here.")
 def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items, device_items, **opts) -> None:
+    from memcircuit.train.checkpoint import latest_checkpoint
+    from memcircuit.train.jobs import check_config
     from memcircuit.train.loop import TrainConfig, Trainer
 
     try:
@@ -144,6 +144,10 @@ def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items,
         raise ConfigError(f"--tile-size takes ROWSxCOLS like 64x64, got {tile_size!r}") from None
     cfg = TrainConfig(layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
                       optimizer_options=_options(opt_items), device_options=_options(device_items), **opts)
+    check_output(json_out, "--json")
+    check_config(cfg)
+    if resume and latest_checkpoint(Path(out_dir) / "checkpoints") is None:
+        warn(f"--resume: {out_dir} holds no checkpoint; starting a new run")
     trainer = Trainer(cfg, out_dir, progress=progress_enabled())
     try:
         summary = trainer.run(resume=resume, timeout=timeout)

@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from memcircuit.plot.waveform import engineering_scale
 
@@ -30,6 +31,7 @@ def plot_iv_loop(v: np.ndarray, i: np.ndarray, ax: Axes | None = None, *, label:
     ax.axhline(0, color="0.8", lw=0.6, zorder=0)
     ax.axvline(0, color="0.8", lw=0.6, zorder=0)
     ax.set_xlabel("voltage (V)")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))  # -1.00 .. 1.00 in 0.25 steps ran into each other
     ax.set_ylabel(f"current ({prefix}A)")
     ax.set_title(title or "I-V loop")
     if label:
@@ -78,6 +80,7 @@ def plot_pulse_response(g: np.ndarray, ax: Axes | None = None, *, reference: np.
     if reference is not None:
         ax.plot(n, np.asarray(reference) / scale, "-", lw=1.0, color="C3", label="numeric twin")
     ax.set_xlabel("pulse number")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"conductance ({prefix}S)")
     ax.set_title(title or "conductance per pulse")
     ax.legend(fontsize=8)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memcircuit.devices.analysis import V_LIMIT
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError, NonFiniteUpdate
 from memcircuit.tiles.base import PulseProgram, PulseStep
@@ -78,7 +79,7 @@ def _slew(device: DeviceModel, x: np.ndarray, v: np.ndarray, width: float, v_rea
 
 def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None = None,
               t_unit: float | None = None, max_units: int = 16, levels: float = 100.0,
-              v_limit: float = 5.0) -> PulseCalibration:
+              v_limit: float = V_LIMIT) -> PulseCalibration:
     """Programming amplitude, polarity, rates and time unit for ``device`` (numeric twin).
 
     The switching threshold ``V_th`` is taken as the smallest amplitude whose rate reaches 1e-3
