@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import click
 
-from memcircuit.cli.common import allow_include_option, check_output, emit_json
+from memcircuit.cli.common import SIFloat, allow_include_option, check_output, emit_json
 
 
 @click.command()
@@ -20,8 +20,11 @@ from memcircuit.cli.common import allow_include_option, check_output, emit_json
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel jobs (default: one per core).")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write the summary and table as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--timeout", type=SIFloat(positive=True), metavar="SECONDS",
+              help="Wall-clock limit per job (replaces the spec's timeout). A train job stops itself a "
+                   "little before it, keeps its checkpoint and is resumed when the sweep runs again.")
 @allow_include_option
-def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, allow_include) -> None:
+def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, timeout, allow_include) -> None:
     """Run a parameter / Monte-Carlo sweep described by SPEC (YAML).
 
     Every job runs in its own process with its own ngspice and a timeout; its outcome is written
@@ -45,6 +48,7 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, allow_in
     \b
     Examples:
       memcircuit sweep study.yaml --out runs/study
+      memcircuit sweep study.yaml --out runs/study --timeout 3600   # resumes jobs that timed out
       memcircuit sweep study.yaml --out runs/study --executor dask --scheduler tcp://head:8786
       memcircuit sweep amp_study.yaml --out runs/amp --allow-include pdk
       memcircuit plot sweep runs/study --x device.spread --y final_test_acc -o acc.png
@@ -52,6 +56,8 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, allow_in
     from memcircuit.parallel import SweepSpec, make_executor, run_sweep
 
     parsed = SweepSpec.from_file(spec)
+    if timeout is not None:
+        parsed = replace(parsed, timeout=timeout)
     if allow_include:  # part of the jobs' parameters (and so of their ids) only when given
         parsed = replace(parsed, base={**parsed.base, "allow_include": list(allow_include)})
     check_output(json_out, "--json")

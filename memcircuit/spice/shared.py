@@ -342,7 +342,8 @@ class SharedEngine(Engine):
                 self._kill()
                 self.restarts += 1
                 raise SimulationTimeout(
-                    f"ngspice did not answer within {limit:g} s; the worker was killed and will restart",
+                    f"ngspice did not answer within the time limit of {self.timeout:g} s per call; the worker was "
+                    "killed and will restart",
                     netlist=netlist,
                 )
             return self._conn.recv()
