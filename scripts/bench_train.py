@@ -94,7 +94,7 @@ def main(sets, fidelities, epochs, batch, seed, optimizer, lr, device, r_wire, m
         click.echo(f"| {row['net']} | {row['fidelity']} | {row['train_samples']} | {row['s_per_epoch']:.2f} | "
                    f"{speed} | {100 * row['test_acc']:.2f} | {diff} | {row['pulses']} | {row['energy_j']:.3g} |")
     if json_out:
-        from memcircuit.cli.common import write_atomic
+        from memcircuit.fileio import write_atomic
 
         write_atomic(json_out, json.dumps(rows, indent=2) + "\n")
 

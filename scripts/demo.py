@@ -58,7 +58,7 @@ def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
               help="Training epochs of the iris network (each fidelity).")
 def main(out: str, seed: int, epochs: int) -> None:
     """Build, simulate, train and plot; write OUT/summary.json last."""
-    from memcircuit.cli.common import write_atomic
+    from memcircuit.fileio import write_atomic
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

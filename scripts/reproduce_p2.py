@@ -132,7 +132,7 @@ def main(out, seeds, epochs, lr, conv_lrs, variation, target, sets, ablate, mnis
                        f"{100 * (np.mean(r['train_pulses']) / base - 1):+.0f} % | {fmt(r['init_pulses'], 0, 1e-3)} | "
                        f"{fmt(r['update_density'], 3)} |")
     Path(out).mkdir(parents=True, exist_ok=True)
-    from memcircuit.cli.common import write_atomic
+    from memcircuit.fileio import write_atomic
 
     write_atomic(Path(out) / "results.json", json.dumps(report, indent=2) + "\n")
 

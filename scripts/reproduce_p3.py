@@ -142,7 +142,7 @@ def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variatio
                                     "final_val_acc": vacc})
                 click.echo(f"| {var:g} | {label} | {_stat(ett)} | {_stat(acc)} | {_stat(vacc)} |")
     Path(out).mkdir(parents=True, exist_ok=True)
-    from memcircuit.cli.common import write_atomic
+    from memcircuit.fileio import write_atomic
 
     write_atomic(Path(out) / "results.json", json.dumps(report, indent=2) + "\n")
 

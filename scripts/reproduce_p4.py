@@ -106,7 +106,7 @@ def main(out, seeds, epochs, lr, ranks, mnist_ranks, sets, mnist_train, fidelity
         near = [r["row"] for r in out_rows if np.mean(r["final_test_acc"]) >= mbgd - 1.0 and r["row"] != "MBGD"]
         click.echo(f"\nrows within 1 point of MBGD ({mbgd:.1f} %): {', '.join(near) or 'none'}")
     Path(out).mkdir(parents=True, exist_ok=True)
-    from memcircuit.cli.common import write_atomic
+    from memcircuit.fileio import write_atomic
 
     write_atomic(Path(out) / "results.json", json.dumps(report, indent=2) + "\n")
 

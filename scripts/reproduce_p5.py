@@ -183,7 +183,7 @@ def main(out, seeds, epochs, lr, bl, sigma, max_train, mnist_train, sets, fideli
                      for i in range(len(NOISE))]
             click.echo(f"| {label} | " + " | ".join(cells) + " |")
     Path(out).mkdir(parents=True, exist_ok=True)
-    from memcircuit.cli.common import write_atomic
+    from memcircuit.fileio import write_atomic
 
     write_atomic(Path(out) / "results.json", json.dumps(report, indent=2) + "\n")
 

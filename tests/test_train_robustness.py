@@ -277,3 +277,17 @@ def test_sweep_train_job_ends_itself_before_the_kill_and_resumes(tmp_path):
     assert metrics["complete"] and metrics["epochs_done"] == 60
     # the second run went on from the first one's checkpoint: the earlier epochs kept their rows
     assert metrics["epochs"][:first[1]["epoch"]] == first[1]["history"]
+
+
+def test_run_files_get_the_permissions_open_would_give(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    t = _trainer(tmp_path / "run", epochs=1)
+    t.run()
+    t.close()
+    for p in [tmp_path / "run" / "metrics.json", tmp_path / "run" / "config.json",
+              *(tmp_path / "run" / "checkpoints").iterdir()]:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask, p

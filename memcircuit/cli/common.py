@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ import click
 import numpy as np
 
 from memcircuit.errors import ConfigError
+from memcircuit.fileio import json_text, write_atomic  # noqa: F401 (write_atomic: used by the CLI modules)
 from memcircuit.units import parse_si
 
 
@@ -49,46 +47,6 @@ allow_include_option = click.option(
          "folder and the project's model folders.")
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it, then restoring it at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write a file so that readers see either the old content or the whole new one; it gets the
-    permissions open() would give it (0644 under the usual umask)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; open() would give 0666 - umask
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def check_output(destination: str | None, option: str) -> None:
     """:class:`ConfigError` now, before any work, when ``destination`` (a file to write; ``-`` is
     stdout) is a directory or lies under a file."""
@@ -106,7 +64,7 @@ def emit_json(data: Any, destination: str | None) -> None:
     """Write JSON to a file, or to stdout when destination is '-'."""
     if destination is None:
         return
-    text = json.dumps(_jsonable(data), indent=2) + "\n"
+    text = json_text(data)
     if destination == "-":
         click.echo(text, nl=False)
     else:

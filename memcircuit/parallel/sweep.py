@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from memcircuit.errors import ConfigError
+from memcircuit.fileio import write_atomic
 from memcircuit.parallel.executors import Executor
 from memcircuit.parallel.jobs import KINDS, check
 
@@ -144,12 +145,6 @@ def _resolve_paths(params: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     return params
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    from memcircuit.cli.common import write_atomic
-
-    write_atomic(path, text)
-
-
 @dataclass
 class SweepReport:
     total: int
@@ -167,7 +162,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, executor: Executor, *, progr
     out = Path(out_dir)
     (out / "jobs").mkdir(parents=True, exist_ok=True)
     jobs = spec.jobs()
-    _write_atomic(out / "spec.json", json.dumps({"kind": spec.kind, "base": spec.base, "axes": spec.axes,
+    write_atomic(out / "spec.json", json.dumps({"kind": spec.kind, "base": spec.base, "axes": spec.axes,
                                                  "mode": spec.mode, "timeout": spec.timeout}, indent=2, default=str))
     todo = []
     for job in jobs:
@@ -179,7 +174,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, executor: Executor, *, progr
             except json.JSONDecodeError:
                 pass  # a damaged outcome is re-run
         (out / "jobs" / job["id"]).mkdir(parents=True, exist_ok=True)
-        _write_atomic(out / "jobs" / job["id"] / "job.json", json.dumps(job, indent=2, default=str))
+        write_atomic(out / "jobs" / job["id"] / "job.json", json.dumps(job, indent=2, default=str))
         # the job's files (a training run and its checkpoints) live in its own folder, so that a
         # job that timed out or failed resumes there when the sweep runs again
         todo.append({**job, "workdir": str((out / "jobs" / job["id"]).resolve())})
@@ -191,7 +186,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, executor: Executor, *, progr
     failed = 0
     for job, outcome in executor.run(todo, spec.timeout):
         outcome["point"] = job["point"]
-        _write_atomic(out / "jobs" / job["id"] / "outcome.json", json.dumps(outcome, indent=2, default=str))
+        write_atomic(out / "jobs" / job["id"] / "outcome.json", json.dumps(outcome, indent=2, default=str))
         failed += outcome.get("status") != "ok"
         if bar is not None:
             bar.update(1)
@@ -225,6 +220,6 @@ def gather(out: Path, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _write_atomic(out / "results.csv", buffer.getvalue())
-    _write_atomic(out / "results.json", json.dumps({"columns": columns, "rows": rows}, indent=2, default=str))
+    write_atomic(out / "results.csv", buffer.getvalue())
+    write_atomic(out / "results.json", json.dumps({"columns": columns, "rows": rows}, indent=2, default=str))
     return rows

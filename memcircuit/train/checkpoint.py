@@ -15,9 +15,7 @@ newest file that loads.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from memcircuit.errors import ConfigError
+from memcircuit.fileio import atomic_file
 
 _NAME = re.compile(r"^epoch_(\d{4,})(?:_batch_(\d{4,}))?\.npz$")
 META = "__meta__"
@@ -60,17 +59,10 @@ def remove_partial_checkpoints(directory: str | Path, epoch: int) -> None:
 def save_checkpoint(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` and the JSON-able ``meta`` to ``path`` atomically."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     if META in arrays:
         raise ValueError(f"array name {META!r} is reserved")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".npz", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **{META: np.array(json.dumps(meta))}, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target, "wb") as handle:
+        np.savez(handle, **{META: np.array(json.dumps(meta))}, **arrays)
     return target
 
 

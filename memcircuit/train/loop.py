@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from memcircuit.errors import ConfigError, TrainingError, TrainingTimeout
+from memcircuit.fileio import write_atomic, write_json
 from memcircuit.tiles.base import FIDELITIES
 from memcircuit.tiles.tiled import check_parallel_tiles
 from memcircuit.train.checkpoint import (
@@ -396,9 +397,7 @@ class Trainer:
         return out
 
     def write_metrics(self) -> None:
-        from memcircuit.cli.common import emit_json, write_atomic
-
-        emit_json(self.summary(), str(self.out / "metrics.json"))
+        write_json(self.out / "metrics.json", self.summary())
         buf = io.StringIO()
         keys = list(METRIC_KEYS) + sorted({k for row in self.history for k in row} - set(METRIC_KEYS))
         writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
@@ -429,8 +428,6 @@ class Trainer:
                                   "or choose another --out")
             start = self.restore(found[1], found[2])
             partial = found[1].get("partial")
-        from memcircuit.cli.common import write_atomic
-
         write_atomic(self.out / "config.json", json.dumps(self.cfg.to_json(), indent=2) + "\n")
         if timeout is not None and not (np.isfinite(timeout) and timeout > 0):
             raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
