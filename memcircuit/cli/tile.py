@@ -9,49 +9,20 @@ from pathlib import Path
 import click
 import numpy as np
 
-from memcircuit.cli.common import SIFloat, emit_json, load_npy
+from memcircuit.cli.common import circuit_options, emit_json, load_npy, spec_kwargs
 from memcircuit.errors import ConfigError
 
 
 def tile_options(func):
     """Options that describe the physical tile (shared by ``tile`` and ``build`` commands)."""
-    options = [
+    func = circuit_options()(func)
+    for option in reversed([
         click.option("--rows", type=click.IntRange(min=1), required=True, help="Rows (inputs, driven from the left)."),
         click.option("--cols", type=click.IntRange(min=1), required=True,
                      help="Columns (outputs, sensed at the bottom)."),
-        click.option("--device", metavar="MODEL",
-                     help="Memristor model name (memcircuit models list). Default: linear resistors."),
-        click.option("--cell", type=click.Choice(["1R", "1T1R"]), default="1R", show_default=True,
-                     help="1R: the cell element alone; 1T1R: in series with a level-1 NMOS access transistor."),
-        click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
-                     help="Wire resistance per segment, ohm (rows and columns), e.g. 2.5."),
-        click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True,
-                     help="ideal: 0 V virtual ground; tia: behavioural op-amp transimpedance amplifier."),
-        click.option("--r-f", type=SIFloat(positive=True), default=10e3, show_default=True,
-                     help="TIA feedback resistance, ohm."),
-        click.option("--opamp-gain", type=SIFloat(positive=True), default=1e5, show_default=True,
-                     help="TIA op-amp open-loop DC gain (V/V)."),
-        click.option("--adc-bits", type=click.IntRange(1, 24), help="Quantise the TIA output with an ADC (bits)."),
-        click.option("--r-out", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
-                     help="Driver output resistance, ohm."),
-        click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True,
-                     help="Read voltage (V) at which memristor conductances are defined."),
-    ]
-    for option in reversed(options):
+    ]):
         func = option(func)
     return func
-
-
-def spec_kwargs(cell: str, sense: str, r_f: float, opamp_gain: float, adc_bits: int | None,
-                r_out: float) -> dict:
-    """Keyword arguments of :class:`~memcircuit.circuits.spec.CrossbarSpec` from CLI options."""
-    from memcircuit.circuits.spec import AdcParams, DriverParams, OpAmpParams, TiaParams
-
-    if adc_bits is not None and sense != "tia":
-        raise ConfigError("--adc-bits digitises the TIA output: add --sense tia")
-    return {"cell": cell, "tia": TiaParams(r_f=r_f, opamp=OpAmpParams(gain=opamp_gain)),
-            "adc": AdcParams(bits=adc_bits) if adc_bits is not None else None,
-            "driver": DriverParams(r_out=r_out)}
 
 
 def _shape(arr: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
