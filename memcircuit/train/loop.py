@@ -39,7 +39,7 @@ from memcircuit.train.checkpoint import (
     save_checkpoint,
 )
 from memcircuit.train.datasets import Dataset, load_dataset
-from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, cross_entropy
+from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, conductance_range, cross_entropy
 from memcircuit.train.optimizers import REGISTRY, make_optimizer
 from memcircuit.train.optimizers.base import Factored
 from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, encode_outer, encode_pwm, require_finite
@@ -138,11 +138,7 @@ def _device_and_range(cfg: TrainConfig):
         device = get_device(cfg.device, **cfg.device_options)
     else:
         device = resolve_device(cfg.device)
-    lo = float(device.conductance(np.array([device.x_min]), cfg.v_read)[0])
-    hi = float(device.conductance(np.array([device.x_max]), cfg.v_read)[0])
-    g_lo, g_hi = min(lo, hi), max(lo, hi)
-    margin = 0.02 * (g_hi - g_lo)   # keep targets inside the range the states can reach
-    return device, g_lo + margin, g_hi - margin
+    return (device, *conductance_range(device, cfg.v_read))
 
 
 class Trainer:
