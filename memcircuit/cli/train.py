@@ -47,7 +47,8 @@ Optimizers:
 \b
 Outputs in --out: metrics.json (per epoch: epoch, train_acc, test_acc, loss, pulses, energy_j,
 seconds; "complete": true and final_test_acc once every epoch ran), metrics.csv, curves.png,
-config.json and checkpoints/ (one per epoch). A run that fails (a non-finite update), reaches
+config.json, checkpoints/ (one per epoch) and network.npz (the trained weights, for
+memcircuit infer). A run that fails (a non-finite update), reaches
 --timeout or is interrupted saves its last good batch as a partial checkpoint and records
 "complete": false with the reason; --resume continues from there with the same numbers.
 \b

@@ -57,21 +57,26 @@ def remove_partial_checkpoints(directory: str | Path, epoch: int) -> None:
             p.unlink(missing_ok=True)
 
 
-def save_checkpoint(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``arrays`` and the JSON-able ``meta`` to ``path`` atomically."""
+def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` as an ``.npz`` so that readers see either the old file or the whole new one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if META in arrays:
-        raise ValueError(f"array name {META!r} is reserved")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".npz", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **{META: np.array(json.dumps(meta))}, **arrays)
+            np.savez(handle, **arrays)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def save_checkpoint(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` and the JSON-able ``meta`` to ``path`` atomically."""
+    if META in arrays:
+        raise ValueError(f"array name {META!r} is reserved")
+    return save_npz_atomic(path, {META: np.array(json.dumps(meta)), **arrays})
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -424,6 +424,13 @@ class Trainer:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in keys})
         write_atomic(self.out / "metrics.csv", buf.getvalue())
 
+    def write_network(self) -> Path:
+        """``network.npz``: the weights the tiles hold now, in the layout of
+        :mod:`memcircuit.train.model` (what ``memcircuit infer`` reads)."""
+        from memcircuit.train.model import from_tiled
+
+        return from_tiled(self.net.weights(), self.net.activations).save_npz(self.out / "network.npz")
+
     # -- the run -------------------------------------------------------------------------------
     def run(self, *, resume: bool = False, stop_after: int | None = None,
             timeout: float | None = None) -> dict[str, Any]:
@@ -474,6 +481,7 @@ class Trainer:
                 self._ended_by(exc)
                 raise
         self.write_metrics()
+        self.write_network()
         return self.summary()
 
     def _ended_by(self, exc: BaseException) -> None:
