@@ -147,6 +147,20 @@ def spec_kwargs(cell: str, sense: str, r_f: float, opamp_gain: float, adc_bits: 
             "driver": DriverParams(r_out=r_out)}
 
 
+def ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> list[str]:
+    """The circuit options the ``ideal`` fidelity ignores by definition (told on stderr)."""
+    if fidelity != "ideal":
+        return []
+    ignored = [name for name, used in (("--r-wire", r_wire > 0), ("--sense tia", sense == "tia"),
+                                       ("--cell 1T1R", kwargs["cell"] == "1T1R"),
+                                       ("--r-out", kwargs["driver"].r_out > 0),
+                                       ("--adc-bits", kwargs["adc"] is not None)) if used]
+    if ignored:
+        click.echo(f"note: the ideal fidelity is G^T V with ideal wires and periphery; it ignores "
+                   f"{', '.join(ignored)} (use --fidelity numeric or spice for them)", err=True)
+    return ignored
+
+
 _SHARED = {
     "--device-param": dict(param_decls=("--device-param", "device_items"), multiple=True, metavar="KEY=VALUE",
                            help="Device parameter override, repeatable (e.g. --device-param a_ltp=5)."),

@@ -8,6 +8,7 @@ import numpy as np
 from memcircuit.cli.common import (
     circuit_options,
     emit_json,
+    ideal_ignores,
     load_npy,
     parse_key_values,
     parse_tile_size,
@@ -114,7 +115,6 @@ def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fi
           device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, device_items, signed, tile_size,
           variation, input_bits, v_prog, t_unit, max_units, levels, workers, parallel_tiles, batch, seed, json_out,
           plot_out) -> None:
-    from memcircuit.cli.tile import _ideal_ignores
     from memcircuit.infer import InferConfig, infer, load_model
 
     tile_rows, tile_cols = parse_tile_size(tile_size)
@@ -129,7 +129,7 @@ def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fi
     if x.shape[1] != model.sizes[0]:
         raise ConfigError(f"wrong input width: {source} has {x.shape[1]} values per sample but {model_file} takes "
                           f"{model.sizes[0]}")
-    _ideal_ignores(fidelity, r_wire, sense, kwargs)
+    ideal_ignores(fidelity, r_wire, sense, kwargs)
     summary, outputs = infer(model, x, cfg, y, progress=progress_enabled())
     summary["data"] = source
     if plot_out:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from memcircuit.cli.common import circuit_options, emit_json, load_npy, spec_kwargs
+from memcircuit.cli.common import circuit_options, emit_json, ideal_ignores, load_npy, spec_kwargs
 from memcircuit.errors import ConfigError
 
 
@@ -31,25 +31,11 @@ def _shape(arr: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
     return arr
 
 
-def _ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> list[str]:
-    """The circuit options the ``ideal`` fidelity ignores by definition (told on stderr)."""
-    if fidelity != "ideal":
-        return []
-    ignored = [name for name, used in (("--r-wire", r_wire > 0), ("--sense tia", sense == "tia"),
-                                       ("--cell 1T1R", kwargs["cell"] == "1T1R"),
-                                       ("--r-out", kwargs["driver"].r_out > 0),
-                                       ("--adc-bits", kwargs["adc"] is not None)) if used]
-    if ignored:
-        click.echo(f"note: the ideal fidelity is G^T V with ideal wires and periphery; it ignores "
-                   f"{', '.join(ignored)} (use --fidelity numeric or spice for them)", err=True)
-    return ignored
-
-
 def _tile(fidelity: str, rows: int, cols: int, g: np.ndarray, device: str | None, r_wire: float, sense: str,
           v_read: float, seed: int, workers: int | None, kwargs: dict):
     from memcircuit.tiles import make_tile
 
-    _ideal_ignores(fidelity, r_wire, sense, kwargs)
+    ideal_ignores(fidelity, r_wire, sense, kwargs)
     extra = {"workers": workers} if workers and fidelity in ("spice", "hybrid") else {}
     return make_tile(fidelity, rows, cols, device=device, g=g, r_wire=r_wire, sense=sense, v_read=v_read,
                      seed=seed, **kwargs, **extra)
