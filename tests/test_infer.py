@@ -106,6 +106,20 @@ def test_onnx_gemm_and_matmul_import_match_numpy(tmp_path, iris):
     np.testing.assert_allclose(model.forward(iris.x_test)[-1], z, rtol=1e-12)
 
 
+def test_onnx_constant_reshape_and_gemm_scales(tmp_path, iris):
+    """Reshape to batch x features with its shape from a Constant node; Gemm's alpha and beta."""
+    w, b = np.arange(12.0).reshape(4, 3) / 10, np.array([0.5, -1.0, 2.0])
+    nodes = [helper.make_node("Constant", [], ["shape"], name="shape",
+                              value=numpy_helper.from_array(np.array([-1, 4], dtype=np.int64))),
+             helper.make_node("Reshape", ["x", "shape"], ["flat"], name="view"),
+             helper.make_node("Identity", ["flat"], ["same"], name="identity"),
+             helper.make_node("Gemm", ["same", "W", "b"], ["y"], name="fc", alpha=2.0, beta=0.5)]
+    path = _save(tmp_path, "reshape", nodes, [_tensor("W", w), _tensor("b", b)], 4, "y", 3, in_shape=["N", 2, 2])
+    model = load_model(path)
+    assert model.activations == ("identity",)
+    np.testing.assert_allclose(model.forward(iris.x_test)[0], 2.0 * iris.x_test @ w + 0.5 * b, rtol=1e-6)
+
+
 def test_npz_round_trip_and_layout_errors(tmp_path):
     ws, bs = _weights([3, 5, 2], 3)
     model = DenseModel(tuple(ws), tuple(bs), ("tanh", "softmax"))

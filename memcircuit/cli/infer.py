@@ -108,7 +108,8 @@ def _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples):
                 "--max-units", "--levels", "--workers", "--parallel-tiles")
 @click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True, help="Samples per tile read.")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the data split, device variation and programming noise.")
+              help="Seed of the data split (the training run's seed gives its test split), device "
+                   "variation and programming noise.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write the comparison as JSON ('-' = stdout).")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="PNG of circuit vs software outputs.")
 def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fidelity, placement, verify_rounds,

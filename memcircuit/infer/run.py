@@ -21,6 +21,7 @@ Placement of the weights:
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -235,8 +236,6 @@ def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | No
     if y is not None and len(y) != len(x):
         raise ConfigError(f"{len(y)} labels for {len(x)} samples")
     z_sw = model.forward(x)
-    import time
-
     start = time.perf_counter()
     with CircuitNetwork(model, cfg) as circuit:
         placed = time.perf_counter()
