@@ -120,6 +120,22 @@ def test_onnx_constant_reshape_and_gemm_scales(tmp_path, iris):
     np.testing.assert_allclose(model.forward(iris.x_test)[0], 2.0 * iris.x_test @ w + 0.5 * b, rtol=1e-6)
 
 
+def test_onnx_classifier_label_branch_is_not_evaluated(tmp_path, iris):
+    """scikit-learn-style export: probabilities plus an integer label (ArgMax, Cast) output."""
+    path, (ws, bs) = matmul_mlp(tmp_path)
+    m = onnx.load(str(path))
+    m.graph.node.extend([helper.make_node("ArgMax", ["probs"], ["arg"], name="argmax", axis=1, keepdims=0),
+                         helper.make_node("Cast", ["arg"], ["label"], name="cast", to=TensorProto.INT64)])
+    m.graph.output.insert(0, helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]))
+    onnx.save(m, str(tmp_path / "labels.onnx"))
+    model = load_model(tmp_path / "labels.onnx")
+    assert model.sizes == [4, 7, 3] and model.activations[-1] == "softmax"
+    m.graph.output.append(helper.make_tensor_value_info("z0", TensorProto.FLOAT, ["N", 7]))
+    onnx.save(m, str(tmp_path / "two.onnx"))
+    with pytest.raises(ConfigError, match="exactly one float tensor output"):
+        load_model(tmp_path / "two.onnx")
+
+
 def test_npz_round_trip_and_layout_errors(tmp_path):
     ws, bs = _weights([3, 5, 2], 3)
     model = DenseModel(tuple(ws), tuple(bs), ("tanh", "softmax"))

@@ -6,8 +6,10 @@ matrix followed by an ``Add`` of a constant bias, the activations ``Relu``, ``Si
 ``Tanh`` after a layer, ``Flatten`` (``axis = 1``) and ``Reshape`` to 2-D (no-ops on the
 flattened inputs), ``Softmax`` on the last axis after the last layer, and ``Identity``,
 ``Dropout`` (inference: no-ops), ``Constant`` (values for the others). Anything else is refused
-with one line naming the operator and its node. Operator semantics: the ONNX operator
-specification (onnx.ai, Operators.md).
+with one line naming the operator and its node. A graph may have further outputs that are not
+float tensors (a classifier's integer ``label`` from ArgMax and Cast); the nodes that lead only
+there are not evaluated. Operator semantics: the ONNX operator specification (onnx.ai,
+Operators.md).
 """
 
 from __future__ import annotations
@@ -64,6 +66,32 @@ def input_width(model) -> int | None:
     return int(np.prod([d.dim_value for d in dims]))
 
 
+def _network_output(graph, source: Path) -> tuple[str, set[int]]:
+    """The one float tensor output of the graph and the indices of the nodes it depends on.
+
+    Exporters of classifiers add outputs the network does not need (scikit-learn's ``label``:
+    ArgMax and Cast after the probabilities); nodes that do not lead to the float output are not
+    evaluated (the argmax is taken again here)."""
+    from onnx import TensorProto
+
+    floats = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+    candidates = [o.name for o in graph.output
+                  if o.type.HasField("tensor_type") and o.type.tensor_type.elem_type in floats]
+    if len(candidates) != 1:
+        names = ", ".join(o.name for o in graph.output) or "none"
+        raise ConfigError(f"{source}: the graph needs exactly one float tensor output (the network output), "
+                          f"got {len(candidates)} among {names} (export classifiers without ZipMap)")
+    producer = {name: k for k, node in enumerate(graph.node) for name in node.output}
+    needed: set[int] = set()
+    todo = [candidates[0]]
+    while todo:
+        k = producer.get(todo.pop())
+        if k is not None and k not in needed:
+            needed.add(k)
+            todo.extend(graph.node[k].input)
+    return candidates[0], needed
+
+
 def load_onnx(path: str | Path) -> DenseModel:
     """A :class:`DenseModel` from an ONNX file (see module doc for what is accepted)."""
     p = Path(path)
@@ -75,6 +103,7 @@ def load_onnx(path: str | Path) -> DenseModel:
         raise ConfigError(f"{p}: the graph needs exactly one data input, got {len(inputs)} "
                           f"({', '.join(i.name for i in inputs) or 'none'})")
     current = inputs[0].name
+    output, needed = _network_output(graph, p)
     width = input_width(model)
     weights: list[np.ndarray] = []
     biases: list[np.ndarray] = []
@@ -106,6 +135,8 @@ def load_onnx(path: str | Path) -> DenseModel:
         acts.append(None)
 
     for k, node in enumerate(graph.node):
+        if k not in needed:
+            continue
         op, a = node.op_type, _attrs(node)
         if op == "Constant":
             if "value" not in a:
@@ -166,9 +197,8 @@ def load_onnx(path: str | Path) -> DenseModel:
             if shape.size != 2:
                 raise fail(node, k, f"Reshape to {tuple(shape)}: only reshapes to batch x features are supported")
         current = node.output[0]
-    outputs = [o.name for o in graph.output]
-    if outputs != [current]:
-        raise ConfigError(f"{p}: the graph output ({', '.join(outputs)}) must be the end of the chain ({current})")
+    if output != current:
+        raise ConfigError(f"{p}: the graph output {output} must be the end of the chain ({current})")
     if not weights:
         raise ConfigError(f"{p}: no dense layer (Gemm or MatMul) in the graph")
     names = [x if x is not None else "identity" for x in acts]
