@@ -1,11 +1,13 @@
 """One exception hierarchy for the whole toolkit.
 
 Every failure a user can cause or meet is one of these; the CLI maps them to exit code 2 and one
-readable line (the traceback only with ``--debug``).
+readable line (the traceback only with ``--debug``). :class:`Interrupted` is not a failure: it
+ends a command that received SIGINT or SIGTERM (exit code 130 or 143).
 """
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 
@@ -22,7 +24,13 @@ class NetlistError(MemcircuitError):
 
 
 class ModelCompileError(MemcircuitError):
-    """A Verilog-A model could not be compiled to OSDI (or no compiler is installed)."""
+    """A Verilog-A model could not be compiled to OSDI (or no compiler is installed), or it uses a
+    construct OpenVAF or ngspice cannot run faithfully. ``output`` is the compiler's whole
+    message (empty when the compiler did not run)."""
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 class SimulationError(MemcircuitError):
@@ -105,3 +113,16 @@ class TrainingTimeout(TrainingError):
     """The run reached its wall-clock limit (``--timeout``) and stopped after saving its state."""
 
     names_layer = False
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived (:mod:`memcircuit.processes`): unwind and exit 128 + ``signum``.
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so that ``except Exception`` handlers (a
+    sweep job reporting its failure, a retry) let it through, and not a ``KeyboardInterrupt``,
+    which click would turn into "aborted".
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum

@@ -78,3 +78,21 @@ def format_spice(value: float) -> str:
                 break
             return mantissa + prefix
     return f"{value:.12g}"
+
+
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
+       (1e-12, "p"), (1e-15, "f"))
+
+
+def si_prefix(value: float) -> tuple[float, str]:
+    """Scale and SI prefix (f .. T) so that ``|value| / scale`` reads between 1 and 1000."""
+    magnitude = abs(float(value))
+    if magnitude == 0.0 or not math.isfinite(magnitude):
+        return 1.0, ""
+    return next((item for item in _SI if magnitude >= item[0] * (1 - 1e-9)), _SI[-1])
+
+
+def format_si(value: float, unit: str = "", digits: int = 3) -> str:
+    """A number for people, with an SI prefix and unit: ``1e-7, "s" -> "100 ns"``, ``0.9, "V" -> "900 mV"``."""
+    scale, prefix = si_prefix(value)
+    return f"{float(value) / scale:.{digits}g} {prefix}{unit}".rstrip()

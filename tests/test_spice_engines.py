@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from memcircuit.netlist import (
 from memcircuit.netlist.ir import DcSweep
 from memcircuit.spice import BatchEngine, SharedEngine, UserNetlist, compile_va, run
 from memcircuit.spice.engine import classify
+from memcircuit.spice.shared import DIES_AT_ENV
 
 pytestmark = pytest.mark.ngspice
 
@@ -81,7 +83,7 @@ def test_dc_sweep_names_and_values(engine):
 
 
 def test_golden_writer_netlist_parses_and_runs(engine):
-    from tests.test_netlist import sample_circuit
+    from test_netlist import sample_circuit  # pytest puts tests/ on the path (no package)
 
     result = engine.run(sample_circuit(), Op())
     assert {"v(in)", "v(out)", "v(xc1.mid)"} <= set(result)
@@ -223,20 +225,59 @@ SLOW = Circuit("slow", elements=(VoltageSource("V1", ("a", "0"), wave=Pulse(0, 1
                                  Resistor("R1", ("a", "b"), 1e3), Capacitor("C1", ("b", "0"), 1e-12)))
 
 
-def test_shared_engine_survives_a_crash_during_a_run():
+def test_shared_engine_retries_a_crash_once_and_fails_on_the_second():
     with SharedEngine(timeout=60, remedies=False) as eng:
         assert eng.run(divider(), Op()).scalar("v(b)") == pytest.approx(0.75)
-        pid = eng.worker_pid
-        # what a crash inside libngspice looks like, while it is busy with a long transient
-        killer = threading.Timer(0.5, os.kill, (pid, signal.SIGSEGV))
+        first = eng.worker_pid
+        crashed: list[int] = []
+        done = threading.Event()
+
+        def crash_each_worker() -> None:
+            """What a crash inside libngspice looks like, 0.5 s into each worker's long transient:
+            the worker's, then that of the worker restarted to retry the call."""
+            while not done.is_set() and len(crashed) < 2:
+                proc = eng._proc
+                if proc is not None and proc.pid not in crashed and not done.wait(0.5):
+                    os.kill(proc.pid, signal.SIGSEGV)
+                    crashed.append(proc.pid)
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=crash_each_worker)
         killer.start()
         try:
-            with pytest.raises(SimulationError, match="worker died"):
+            with pytest.raises(SimulationError, match="died twice"):
                 eng.run(SLOW, Tran(1e-12, 1.0, max_step=1e-12))
         finally:
-            killer.cancel()
+            done.set()
+            killer.join()
+        assert crashed[0] == first and len(crashed) == 2
         assert eng.run(divider(), Op()).scalar("v(b)") == pytest.approx(0.75)
-        assert eng.restarts >= 1 and eng.worker_pid != pid
+        assert eng.restarts >= 2 and eng.worker_pid not in crashed
+
+
+def test_shared_engine_restores_altered_values_after_a_crash(monkeypatch):
+    monkeypatch.setenv(DIES_AT_ENV, "2")  # the first worker dies on its second run
+    with SharedEngine(timeout=60) as eng:
+        eng.load(divider())
+        eng.alter("V1", dc=2.0)
+        assert eng.rerun(Op()).scalar("v(b)") == pytest.approx(1.5)
+        eng.alter("R2", resistance=1e3)
+        assert eng.rerun(Op()).scalar("v(b)") == pytest.approx(1.0)  # after the restart, both changes hold
+        assert eng.restarts == 1
+
+
+def test_a_call_interrupted_midway_does_not_answer_the_next_one():
+    with SharedEngine(timeout=60, remedies=False) as eng:
+        eng.run(divider(), Op())
+        interrupt = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))  # Ctrl-C mid-transient
+        interrupt.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                eng.run(SLOW, Tran(1e-12, 1.0, max_step=1e-12))
+        finally:
+            interrupt.cancel()
+        eng.timeout = 20  # the worker must not still be busy with the abandoned transient
+        assert eng.run(divider(), Op()).scalar("v(b)") == pytest.approx(0.75)
 
 
 def test_shared_engine_restarts_a_worker_that_died_between_runs():
@@ -267,6 +308,22 @@ def test_batch_timeout_kills_ngspice():
                                      Resistor("R1", ("a", "b"), 1e3), Capacitor("C1", ("b", "0"), 1e-12)))
     with pytest.raises(SimulationTimeout):
         BatchEngine(timeout=0.5, remedies=False).run(slow, Tran(1e-12, 1.0, max_step=1e-12))
+
+
+def test_batch_timeout_bounds_the_whole_call_with_its_remedies(monkeypatch):
+    """Every attempt runs in real ngspice for about a second and is then called non-converged:
+    with a limit per attempt the remedies (the smaller steps take longer) ran for 5 s or more.
+    (The shared engine classifies in its worker; its attempts get the same deadline.)"""
+    import time
+
+    from memcircuit.spice import batch
+
+    monkeypatch.setattr(batch, "classify", lambda output: ("convergence", "timestep too small (test)"))
+    limit = 2.0
+    start = time.monotonic()
+    with pytest.raises(SimulationTimeout):
+        BatchEngine(timeout=limit).run(rc(), Tran(3e-6, 0.1, max_step=3e-6))
+    assert time.monotonic() - start < limit + 1.0
 
 
 def test_shared_timeout_restarts_worker():

@@ -162,3 +162,11 @@ def test_train_sweep_rejects_unknown_dotted_names(tmp_path):
     assert (cfg.variation, cfg.device_options, cfg.layers) == (0.1, {"a_ltd": 2.0}, (4, 5, 3))
     with pytest.raises(ConfigError, match="dotted names"):
         train_config({"foo.bar": 1})
+
+
+def test_invalid_yaml_is_located_not_quoted(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text("kind: spice\nbase: {a: [1, 2}\nsecret: hunter2\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML \(.* at line 2, column 16\)") as info:
+        SweepSpec.from_file(path)
+    assert "[1, 2}" not in str(info.value) and "hunter2" not in str(info.value)

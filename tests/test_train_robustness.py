@@ -250,25 +250,29 @@ def test_cli_timeout_is_one_line_exit_2_and_resume_continues(tmp_path):
 
 
 def test_sweep_train_job_ends_itself_before_the_kill_and_resumes(tmp_path):
-    """A train job stops itself a little before the sweep's job timeout, keeps its checkpoint in
-    the sweep's folder, and the same sweep run again (with more time) resumes it."""
-    from memcircuit.parallel import SweepSpec, make_executor, run_sweep
+    """A train job stops itself a little before the sweep's job timeout (``sweep --timeout``),
+    keeps its checkpoint in the sweep's folder, and the same sweep run again with more time
+    resumes it."""
+    import yaml
 
     base = {"dataset": "iris", "layers": "4,6,3", "fidelity": "ideal", "optimizer": "momentum", "lr": 0.3,
             "epochs": 60}
-    spec = {"kind": "train", "base": base, "axes": {"seed": [0]}}
-    with make_executor("local", workers=1) as ex:
-        report = run_sweep(SweepSpec.from_dict({**spec, "timeout": 12}), tmp_path / "out", ex, progress=False)
-    row = report.rows[0]
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({"kind": "train", "base": base, "axes": {"seed": [0]}}))
+    cmd = [sys.executable, "-c", "from memcircuit.cli import main; main()", "sweep", str(tmp_path / "spec.yaml"),
+           "--out", str(tmp_path / "out"), "--quiet", "--json", "-", "--timeout"]
+    proc = subprocess.run([*cmd, "12"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr                  # a job that did not finish
+    row = json.loads(proc.stdout)["rows"][0]
     assert row["status"] == "timeout" and "TrainingTimeout" in row["error"], row
     run = tmp_path / "out" / "jobs" / row["id"] / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "timeout" and metrics["complete"] is False
     first = latest_checkpoint(run / "checkpoints")
     assert first is not None and 0 < first[1]["epoch"] + 1 < 60
-    with make_executor("local", workers=1) as ex:
-        report = run_sweep(SweepSpec.from_dict({**spec, "timeout": 600}), tmp_path / "out", ex, progress=False)
-    assert report.ran == 1 and report.rows[0]["status"] == "ok" and report.rows[0]["complete"] is True
+    proc = subprocess.run([*cmd, "600"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ran"] == 1 and report["rows"][0]["status"] == "ok" and report["rows"][0]["complete"] is True
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["complete"] and metrics["epochs_done"] == 60
     # the second run went on from the first one's checkpoint: the earlier epochs kept their rows

@@ -2,6 +2,8 @@
 
 Every :class:`~memcircuit.errors.MemcircuitError` (and click's own usage errors) ends the program
 with exit code 2 and one readable line on stderr; ``--debug`` shows the traceback instead.
+SIGINT and SIGTERM end every command with its workers and ngspice processes, remove its
+temporary run folders and exit 130 / 143 with one line (:mod:`memcircuit.processes`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import click
 
 from memcircuit import __version__
 from memcircuit.errors import MemcircuitError
+from memcircuit.processes import interruptible
+
+INTERRUPTED = "memcircuit: interrupted ({signal}); workers stopped"
 
 
 class _Group(click.Group):
@@ -71,7 +76,11 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point; a signal ends it as :data:`INTERRUPTED` says."""
+    interruptible(lambda: _main(argv), message=INTERRUPTED)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = cli.main(args=argv, prog_name="memcircuit", standalone_mode=False)
         if isinstance(code, int) and code:

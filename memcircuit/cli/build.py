@@ -6,7 +6,7 @@ import click
 import numpy as np
 
 from memcircuit.cli.common import SIFloat, emit_json, load_npy, write_atomic
-from memcircuit.cli.tile import spec_kwargs, tile_options
+from memcircuit.cli.tile import check_tile_memory, spec_kwargs, tile_options
 from memcircuit.errors import ConfigError
 
 
@@ -60,6 +60,7 @@ def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits,
     from memcircuit.tiles.crossbar_tile import invert_conductance
 
     phys = physical_cols(cols, signed)
+    check_tile_memory(rows, phys, cell)
     spec = CrossbarSpec(rows, phys, r_wire=r_wire, sense=sense, **spec_kwargs(cell, sense, r_f, opamp_gain,
                                                                                adc_bits, r_out))
     model = resolve_device(device)

@@ -41,6 +41,14 @@ class SIFloat(click.ParamType):
         return number
 
 
+# Every command that loads a user netlist takes the same option (usernetlist.py: why).
+allow_include_option = click.option(
+    "--allow-include", "allow_include", multiple=True, metavar="DIR",
+    type=click.Path(file_okay=False, exists=True, resolve_path=True),
+    help="Let .include/.lib read files under DIR too (repeatable); by default only the netlist's "
+         "folder and the project's model folders.")
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())
@@ -58,18 +66,40 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it, then restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write a file so that readers see either the old content or the whole new one."""
+    """Write a file so that readers see either the old content or the whole new one; it gets the
+    permissions open() would give it (0644 under the usual umask)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; open() would give 0666 - umask
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_output(destination: str | None, option: str) -> None:
+    """:class:`ConfigError` now, before any work, when ``destination`` (a file to write; ``-`` is
+    stdout) is a directory or lies under a file."""
+    if destination in (None, "-"):
+        return
+    path = Path(destination)
+    if path.is_dir():
+        raise ConfigError(f"{option}: {destination} is a directory; give a file name")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option}: {parent} is a file, not a directory")
 
 
 def emit_json(data: Any, destination: str | None) -> None:
@@ -96,6 +126,11 @@ def load_npy(path: str, *, what: str, ndim: int | None = None) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):
         raise ConfigError(f"{what}: {p} must hold finite numbers")
     return arr.astype(float)
+
+
+def warn(message: str) -> None:
+    """One line on stderr about input that works but is questionable."""
+    click.echo(f"warning: {message}", err=True)
 
 
 def progress_enabled() -> bool:

@@ -1,4 +1,4 @@
-"""``memcircuit models list|iv|pulses`` and ``memcircuit plot iv``: memristor models from the shell."""
+"""``memcircuit models list|iv|pulses|check|fit`` and ``memcircuit plot iv``: memristor models from the shell."""
 
 from __future__ import annotations
 
@@ -10,21 +10,28 @@ import numpy as np
 
 from memcircuit.cli.common import SIFloat, emit_json
 from memcircuit.errors import ConfigError
+from memcircuit.units import format_si
 
 FORM_CHOICES = click.Choice(["behavioural", "va", "numeric"])
 
 
-def _device(model: str, params: tuple[str, ...]):
-    """The device ``model`` with ``--param k=v`` overrides (ConfigError names valid ones)."""
-    from memcircuit.devices import get_device
-
+def _overrides(params: tuple[str, ...]) -> dict[str, str]:
+    """``--param NAME=VALUE`` options as a dict."""
     overrides = {}
     for item in params:
         if "=" not in item:
             raise ConfigError(f"--param takes NAME=VALUE (e.g. --param r_off=20k), got {item!r}")
         key, value = item.split("=", 1)
         overrides[key.strip()] = value.strip()
-    return get_device(model, **overrides)
+    return overrides
+
+
+def _device(model: str, params: tuple[str, ...]):
+    """The device ``model`` (a family, a preset or a device .json) with ``--param k=v``
+    overrides (ConfigError names valid ones)."""
+    from memcircuit.devices import get_device
+
+    return get_device(model, **_overrides(params))
 
 
 def _x0(model: str, device, x0: float | None) -> float:
@@ -39,7 +46,8 @@ def _x0(model: str, device, x0: float | None) -> float:
 
 @click.group()
 def models() -> None:
-    """Memristor device models: list them, sweep their I-V loop, apply pulse trains.
+    """Memristor device models: list them, sweep their I-V loop, apply pulse trains, check your
+    own Verilog-A model, turn measured pulse data into a device.
 
     Every model exists in three forms that agree with each other: a behavioural ngspice
     subcircuit, a Verilog-A module compiled with OpenVAF and loaded through OSDI, and a numeric
@@ -126,7 +134,8 @@ def iv(model, form, params, x0, json_out, plot_file, amp, freq, cycles, points) 
     start = _x0(model, device, x0)
     record = simulate(device, Sine(0.0, amp, freq), cycles / freq, start, form=form, points=int(points * cycles))
     pos, neg = lobe_areas(record["v"], record["i"])
-    click.echo(f"{model} ({form}): {amp:g} V, {freq:g} Hz, {cycles:g} cycles; state {record['x'].min():.4f} .. "
+    click.echo(f"{model} ({form}): {format_si(amp, 'V')}, {format_si(freq, 'Hz')}, {cycles:g} cycles; "
+               f"state {record['x'].min():.4f} .. "
                f"{record['x'].max():.4f}; lobe areas +{pos:.4g} W / -{neg:.4g} W", err=json_out == "-")
     data = {"model": model, "family": device.name, "form": form, "amp": amp, "freq": freq, "cycles": cycles,
             "x0": start, "params": {p["name"]: p["default"] for p in device.params.describe()},
@@ -196,7 +205,8 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
     x_twin = np.concatenate(twin)
     g = device.conductance(x, v_read)
     g_twin = device.conductance(x_twin, v_read)
-    click.echo(f"{model} ({form}): {n_pulses} pulses of {sign * amp:+g} V x {width:g} s; conductance "
+    click.echo(f"{model} ({form}): {n_pulses} pulses of {format_si(sign * amp, 'V')} x {format_si(width, 's')}; "
+               "conductance "
                f"{g[0]:.4g} -> {g[-1]:.4g} S (numeric twin {g_twin[-1]:.4g} S)", err=json_out == "-")
     emit_json({"model": model, "family": device.name, "form": form, "n": n_pulses, "amp": sign * amp,
                "width": width, "v_read": v_read, "x0": start, "pulse": np.arange(n_pulses + 1),
@@ -205,9 +215,109 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
         from memcircuit.plot import save_figure
         from memcircuit.plot.device import plot_pulse_response
 
-        ax = plot_pulse_response(g, reference=g_twin, title=f"{model}: {sign * amp:+g} V, {width:g} s pulses ({form})")
+        ax = plot_pulse_response(g, reference=g_twin, title=f"{model}: {format_si(sign * amp, 'V')}, "
+                                                            f"{format_si(width, 's')} pulses ({form})")
         save_figure(ax, plot_file)
         click.echo(f"wrote {plot_file}", err=json_out == "-")
+
+
+@models.command("check")
+@click.argument("sources", nargs=-1, required=True, metavar="PATH.va...")
+@click.option("--json", "json_out", metavar="FILE|-", help="Write the findings as JSON ('-' for stdout).")
+@click.option("--no-compile", is_flag=True, help="Only scan the source; run neither OpenVAF nor ngspice.")
+@click.option("--no-simulate", is_flag=True, help="Compile but do not solve the operating point in ngspice.")
+def check(sources: tuple[str, ...], json_out: str | None, no_compile: bool, no_simulate: bool) -> None:
+    """Check Verilog-A memristor models before they are simulated; exit code 2 on any error.
+
+    Every construct that OpenVAF or ngspice cannot run faithfully is one line
+    `PATH:LINE: error|warning: message`: a state integrated by hand (with $abstime, or any
+    variable kept between time steps; OpenVAF runs @(initial_step) at every evaluation, so a
+    state set there and updated from itself restarts each time), $rdist_*, $dist_*,
+    $random, transition, slew, laplace_*, zi_*, absdelay (a silent pass-through in OpenVAF), a
+    missing state (no ddt) or one that cannot be read back (ddt only on the terminals, idt into
+    a variable), anything but two electrical terminals, includes from outside the model's
+    folder. Hard `if` clipping of the state is a warning with the smooth alternative. A model
+    without errors is then compiled with OpenVAF (cached by source hash) and a compile error is
+    reported with OpenVAF's message and line; a compiled model is loaded into ngspice for one
+    operating point at 0.1 V (finite current, state node visible as <instance>#<node>). A
+    well-posed model keeps its state on an internal node with a tiny DC leak:
+    `I(st) <+ ddt(V(st)) - dxdt + 1e-15*V(st);` (see models/*.va).
+
+    \b
+    Examples:
+      memcircuit models check my_device.va
+      memcircuit models check models/*.va --json -
+    """
+    from memcircuit.devices.vacheck import check_va
+
+    reports = [check_va(src, compile=not no_compile, simulate=not no_simulate) for src in sources]
+    quiet = json_out == "-"
+    for report in reports:
+        for finding in report.findings:
+            click.echo(finding.format(), err=quiet)
+        click.echo(report.summary(), err=quiet)
+    emit_json({"ok": all(r.ok for r in reports), "models": [r.to_json() for r in reports]}, json_out)
+    if not all(r.ok for r in reports):
+        click.get_current_context().exit(2)
+
+
+@models.command("fit")
+@click.argument("csv_file", metavar="DATA.csv")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the fitted device as JSON; any "
+              "--device / MODEL argument takes this file (memcircuit models pulses dev.json ...).")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a PNG of the data against the fit.")
+@click.option("--json", "json_out", metavar="FILE|-", help="Write parameters, fit quality and every sweep as JSON.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Another device parameter, e.g. the measurement's pulse: --param v_pulse=3.2 --param t_pulse=300u.")
+def fit(csv_file: str, output: str | None, plot_file: str | None, json_out: str | None,
+        params: tuple[str, ...]) -> None:
+    """Turn measured conductance-per-pulse data into an exp-pulse device.
+
+    DATA.csv holds potentiation (LTP) and depression (LTD) sweeps of identical pulses, one or
+    several cycles, as a parameter analyser exports them. One header row; `,` `;` or tab
+    separated; `#` lines ignored; header names case-insensitive, a unit in brackets or after `_`
+    (G (uS), G [uS], G_uS):
+
+    \b
+      G, conductance [S|mS|uS|nS|pS] or R, resistance [ohm|kohm|Mohm]   (required)
+      pulse, pulse number, n      the reading after that pulse (0: before the first)
+      phase, direction, type      LTP/potentiation/set/up/+  or  LTD/depression/reset/down/-
+      voltage, amplitude          its sign marks the branch when there is no phase column
+      cycle, run, repeat          optional
+
+    Without a phase or voltage column each run of readings is a branch by its trend (sweeps of
+    equal length are cut at exactly every N readings). The fit
+    (NeuroSim's G(P) = B (1 - exp(-P/A)) + G_min, LTD its mirror image) takes n_ltp and n_ltd
+    from the sweeps' pulse counts and fits g_min, g_max, a_ltp and a_ltd to all sweeps at once;
+    sigma_c2c is the pulse-to-pulse scatter, pooled over the cycles. Reported: RMSE as a
+    fraction of the conductance range, R^2 per branch, NeuroSim's non-linearity labels and the
+    spread between cycles.
+
+    \b
+    Examples:
+      memcircuit models fit data.csv -o dev.json --plot fit.png --json -
+      memcircuit models fit sweep.csv --param v_pulse=3.2 --param t_pulse=300u -o agsi.json
+      memcircuit models pulses dev.json --n 100 --amp 3.2 --width 300u
+    """
+    from memcircuit.devices import save_device
+    from memcircuit.devices.fit import fit_pulse_csv
+
+    result = fit_pulse_csv(csv_file, **_overrides(params))
+    quiet = json_out == "-"
+    click.echo(result.summary(), err=quiet)
+    if result.quality["note"]:
+        click.echo(f"note: {result.quality['note']}", err=True)
+    if output:
+        save_device(result.device, output, source=f"fit of {csv_file} (memcircuit models fit)",
+                    extra={"fit": result.quality})
+        click.echo(f"wrote {output}", err=quiet)
+    emit_json(result.to_json(), json_out)
+    if plot_file:
+        from memcircuit.plot import save_figure
+        from memcircuit.plot.device import plot_pulse_fit
+
+        save_figure(plot_pulse_fit(result), plot_file)
+        click.echo(f"wrote {plot_file}", err=quiet)
 
 
 @click.command("iv")

@@ -28,15 +28,12 @@ def waveform(raw_file: str, signals: str, output: str) -> None:
     from pathlib import Path
 
     from memcircuit.plot import plot_waveforms, save_figure
-    from memcircuit.spice.batch import read_raw
+    from memcircuit.spice.rawfile import read_raw
     from memcircuit.spice.result import make_result
 
     if not Path(raw_file).is_file():
         raise ConfigError(f"raw file not found: {raw_file}")
-    try:
-        kind, vectors = read_raw(Path(raw_file))
-    except Exception as exc:  # spicelib raises assorted errors on bad files
-        raise ConfigError(f"{raw_file} is not an ngspice raw file ({exc})") from None
+    kind, vectors = read_raw(Path(raw_file))  # a damaged file is a one-line SimulationError
     result = make_result(kind, vectors)
     save_figure(plot_waveforms(result, parse_signals(signals)), output)
     click.echo(f"wrote {output}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import click
 
-from memcircuit.cli.common import SIFloat, emit_json
+from memcircuit.cli.common import SIFloat, allow_include_option, check_output, emit_json, warn
 from memcircuit.errors import ConfigError
 
 
@@ -31,6 +32,18 @@ def parse_signals(text: str | None) -> list[str]:
     return names
 
 
+# ngspice's warnings about the circuit itself (a node without a DC path shows as a singular
+# matrix at that node); stepping notes and recovered retries are left out.
+_CIRCUIT_WARNING = re.compile(r"^\s*warning:\s*(.*(?:singular matrix|check node|floating|no dc path).*)$",
+                              re.IGNORECASE)
+
+
+def ngspice_warnings(log: str) -> list[str]:
+    """ngspice's warnings about the circuit in a run's output, each once, in order."""
+    found = (m.group(1).strip() for m in map(_CIRCUIT_WARNING.match, log.splitlines()) if m)
+    return list(dict.fromkeys(re.sub(r"\s+", " ", text) for text in found))
+
+
 @click.command()
 @click.argument("netlist", type=click.Path(dir_okay=False))
 @click.option("--op", "op_", is_flag=True, help="Run a DC operating point.")
@@ -43,21 +56,27 @@ def parse_signals(text: str | None) -> list[str]:
 @click.option("--engine", type=click.Choice(["batch", "shared"]), default="batch", show_default=True,
               help="batch: ngspice -b in a run directory; shared: libngspice in a worker process.")
 @click.option("--timeout", type=SIFloat(positive=True), default=120.0, show_default=True,
-              help="Seconds before the run is killed.")
+              help="Seconds the whole run may take (ngspice, its convergence retries, reading the results).")
 @click.option("--keep-dir", is_flag=True, help="Keep the run directory (batch engine) and print its path.")
 @click.option("--allow-control", is_flag=True,
               help="Trust this netlist: allow .control blocks and shell commands (refused by default).")
+@allow_include_option
 def simulate(netlist, op_, tran, json_out, raw_out, plot_out, signals, engine, timeout, keep_dir,
-             allow_control) -> None:
+             allow_control, allow_include) -> None:
     """Simulate NETLIST in ngspice (KLU on) and export the results.
 
     Without --op or --tran the netlist's own analysis card (.op, .tran, .dc) is run.
+    ngspice's warnings about the circuit (a floating node: "singular matrix: check node e") are
+    repeated on stderr, one line each.
     Vectors are named v(node) and i(source); subcircuit nodes as v(xinst.node).
+    .include and .lib files resolve relative to the file that names them and must lie in the
+    netlist's folder or the project's model folders, or under a folder given with --allow-include.
 
     \b
     Examples:
       memcircuit simulate divider.cir --op --json -
       memcircuit simulate rc.cir --tran 10u 5m --plot rc.png --signals v(in),v(out)
+      memcircuit simulate amp/amp.cir --allow-include pdk   # amp.cir: .lib ../pdk/ptm45.lib tt
     """
     from memcircuit.netlist import Op, Tran
     from memcircuit.spice import BatchEngine, SharedEngine, UserNetlist
@@ -65,7 +84,8 @@ def simulate(netlist, op_, tran, json_out, raw_out, plot_out, signals, engine, t
     if op_ and tran:
         raise ConfigError("choose one of --op and --tran")
     analysis = Op() if op_ else (Tran(step=tran[0], stop=tran[1]) if tran else None)
-    user = UserNetlist.from_file(netlist, allow_control=allow_control)
+    user = UserNetlist.from_file(netlist, allow_control=allow_control, allow_include=allow_include)
+    check_output(json_out, "--json")   # --raw and --plot are click paths that refuse folders already
     names = parse_signals(signals)
     if raw_out and engine != "batch":
         raise ConfigError("--raw needs the batch engine")
@@ -76,6 +96,8 @@ def simulate(netlist, op_, tran, json_out, raw_out, plot_out, signals, engine, t
     with eng:
         result = eng.run(user, analysis)
         run_dir = getattr(eng, "last_run_dir", None)
+    for text in ngspice_warnings(result.log):
+        warn(f"ngspice: {text}")
     if raw_out and run_dir is not None:
         Path(raw_out).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run_dir / "result.raw", raw_out)

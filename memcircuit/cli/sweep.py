@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
-from memcircuit.cli.common import emit_json
+from memcircuit.cli.common import SIFloat, allow_include_option, check_output, emit_json
 
 
 @click.command()
@@ -18,11 +20,17 @@ from memcircuit.cli.common import emit_json
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel jobs (default: one per core).")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write the summary and table as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet) -> None:
+@click.option("--timeout", type=SIFloat(positive=True), metavar="SECONDS",
+              help="Wall-clock limit per job (replaces the spec's timeout). A train job stops itself a "
+                   "little before it, keeps its checkpoint and is resumed when the sweep runs again.")
+@allow_include_option
+def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, timeout, allow_include) -> None:
     """Run a parameter / Monte-Carlo sweep described by SPEC (YAML).
 
     Every job runs in its own process with its own ngspice and a timeout; its outcome is written
-    atomically to OUT/jobs/<id>/outcome.json. A failed job is reported and the sweep goes on.
+    atomically to OUT/jobs/<id>/outcome.json. Every job's parameters are checked before the
+    first job starts (an unknown key, a value of the wrong kind, a size beyond this machine's
+    memory: exit 2 naming it); a job that fails while running is reported and the sweep goes on.
     Running the same command again skips finished jobs (resume). The table of swept values and
     metrics is OUT/results.csv and OUT/results.json. Exit code 1 when any job failed.
 
@@ -34,15 +42,25 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet) -> None:
         seed: [0, 1, 2, 3, 4]
         device.spread: [0.0, 0.1, 0.3]
       timeout: 900
+    Jobs of kind spice load their netlist like `memcircuit simulate`: .include/.lib files in its
+    folder or the model folders, or under a folder given with --allow-include.
+
     \b
     Examples:
       memcircuit sweep study.yaml --out runs/study
+      memcircuit sweep study.yaml --out runs/study --timeout 3600   # resumes jobs that timed out
       memcircuit sweep study.yaml --out runs/study --executor dask --scheduler tcp://head:8786
+      memcircuit sweep amp_study.yaml --out runs/amp --allow-include pdk
       memcircuit plot sweep runs/study --x device.spread --y final_test_acc -o acc.png
     """
     from memcircuit.parallel import SweepSpec, make_executor, run_sweep
 
     parsed = SweepSpec.from_file(spec)
+    if timeout is not None:
+        parsed = replace(parsed, timeout=timeout)
+    if allow_include:  # part of the jobs' parameters (and so of their ids) only when given
+        parsed = replace(parsed, base={**parsed.base, "allow_include": list(allow_include)})
+    check_output(json_out, "--json")
     with make_executor(executor, workers=workers, scheduler=scheduler) as ex:
         report = run_sweep(parsed, out_dir, ex, progress=not quiet)
     click.echo(f"{report.total} jobs: {report.ran} run, {report.skipped} already done, {report.failed} failed; "

@@ -9,8 +9,19 @@ from pathlib import Path
 import click
 import numpy as np
 
-from memcircuit.cli.common import circuit_options, emit_json, ideal_ignores, load_npy, spec_kwargs
+from memcircuit.cli.common import (
+    SIFloat,
+    check_output,
+    circuit_options,
+    emit_json,
+    ideal_ignores,
+    load_npy,
+    spec_kwargs,
+    warn,
+)
 from memcircuit.errors import ConfigError
+from memcircuit.spice.engine import DEFAULT_TIMEOUT
+from memcircuit.units import format_si
 
 
 def tile_options(func):
@@ -25,6 +36,14 @@ def tile_options(func):
     return func
 
 
+def check_tile_memory(rows: int, cols: int, cell: str, fidelity: str | None = None, workers: int | None = None) -> None:
+    """Refuse a tile larger than this machine's memory before anything is loaded or built."""
+    from memcircuit.resources import check_memory, crossbar_bytes
+
+    engines = (workers or 1) if fidelity in ("spice", "hybrid") else 0
+    check_memory(crossbar_bytes(rows, cols, cell=cell, engines=engines), f"a {rows} x {cols} {cell} crossbar")
+
+
 def _shape(arr: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
     if arr.shape != shape:
         raise ConfigError(f"{what} must have shape {shape}, got {arr.shape}")
@@ -32,11 +51,13 @@ def _shape(arr: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
 
 
 def _tile(fidelity: str, rows: int, cols: int, g: np.ndarray, device: str | None, r_wire: float, sense: str,
-          v_read: float, seed: int, workers: int | None, kwargs: dict):
+          v_read: float, seed: int, workers: int | None, timeout: float, kwargs: dict):
     from memcircuit.tiles import make_tile
 
     ideal_ignores(fidelity, r_wire, sense, kwargs)
     extra = {"workers": workers} if workers and fidelity in ("spice", "hybrid") else {}
+    if fidelity in ("spice", "hybrid"):
+        extra["timeout"] = timeout
     return make_tile(fidelity, rows, cols, device=device, g=g, r_wire=r_wire, sense=sense, v_read=v_read,
                      seed=seed, **kwargs, **extra)
 
@@ -56,10 +77,12 @@ def tile() -> None:
               show_default=True, help="spice/hybrid: ngspice; numeric: own nodal solver; ideal: G^T V.")
 @click.option("--transpose", is_flag=True, help="Backward read: drive the columns, sense the rows.")
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel ngspice workers (spice, hybrid).")
+@click.option("--timeout", type=SIFloat(positive=True), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one ngspice run may take before it is killed (spice, hybrid).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the device model's randomness.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write currents and metadata as JSON ('-' = stdout).")
 def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, g_file, v_file,
-         fidelity, transpose, workers, seed, json_out) -> None:
+         fidelity, transpose, workers, timeout, seed, json_out) -> None:
     """Read a batch of input vectors through a tile.
 
     Forward (default): row i is driven at V[b, i] from its left end, every column ends in the
@@ -74,16 +97,18 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
       memcircuit tile read --rows 64 --cols 64 --conductances G.npy --inputs V.npy \\
         --r-wire 2.5 --fidelity spice --json out.json
     """
+    check_tile_memory(rows, cols, cell, fidelity, workers)
+    check_output(json_out, "--json")
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     v = load_npy(v_file, what="--inputs")
-    v = np.atleast_2d(v)
     width = cols if transpose else rows
-    if v.ndim != 2 or v.shape[1] != width:
-        raise ConfigError(f"--inputs must be BATCH x {width} volts for a {'backward' if transpose else 'forward'} "
-                          f"read, got shape {v.shape}")
+    if v.ndim != 2 or v.shape[1] != width or not v.shape[0]:
+        raise ConfigError(f"--inputs must be BATCH x {width} volts (BATCH >= 1) for a "
+                          f"{'backward' if transpose else 'forward'} read, got shape {v.shape}")
+    _warn_read_disturb(device, max(float(np.max(np.abs(v))), v_read))
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
     start = time.perf_counter()
-    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, workers, kwargs) as t:
+    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, workers, timeout, kwargs) as t:
         currents = t.read_t(v) if transpose else t.read(v)
     seconds = time.perf_counter() - start
     if json_out:
@@ -97,6 +122,55 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
             click.echo(np.array2string(currents, formatter={"float_kind": lambda x: f"{x: .4e}"}))
 
 
+# A pulse this many times longer than a full sweep of the conductance range is surely a unit slip.
+_SWEEPS = 100.0
+
+
+def _threshold(device: str) -> float | None:
+    """The device's switching threshold (V), None when it has no conductance range to probe."""
+    from memcircuit.devices.analysis import switching_threshold
+    from memcircuit.tiles import resolve_device
+
+    try:
+        return switching_threshold(resolve_device(device))
+    except ConfigError:
+        return None
+
+
+def _warn_read_disturb(device: str | None, v_max: float) -> None:
+    """Warn when reads reach the device's switching threshold (they would program the cells)."""
+    if device is None:
+        return
+    v_th = _threshold(device)
+    if v_th is not None and v_max >= v_th:
+        warn(f"reads reach {format_si(v_max, 'V')}, above the switching threshold of {device} (about "
+             f"{format_si(v_th, 'V')}): on a real crossbar they would move the cells (reads here hold the states)")
+
+
+def _warn_program_range(prog, device: str) -> None:
+    """Warn when a program's cell voltages or pulse lengths are far outside what ``device`` needs."""
+    from memcircuit.devices.analysis import V_LIMIT, mid_state_rate
+    from memcircuit.tiles import resolve_device
+
+    v_cell = max(float(np.max(np.abs(np.subtract.outer(s.rows, s.cols)))) for s in prog.steps)
+    width = max(float(max(np.max(s.row_widths), np.max(s.col_widths))) for s in prog.steps)
+    v_th = _threshold(device)
+    if v_th is None:
+        return
+    if v_cell < v_th:
+        warn(f"--pulses: the largest cell voltage is {format_si(v_cell, 'V')}, below the switching threshold of "
+             f"{device} (about {format_si(v_th, 'V')}): the program barely moves the cells")
+    elif v_cell > V_LIMIT:
+        warn(f"--pulses: cells see up to {format_si(v_cell, 'V')}, above the {V_LIMIT:g} V up to which "
+             f"devices are calibrated ({device}: threshold about {format_si(v_th, 'V')})")
+    else:
+        model = resolve_device(device)
+        sweep = (model.x_max - model.x_min) / float(mid_state_rate(model, np.array([v_cell]))[0])
+        if width > _SWEEPS * sweep:
+            warn(f"--pulses: pulses up to {format_si(width, 's')} are {width / sweep:.3g} times the "
+                 f"{format_si(sweep, 's')} in which {format_si(v_cell, 'V')} sweeps {device}'s whole state range")
+
+
 def _load_program(path: str):
     from memcircuit.tiles import PulseProgram
 
@@ -104,11 +178,14 @@ def _load_program(path: str):
     if not p.is_file():
         raise ConfigError(f"--pulses: file not found: {p}")
     try:
-        return PulseProgram.from_json(json.loads(p.read_text()))
+        prog = PulseProgram.from_json(json.loads(p.read_text()))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--pulses: {p} is not JSON ({exc})") from None
     except ValueError as exc:
         raise ConfigError(f"--pulses: {exc}") from None
+    if not prog.steps:
+        raise ConfigError(f"--pulses: {p} has no steps; nothing to program")
+    return prog
 
 
 @tile.command("program")
@@ -120,34 +197,44 @@ def _load_program(path: str):
                    '"row_widths": s or [...], "col_widths": s or [...]}]}.')
 @click.option("--fidelity", type=click.Choice(["spice", "hybrid", "numeric", "ideal"]), default="numeric",
               show_default=True, help="spice: one ngspice transient; hybrid/numeric/ideal: device numeric twin.")
+@click.option("--timeout", type=SIFloat(positive=True), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one ngspice run may take before it is killed (spice, hybrid).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the programming noise.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False),
               help="Save the driver waveforms (and simulated driver currents at spice fidelity) as PNG.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write conductances before/after and energy as JSON.")
 @click.option("--save", "save_out", type=click.Path(dir_okay=False), help="Save the conductances after as .npy.")
 def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, g_file,
-            pulse_file, fidelity, seed, plot_out, json_out, save_out) -> None:
+            pulse_file, fidelity, timeout, seed, plot_out, json_out, save_out) -> None:
     """Apply a pulse program to a tile of memristors and report what changed.
 
     Every step fires all row and column drivers together (cell (i, j) sees V_row_i - V_col_j,
     undriven lines sit at 0 V), so V/2 and V/3 half-select schemes and outer-product updates are
     both expressible. Reports conductances before and after (S, at --v-read) and the energy the
-    drivers delivered (J), integrated from the simulated currents.
+    drivers delivered (J), integrated from the simulated currents. Programs whose cell voltages
+    stay below the device's switching threshold or exceed 5 V, or whose pulses are far longer than
+    a full sweep of the conductance range, get a warning line.
 
     \b
-    Example (V/2 write of cell (1, 2) with 1.4 V for 1 us on a 4 x 4 tile):
-      echo '{"steps": [{"rows": [0, 0.7, 0, 0], "cols": [0, 0, -0.7, 0],
+    Example (V/2 write of cell (1, 2) with 1 V for 1 us on a 4 x 4 tile of exp-pulse cells: the
+    half-selected cells of row 1 and column 2 see 0.5 V, below the device's 0.6 V threshold, and
+    move by less than 0.1 % of the selected cell's change; at 1.4 V they would see 0.7 V and move
+    by about 15 %):
+      echo '{"steps": [{"rows": [0, 0.5, 0, 0], "cols": [0, 0, -0.5, 0],
              "row_widths": 1e-6, "col_widths": 1e-6}]}' > p.json
-      memcircuit tile program --rows 4 --cols 4 --device MODEL --conductances G.npy \\
+      memcircuit tile program --rows 4 --cols 4 --device exp-pulse --conductances G.npy \\
         --pulses p.json --fidelity spice --plot pulses.png --json -
     """
     if device is None:
         raise ConfigError("programming needs memristor cells: add --device MODEL (see memcircuit models list)")
+    check_tile_memory(rows, cols, cell, fidelity)
+    check_output(json_out, "--json")   # --plot and --save are click paths that refuse folders already
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
+    _warn_program_range(prog, device)
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
     start = time.perf_counter()
-    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, None, kwargs) as t:
+    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, None, timeout, kwargs) as t:
         report = t.program(prog)
     seconds = time.perf_counter() - start
     if plot_out:

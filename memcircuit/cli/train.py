@@ -8,11 +8,13 @@ import click
 
 from memcircuit.cli.common import (
     SIFloat,
+    check_output,
     emit_json,
     parse_key_values,
     parse_tile_size,
     progress_enabled,
     shared_options,
+    warn,
 )
 from memcircuit.errors import ConfigError
 from memcircuit.train.optimizers import OPTIMIZERS
@@ -23,8 +25,6 @@ def _layers(text: str) -> tuple[int, ...]:
         sizes = tuple(int(s) for s in text.replace(" ", "").split(","))
     except ValueError:
         raise ConfigError(f"--layers takes comma-separated integers like 30,16,2, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ConfigError(f"--layers needs at least an input and an output size >= 1, got {text!r}")
     return sizes
 
 
@@ -115,12 +115,18 @@ Examples:
                    "--resume continues it.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the metrics summary here.")
 def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items, device_items, **opts) -> None:
+    from memcircuit.train.checkpoint import latest_checkpoint
+    from memcircuit.train.jobs import check_config
     from memcircuit.train.loop import TrainConfig, Trainer
 
     tile_rows, tile_cols = parse_tile_size(tile_size)
     cfg = TrainConfig(layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
                       optimizer_options=parse_key_values(opt_items), device_options=parse_key_values(device_items),
                       **opts)
+    check_output(json_out, "--json")
+    check_config(cfg)
+    if resume and latest_checkpoint(Path(out_dir) / "checkpoints") is None:
+        warn(f"--resume: {out_dir} holds no checkpoint; starting a new run")
     trainer = Trainer(cfg, out_dir, progress=progress_enabled())
     try:
         summary = trainer.run(resume=resume, timeout=timeout)

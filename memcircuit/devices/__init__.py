@@ -17,7 +17,9 @@ See docs/DEVICES.md for the equations and sources.
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from memcircuit.devices.base import DeviceModel, DeviceParams
@@ -71,10 +73,13 @@ def _convert(cls: type[ExprDevice], name: str, value: Any) -> Any:
 
 
 def get_device(name: str, **overrides: Any) -> ExprDevice:
-    """A device by family or preset name (``-``/``_`` and case do not matter), with parameter
-    overrides (numbers, or strings with SI prefixes such as ``"10k"``).
+    """A device by family or preset name (``-``/``_`` and case do not matter), or a device file
+    written by :func:`save_device` (a path ending in ``.json``), with parameter overrides
+    (numbers, or strings with SI prefixes such as ``"10k"``).
 
     Raises :class:`ConfigError` naming the valid names or parameters."""
+    if str(name).lower().endswith(".json"):
+        return load_device(name, **overrides)
     key = _key(name)
     if key in DEVICES:
         cls, values = DEVICES[key], {}
@@ -92,10 +97,68 @@ def get_device(name: str, **overrides: Any) -> ExprDevice:
     return cls(params)
 
 
+DEVICE_FILE_FORMAT = "memcircuit-device/1"
+
+
+def save_device(device: ExprDevice, path: str | Path, *, source: str = "", extra: dict[str, Any] | None = None) -> Path:
+    """Write a device as JSON: its family, every parameter (SI units), where it came from
+    (``source``) and anything else worth keeping (``extra``, e.g. a fit's quality).
+    :func:`load_device` and :func:`get_device` read it back."""
+    if getattr(device, "cell_shape", None) is not None:
+        raise ConfigError("a per-cell device array cannot be saved as one device; save the nominal model")
+    params = {f.name: getattr(device.params, f.name) for f in fields(device.params)}
+    data = {"format": DEVICE_FILE_FORMAT, "family": device.name,
+            "params": {k: v if isinstance(v, str) else float(v) for k, v in params.items()},
+            "source": source, **(extra or {})}
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
+    tmp.replace(target)   # readers see the old file or the whole new one
+    return target
+
+
+def _plain(obj: Any) -> Any:
+    """``obj`` as plain JSON values: numpy numbers and arrays as numbers and lists, non-finite
+    numbers as null, anything else unknown as its text."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj if obj is None or isinstance(obj, str) else str(obj)
+
+
+def load_device(path: str | Path, **overrides: Any) -> ExprDevice:
+    """The device in a file written by :func:`save_device`, with parameter overrides."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"device file not found: {p}")
+    try:
+        data = json.loads(p.read_text())
+        family, params = data["family"], dict(data["params"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p} is not a memcircuit device file ({type(exc).__name__}: {exc})") from None
+    if data.get("format") != DEVICE_FILE_FORMAT or _key(family) not in DEVICES:
+        raise ConfigError(f"{p} is not a memcircuit device file (format {data.get('format')!r}, "
+                          f"family {family!r})")
+    return get_device(family, **{**params, **overrides})
+
+
 def default_x0(name: str) -> float | None:
     """The initial state a preset's source starts from, if it gives one."""
     return PRESET_X0.get(_key(name))
 
 
 __all__ = ["DEVICES", "FORMS", "PRESETS", "DeviceArray", "DeviceModel", "DeviceParams", "ExprDevice", "Preset",
-           "PulseDevice", "canonical_form", "default_x0", "get_device", "sample_devices"]
+           "PulseDevice", "canonical_form", "default_x0", "get_device", "load_device", "sample_devices",
+           "save_device"]

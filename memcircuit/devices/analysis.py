@@ -5,15 +5,43 @@
   the positive and the negative half-cycles (W: V x A); a memristor's lobes shrink as the
   frequency rises (Chua, "Resistance switching memories are memristors", Appl. Phys. A 102,
   765 (2011): the three fingerprints);
+* :func:`switching_threshold` - the amplitude at which a device's state starts to move;
 * :func:`pulse_train_wave` - a PWL train of rectangular pulses with finite edges, and
   :func:`pwl_times` / :func:`pwl_samples` to sample it for the numeric twin.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from memcircuit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from memcircuit.devices.base import DeviceModel
+
+V_LIMIT = 5.0  # V: the largest amplitude devices are probed and calibrated at
+
+
+def mid_state_rate(device: DeviceModel, amps: np.ndarray) -> np.ndarray:
+    """``|dx/dt|`` (1/s) at mid state for each amplitude in ``amps`` (V), the faster polarity."""
+    amps = np.asarray(amps, dtype=float)
+    x_mid = np.full(amps.shape, 0.5 * (device.x_min + device.x_max))
+    return np.maximum(np.abs(device.dxdt(amps, x_mid)), np.abs(device.dxdt(-amps, x_mid)))
+
+
+def switching_threshold(device: DeviceModel, *, v_limit: float = V_LIMIT, points: int = 250) -> float:
+    """The smallest amplitude (V, either polarity) at which the state rate at mid state reaches
+    1e-3 of its rate at ``v_limit``: below it a voltage (a read) leaves the state practically
+    where it is. From the rate equation alone, so it costs one vectorised evaluation; the
+    programming calibration (:func:`memcircuit.train.pulses.calibrate`) measures its own,
+    pulse-based threshold for choosing programming voltages."""
+    amps = np.linspace(v_limit / points, v_limit, points)
+    rate = mid_state_rate(device, amps)
+    if not rate[-1] > 0:
+        raise ConfigError(f"device {device.family}: its state does not move up to {v_limit:g} V")
+    return float(amps[np.flatnonzero(rate >= 1e-3 * rate[-1])[0]])
 
 
 def sine(amp: float, freq: float, cycles: float = 2.0, points_per_cycle: int = 1000) -> tuple[np.ndarray, np.ndarray]:

@@ -110,10 +110,7 @@ def _pulses(name: str, device: ExprDevice, p: dict[str, Any], form: str, x0: flo
     if amp is None or width is None:
         raise ConfigError(f"{name} has no standard pulse: give the pulses' amp (V) and width (s)")
     amp = abs(amp)
-    polarity = p.get("polarity", "+")
-    if polarity not in ("+", "-", 1, -1):
-        raise ConfigError(f"polarity must be '+', '-', 1 or -1, got {polarity!r}")
-    sign = -1.0 if polarity in ("-", -1) else 1.0
+    sign = -1.0 if p.get("polarity", "+") in ("-", -1) else 1.0
     v_read = number(p, "v_read", 0.1)
     if not (n >= 1 and amp > 0 and v_read > 0):
         raise ConfigError(f"a pulse train needs n >= 1, amp > 0 V and v_read > 0 V (got {n}, {amp}, {v_read})")
@@ -134,17 +131,18 @@ def _pulses(name: str, device: ExprDevice, p: dict[str, Any], form: str, x0: flo
             "twin_rel_diff": abs(float(g[-1]) - g_twin) / abs(g_twin)}
 
 
-def device_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Run one device I-V sweep or pulse train (see the module doc); returns flat metrics.
+def _inputs(params: dict[str, Any]) -> tuple[str, ExprDevice, str, str, float | None, dict[str, Any]]:
+    """``(name, device, mode, form, x0, rest)`` of a device job; :class:`ConfigError` naming the
+    first unknown key or malformed value."""
+    from memcircuit.devices.model import canonical_form
 
-    ``workdir`` is the job's scratch directory (unused: the ngspice runs clean up after
-    themselves)."""
     p = dict(params)
     name, device, spread = device_from_params(p)
     if spread:
         raise ConfigError("the device job simulates one nominal device: device.spread applies to tile jobs")
     mode = p.pop("mode", "iv")
     form = p.pop("form", "behavioural")
+    canonical_form(form)
     x0 = p.pop("x0", None)
     allowed = {"iv": _IV_KEYS, "pulses": _PULSE_KEYS}.get(mode)
     if allowed is None:
@@ -153,6 +151,23 @@ def device_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown {mode} parameter(s): {', '.join(sorted(unknown))}; valid: "
                           f"device, device.<param>, mode, form, x0, {', '.join(sorted(allowed))}")
+    if p.get("polarity", "+") not in ("+", "-", 1, -1):
+        raise ConfigError(f"polarity must be '+', '-', 1 or -1, got {p['polarity']!r}")
+    for key in set(p) - {"polarity"}:
+        number(p, key)
+    return name, device, mode, form, None if x0 is None else parse_si(x0, name="x0"), p
+
+
+def check_job(params: dict[str, Any]) -> None:
+    """Validate a ``device`` job's parameters without simulating (:class:`ConfigError`)."""
+    _inputs(params)
+
+
+def device_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Run one device I-V sweep or pulse train (see the module doc); returns flat metrics.
+
+    ``workdir`` is the job's scratch directory (unused: the ngspice runs clean up after
+    themselves)."""
+    name, device, mode, form, x0, p = _inputs(params)
     run = _iv if mode == "iv" else _pulses
-    return {"device": name, "mode": mode, "form": form,
-            **run(name, device, p, form, None if x0 is None else parse_si(x0, name="x0"))}
+    return {"device": name, "mode": mode, "form": form, **run(name, device, p, form, x0)}

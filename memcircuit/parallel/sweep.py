@@ -15,6 +15,9 @@ Spec (YAML)::
     mode: grid                      # grid (every combination) or zip (same-length axes in step)
     timeout: 900                    # seconds per job
 
+Every job's parameters are checked before any job runs (unknown keys, values of the wrong kind,
+sizes too large for the machine's memory): a bad spec is one error, not a table of failed jobs.
+
 Output directory: ``jobs/<id>/outcome.json`` per job (written atomically when the job ends),
 ``results.csv`` and ``results.json`` (the table, written last). Re-running the same sweep skips
 jobs whose outcome is ``ok`` and re-runs failed, timed-out and unfinished ones.
@@ -35,7 +38,7 @@ from typing import Any
 
 from memcircuit.errors import ConfigError
 from memcircuit.parallel.executors import Executor
-from memcircuit.parallel.jobs import KINDS
+from memcircuit.parallel.jobs import KINDS, check
 
 _SPEC_KEYS = {"name", "kind", "base", "axes", "mode", "timeout"}
 
@@ -92,9 +95,11 @@ class SweepSpec:
             raise ConfigError(f"sweep spec not found: {p}")
         try:
             data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            raise ConfigError(f"{p}: not valid YAML ({detail})") from None
+        except yaml.YAMLError as exc:  # its text quotes the file: give the problem and place only
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "parse error"
+            raise ConfigError(f"{p}: not valid YAML ({problem}{where})") from None
         return cls.from_dict(data, source_dir=p.resolve().parent)
 
     def points(self) -> list[dict[str, Any]]:
@@ -117,11 +122,25 @@ class SweepSpec:
         return out
 
 
+    def check(self) -> None:
+        """Validate every job's parameters before any job runs: one :class:`ConfigError` naming the
+        bad key or value and the swept values of the first job that has it."""
+        for job in self.jobs():
+            try:
+                check(self.kind, job["params"])
+            except ConfigError as exc:
+                point = ", ".join(f"{k}={v!r}" for k, v in job["point"].items())
+                raise ConfigError(f"sweep spec: {exc}" + (f" (job {point})" if point else "")) from None
+
+
 def _resolve_paths(params: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Relative file parameters (netlist, conductances, ...) are relative to the spec file."""
     for key in ("netlist", "conductances", "inputs", "pulses", "data"):
         if isinstance(params.get(key), str) and not os.path.isabs(params[key]):
             params[key] = str((base_dir / params[key]).resolve())
+    if isinstance(params.get("allow_include"), list):  # folders a spice job's netlist may include from
+        params["allow_include"] = [str((base_dir / os.path.expanduser(str(d))).resolve())
+                                   for d in params["allow_include"]]
     return params
 
 
@@ -144,6 +163,7 @@ class SweepReport:
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, executor: Executor, *, progress: bool = True) -> SweepReport:
     """Run every unfinished job of ``spec`` on ``executor`` and write the results table."""
+    spec.check()
     out = Path(out_dir)
     (out / "jobs").mkdir(parents=True, exist_ok=True)
     jobs = spec.jobs()

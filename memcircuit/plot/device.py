@@ -6,10 +6,12 @@ Every function takes ``ax=None`` (a new figure) and returns the axes it drew on.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from memcircuit.plot.waveform import engineering_scale
 
@@ -29,6 +31,7 @@ def plot_iv_loop(v: np.ndarray, i: np.ndarray, ax: Axes | None = None, *, label:
     ax.axhline(0, color="0.8", lw=0.6, zorder=0)
     ax.axvline(0, color="0.8", lw=0.6, zorder=0)
     ax.set_xlabel("voltage (V)")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))  # -1.00 .. 1.00 in 0.25 steps ran into each other
     ax.set_ylabel(f"current ({prefix}A)")
     ax.set_title(title or "I-V loop")
     if label:
@@ -77,7 +80,35 @@ def plot_pulse_response(g: np.ndarray, ax: Axes | None = None, *, reference: np.
     if reference is not None:
         ax.plot(n, np.asarray(reference) / scale, "-", lw=1.0, color="C3", label="numeric twin")
     ax.set_xlabel("pulse number")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"conductance ({prefix}S)")
     ax.set_title(title or "conductance per pulse")
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_pulse_fit(fit, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+    """Measured conductance per pulse against the fitted exp-pulse curves
+    (:class:`memcircuit.devices.fit.PulseFit`): potentiation from pulse 0, depression after it
+    (pulse ``n_ltp`` on), each cycle's readings as dots, the fit as a line; legend outside."""
+    ax = _axes(ax, (7.5, 4.5))
+    sweeps = fit.data.sweeps
+    scale, prefix = engineering_scale(np.concatenate([s.g for s in sweeps]))
+    n_ltp, n_ltd = fit.params["n_ltp"], fit.params["n_ltd"]
+    shown: set[str] = set()
+    for s in sweeps:
+        offset = 0.0 if s.branch == "ltp" else n_ltp
+        label = f"measured {s.branch.upper()}" if s.branch not in shown else None
+        shown.add(s.branch)
+        ax.plot(offset + s.pulse, s.g / scale, "o", ms=2.5, alpha=0.45, color="C0" if s.branch == "ltp" else "C1",
+                label=label)
+    p_ltp, p_ltd = np.linspace(0.0, n_ltp, 200), np.linspace(0.0, n_ltd, 200)
+    ax.plot(p_ltp, fit.curve("ltp", p_ltp) / scale, "-", color="k", lw=1.6, label="fit (exp-pulse)")
+    ax.plot(n_ltp + p_ltd, fit.curve("ltd", p_ltd) / scale, "-", color="k", lw=1.6)
+    q = fit.quality
+    ax.set_xlabel("pulse number (LTP, then LTD)")
+    ax.set_ylabel(f"conductance ({prefix}S)")
+    ax.set_title(title or f"{Path(fit.data.source).name}: RMSE {100 * q['rmse_rel']:.1f} % of range, "
+                          f"R$^2$ {q['r2_ltp']:.3f} / {q['r2_ltd']:.3f}", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     return ax

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from memcircuit.errors import ConfigError
+from memcircuit.plot.waveform import engineering_scale
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:
@@ -23,9 +24,33 @@ def load_metrics(run_dir: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("epochs", []), list):
+        raise ConfigError(f"{path} is not a training run's metrics (a mapping with a list of epochs)")
     if not data.get("epochs"):
         raise ConfigError(f"{path} has no finished epochs yet")
+    for k, row in enumerate(data["epochs"]):
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise ConfigError(f"{path}: epoch entry {k} is not a mapping with an integer 'epoch'")
+        bad = [key for key in _PLOTTED if not (row.get(key) is None or _is_number(row[key]))]
+        if bad:
+            raise ConfigError(f"{path}: epoch {row['epoch']} has a non-numeric {bad[0]} ({row[bad[0]]!r})")
+    if not isinstance(data.get("config", {}), dict):
+        raise ConfigError(f"{path}: 'config' is not a mapping")
     return data
+
+
+_PLOTTED = ("train_acc", "val_acc", "test_acc", "loss", "pulses", "energy_j")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _epoch_axis(ax: Axes, epoch: np.ndarray) -> None:
+    """Whole-number epoch ticks, and at least one epoch of room so a single epoch is a visible point."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(min(np.nanmin(epoch) - 0.5, ax.get_xlim()[0]), max(np.nanmax(epoch) + 0.5, ax.get_xlim()[1]))
 
 
 def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray:
@@ -43,12 +68,11 @@ def plot_training(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
         y = _column(rows, key)
         if np.isfinite(y).any():
             ax.plot(epoch, 100 * y, style, ms=3, label=f"{label} accuracy")
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     loss_ax = ax.twinx()
-    loss_ax.plot(epoch, _column(rows, "loss"), "--", color="0.4", label="training loss")
+    loss_ax.plot(epoch, _column(rows, "loss"), "--x", ms=4, color="0.4", label="training loss")
+    _epoch_axis(ax, epoch)
     loss_ax.set_ylabel("cross-entropy loss (nats)")
     lines = ax.get_legend_handles_labels()
     more = loss_ax.get_legend_handles_labels()
@@ -69,16 +93,16 @@ def plot_programming(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.0))
     epoch = _column(rows, "epoch")
-    ax.bar(epoch, _column(rows, "pulses"), color="tab:blue", alpha=0.6, label="pulses")
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.bar(epoch, _column(rows, "pulses"), width=0.6, color="tab:blue", alpha=0.6, label="pulses")
     ax.set_ylabel("programming pulses per epoch")
     energy = _column(rows, "energy_j")
     if np.isfinite(energy).any() and np.nanmax(energy) > 0:
         e_ax = ax.twinx()
-        e_ax.plot(epoch, energy, "-o", color="tab:red", ms=3, label="energy")
-        e_ax.set_yscale("log")
-        e_ax.set_ylabel("programming energy per epoch (J)")
+        scale, prefix = engineering_scale(energy[np.isfinite(energy)])
+        e_ax.plot(epoch, energy / scale, "-o", color="tab:red", ms=4, label="energy")
+        e_ax.set_ylim(0, 1.1 * np.nanmax(energy) / scale)
+        e_ax.set_ylabel(f"programming energy per epoch ({prefix}J)", color="tab:red")
+    _epoch_axis(ax, epoch)
     ax.set_title("programming activity reported by the tiles", fontsize=10)
     return ax
 

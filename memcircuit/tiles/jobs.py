@@ -46,11 +46,12 @@ def _rel(value: np.ndarray, reference: np.ndarray) -> float:
     return diff / scale if scale > 0 else diff
 
 
-def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Build a tile, read seeded random inputs both ways, compare with ``ideal`` (see the module
-    doc); returns flat metrics. ``workdir``: the job's scratch directory (unused)."""
+def _settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The checked settings of a tile job (see the module doc); :class:`ConfigError` naming the
+    first unknown key or malformed value, or a tile too large for this machine's memory."""
     from memcircuit.devices.jobs import device_from_params, number
-    from memcircuit.tiles import make_tile
+    from memcircuit.resources import check_memory, crossbar_bytes
+    from memcircuit.tiles import check_tile_options
 
     p = dict(params)
     device = spread = None
@@ -61,22 +62,50 @@ def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown tile job parameter(s): {', '.join(sorted(unknown))}; valid: device, "
                           f"device.<param>, {', '.join(sorted(_KEYS))}")
-    rows, cols = int(p.get("rows", 8)), int(p.get("cols", 8))
-    batch, seed = int(p.get("batch", 16)), int(p.get("seed", 0))
-    if rows < 1 or cols < 1 or batch < 1:
-        raise ConfigError(f"a tile job needs rows, cols and batch >= 1 (got {rows}, {cols}, {batch})")
-    fidelity = str(p.get("fidelity", "numeric"))
-    v_read = number(p, "v_read", 0.1)
+    counts = {key: number(p, key, default) for key, default in (("rows", 8), ("cols", 8), ("batch", 16), ("seed", 0))}
+    for key, value in counts.items():
+        if value != int(value) or value < (0 if key == "seed" else 1):
+            raise ConfigError(f"tile job parameter {key} must be an integer >= {0 if key == 'seed' else 1}, "
+                              f"got {p[key]!r}")
+    rows, cols, batch, seed = (int(counts[k]) for k in ("rows", "cols", "batch", "seed"))
+    fidelity, sense, cell = str(p.get("fidelity", "numeric")), str(p.get("sense", "ideal")), str(p.get("cell", "1R"))
+    spice_kw = {k: number(p, k) for k in ("workers", "timeout") if k in p}
+    check_tile_options(fidelity, {"cell": cell, **spice_kw})
+    if sense not in ("ideal", "tia") or cell not in ("1R", "1T1R"):
+        raise ConfigError(f"tile job: sense must be ideal or tia and cell 1R or 1T1R, got {sense!r}, {cell!r}")
+    workers = int(spice_kw.get("workers", 1)) if fidelity in ("spice", "hybrid") else 0
+    check_memory(crossbar_bytes(rows, cols, cell=cell, engines=workers), f"a {rows} x {cols} tile")
     variation = number(p, "variation", spread or 0.0)
+    g_range = (number(p, "g_min", 1e-6), number(p, "g_max", 1e-4))
+    if device is None and variation:
+        raise ConfigError("device variation needs a device model (linear cells have none)")
+    if device is None and not 0 < g_range[0] <= g_range[1]:
+        raise ConfigError(f"need 0 < g_min <= g_max, got {g_range[0]}, {g_range[1]} S")
+    if "workers" in spice_kw:
+        spice_kw["workers"] = int(spice_kw["workers"])
+    return {"rows": rows, "cols": cols, "batch": batch, "seed": seed, "fidelity": fidelity, "sense": sense,
+            "cell": cell, "device": device, "variation": variation, "g_range": g_range, "spice_kw": spice_kw,
+            "v_read": number(p, "v_read", 0.1), "r_wire": number(p, "r_wire", 0.0)}
+
+
+def check_job(params: dict[str, Any]) -> None:
+    """Validate a ``tile`` job's parameters without building the tile (:class:`ConfigError`)."""
+    _settings(params)
+
+
+def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Build a tile, read seeded random inputs both ways, compare with ``ideal`` (see the module
+    doc); returns flat metrics. ``workdir``: the job's scratch directory (unused)."""
+    from memcircuit.tiles import make_tile
+
+    s = _settings(params)
+    rows, cols, batch, seed, device, variation = (s[k] for k in ("rows", "cols", "batch", "seed", "device",
+                                                                  "variation"))
+    fidelity, v_read = s["fidelity"], s["v_read"]
     rng = np.random.default_rng(seed)
     cells: dict[str, Any] = {}
     if device is None:
-        if variation:
-            raise ConfigError("device variation needs a device model (linear cells have none)")
-        g_min, g_max = number(p, "g_min", 1e-6), number(p, "g_max", 1e-4)
-        if not 0 < g_min <= g_max:
-            raise ConfigError(f"need 0 < g_min <= g_max, got {g_min}, {g_max} S")
-        cells["g"] = rng.uniform(g_min, g_max, (rows, cols))
+        cells["g"] = rng.uniform(*s["g_range"], (rows, cols))
     else:
         cells["states"] = rng.uniform(device.x_min, device.x_max, (rows, cols))
         if variation:
@@ -85,9 +114,9 @@ def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
             device = sample_devices(device, (rows, cols), np.random.default_rng([seed, 5]), spread=variation)
     v = rng.uniform(-v_read, v_read, (batch, rows))
     e = rng.uniform(-v_read, v_read, (batch, cols))
-    common = dict(device=device, r_wire=number(p, "r_wire", 0.0), sense=str(p.get("sense", "ideal")),
-                  v_read=v_read, seed=seed, cell=str(p.get("cell", "1R")), **cells)
-    spice_kw = {k: p[k] for k in ("workers", "timeout") if k in p}
+    common = dict(device=device, r_wire=s["r_wire"], sense=s["sense"], v_read=v_read, seed=seed, cell=s["cell"],
+                  **cells)
+    spice_kw = s["spice_kw"]
     with make_tile("ideal", rows, cols, **common) as ideal:
         ref, ref_t, g = ideal.read(v), ideal.read_t(e), ideal.conductances()
     with make_tile(fidelity, rows, cols, **common, **spice_kw) as tile:

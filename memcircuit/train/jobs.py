@@ -14,11 +14,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from memcircuit.errors import ConfigError
-from memcircuit.train.loop import TrainConfig, Trainer, epochs_to_target
+from memcircuit.train.loop import TrainConfig, Trainer, _device_and_range, epochs_to_target
 
 _NESTED = {"opt": "optimizer_options", "optimizer": "optimizer_options", "tile": "tile_options"}
 
@@ -54,8 +55,78 @@ def train_config(params: dict[str, Any]) -> TrainConfig:
         else:
             raise ConfigError(f"unknown sweep parameter {key!r}: dotted names start with device., opt. or tile.")
     if isinstance(p.get("layers"), str):
-        p["layers"] = [int(s) for s in p["layers"].split(",")]
-    return TrainConfig.from_json(p)
+        p["layers"] = p["layers"].split(",")
+    return TrainConfig.from_json({key: _typed(key, value) for key, value in p.items()})
+
+
+def _integer(key: str, value: Any) -> int:
+    if isinstance(value, str):
+        value = value.strip()
+        if value.lstrip("+-").isdigit():
+            return int(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
+    raise ConfigError(f"training option {key}: expected an integer, got {value!r}")
+
+
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
+_PLAIN = {"str": str, "bool": bool, "dict": dict}
+
+
+def _typed(key: str, value: Any) -> Any:
+    """``value`` converted to the type of :class:`TrainConfig` field ``key`` (SI strings for
+    numbers); :class:`ConfigError` naming the key when it is of another kind."""
+    from memcircuit.units import parse_si
+
+    kind = _FIELD_TYPES.get(key)
+    if kind is None or (value is None and "None" in kind):
+        return value
+    base = kind.split(" |")[0]
+    if base == "tuple[int, ...]" and isinstance(value, (list, tuple)):
+        return tuple(_integer(key, v) for v in value)
+    if base == "int":
+        return _integer(key, value)
+    if base == "float" and not isinstance(value, bool):
+        return parse_si(value, name=f"training option {key}")
+    if isinstance(value, _PLAIN.get(base, ())):
+        return value
+    raise ConfigError(f"training option {key}: expected {kind}, got {value!r}")
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """What a run can check before it loads data or builds tiles (:class:`ConfigError`): the
+    layer sizes, dataset, device and its options, optimizer options, tile options and whether the
+    tiles fit in memory."""
+    from memcircuit.resources import check_memory
+    from memcircuit.tiles import check_tile_options
+    from memcircuit.train.datasets import DATASETS
+    from memcircuit.train.network import network_bytes
+    from memcircuit.train.optimizers import make_optimizer
+    from memcircuit.train.pulses import calibrate
+
+    sizes = ",".join(map(str, cfg.layers))
+    if len(cfg.layers) < 2 or min(cfg.layers) < 1:
+        raise ConfigError(f"layers needs at least an input and an output size >= 1, got {sizes}")
+    if cfg.tile_rows < 1 or cfg.tile_cols < 2:
+        raise ConfigError(f"tile_rows x tile_cols (--tile-size) must be at least 1 x 2 (a signed weight takes two "
+                          f"columns), got {cfg.tile_rows}x{cfg.tile_cols}")
+    if cfg.dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
+    check_tile_options(cfg.fidelity, cfg.tile_options, cfg.parallel_tiles)
+    check_memory(network_bytes(cfg.layers, cfg.tile_rows, cfg.tile_cols, cfg.signed, cfg.fidelity),
+                 f"a {sizes} network in {cfg.tile_rows}x{cfg.tile_cols} tiles at the {cfg.fidelity} fidelity")
+    device = _device_and_range(cfg)[0]
+    make_optimizer(cfg, device, calibrate(device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,
+                                          max_units=cfg.max_units, levels=cfg.levels))
+
+
+def check_job(params: dict[str, Any]) -> None:
+    """Validate a ``train`` job's parameters without training (:class:`ConfigError`)."""
+    if params.get("target_acc") is not None:
+        from memcircuit.units import parse_si
+
+        parse_si(params["target_acc"], name="target_acc")
+    check_config(train_config(params))
 
 
 def train_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from memcircuit.train.datasets import Dataset, load_dataset
 from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, conductance_range, cross_entropy
 from memcircuit.train.optimizers import REGISTRY, make_optimizer
 from memcircuit.train.optimizers.base import Factored
-from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, encode_outer, encode_pwm, require_finite
+from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, require_finite
 
 METRIC_KEYS = ("epoch", "train_acc", "test_acc", "val_acc", "loss", "val_loss", "test_loss", "pulses",
                "energy_j", "seconds", "lr")
@@ -165,8 +165,7 @@ class Trainer:
         self.optimizer = make_optimizer(cfg, self.device, self.cal)
         self.optimizer.setup([(n_in + 1, n_out) for n_in, n_out in zip(cfg.layers[:-1], cfg.layers[1:])],
                              np.random.default_rng([cfg.seed, 4]))
-        if hasattr(self.optimizer, "attach"):   # optimizers that program the tiles themselves
-            self.optimizer.attach(self.net, self.cal)
+        self.optimizer.attach(self.net, self.cal, scheme=cfg.scheme)
         self.history: list[dict[str, Any]] = []
         self.best = {"monitor": float("inf"), "epoch": 0, "bad": 0}
         self.stopped_early = False
@@ -194,20 +193,17 @@ class Trainer:
 
     def _varied_device(self, shape: tuple[int, int], k: int):
         """Device-to-device variation: every parameter spread by ``variation`` (relative sigma)."""
-        try:
-            from memcircuit.devices import sample_devices
-        except ImportError:
-            raise ConfigError("device variation needs memcircuit.devices.sample_devices") from None
+        from memcircuit.devices import sample_devices
+
         return sample_devices(self.device, shape, np.random.default_rng([self.cfg.seed, 5, k]),
                               spread=self.cfg.variation)
 
     # -- one epoch -----------------------------------------------------------------------------
     def _program(self, updates, rng: np.random.Generator) -> tuple[int, float]:
         pulses, energy = 0, 0.0
-        own = getattr(self.optimizer, "program", None)
         for k, (layer, upd) in enumerate(zip(self.net.layers, updates)):
             try:
-                reports = own(k, layer, upd, rng) if own is not None else layer.program(self._encode(layer, upd, rng))
+                reports = self.optimizer.program(k, layer, upd, rng)
             except TrainingError as exc:
                 exc.layer_index = k if exc.layer_index is None else exc.layer_index
                 raise
@@ -215,21 +211,6 @@ class Trainer:
                 pulses += int(report.pulses)
                 energy += float(report.energy_j or 0.0)
         return pulses, energy
-
-    def _encode(self, layer, upd, rng: np.random.Generator) -> list[list]:
-        """The loop's own pulse programs (one per tile) for optimizers that do not program tiles."""
-        outer = self.cfg.scheme in ("auto", "outer")
-        programs = []
-        for r, (r0, r1) in enumerate(layer.row_blocks):
-            row = []
-            for c, (c0, c1) in enumerate(layer.col_blocks):
-                if outer and isinstance(upd, Factored):
-                    row.append(encode_outer(upd.u[:, r0:r1], layer.physical_factor(upd.v[:, c0:c1]),
-                                            self.cal, rng))
-                else:
-                    row.append(encode_pwm(layer.physical_delta(upd.dense(), r, c), self.cal, rng))
-            programs.append(row)
-        return programs
 
     def _layer_name(self, k: int) -> str:
         sizes = self.cfg.layers
@@ -319,8 +300,7 @@ class Trainer:
         row = {"epoch": epoch, "train_acc": train_acc, "test_acc": test_acc, "val_acc": val_acc,
                "loss": train_loss, "val_loss": val_loss, "test_loss": test_loss, "pulses": pulses,
                "energy_j": energy, "seconds": acc["seconds"] + time.perf_counter() - t0, "lr": lr}
-        if hasattr(self.optimizer, "epoch_metrics"):
-            row.update({k: v for k, v in self.optimizer.epoch_metrics().items() if k not in row})
+        row.update({k: v for k, v in self.optimizer.epoch_metrics().items() if k not in row})
         return row
 
     # -- state ---------------------------------------------------------------------------------
@@ -348,9 +328,8 @@ class Trainer:
     def _snapshot(self, epoch: int, acc: dict[str, Any], rng: np.random.Generator) -> None:
         """Keep in memory the state before batch ``acc["batch"]`` of ``epoch`` (see :meth:`save_partial`)."""
         meta = self._meta(epoch - 1)
-        counters = getattr(self.optimizer, "counters", None)
         meta["partial"] = {**acc, "epoch": epoch, "rng": rng.bit_generator.state,
-                           "counters": dict(counters) if counters is not None else None}
+                           "counters": self.optimizer.epoch_state()}
         self._last_good = (meta, self.state_arrays())
 
     def save_partial(self) -> Path | None:
@@ -386,8 +365,8 @@ class Trainer:
         self.history, self.best = meta["history"], meta["best"]
         self.stopped_early = meta["stopped_early"]
         part = meta.get("partial")
-        if part is not None and part.get("counters") is not None:
-            self.optimizer.counters.update(part["counters"])
+        if part is not None:
+            self.optimizer.load_epoch_state(part["counters"])
         return int(meta["epoch"])
 
     # -- outputs -------------------------------------------------------------------------------

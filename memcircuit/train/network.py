@@ -124,6 +124,29 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
+def tile_grid(n_in: int, n_out: int, tile_rows: int, tile_cols: int,
+              signed: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Row blocks (inputs + bias row) and logical column blocks of a layer's grid of tiles."""
+    per_tile = logical_cols(tile_cols - tile_cols % 2 if signed == "differential" else tile_cols,
+                            signed)  # logical outputs per tile
+    return _blocks(n_in + 1, tile_rows), _blocks(n_out, per_tile)
+
+
+def network_bytes(layers: tuple[int, ...] | list[int], tile_rows: int, tile_cols: int, signed: str,
+                  fidelity: str) -> float:
+    """Estimated bytes of a network's tiles (:func:`memcircuit.resources.crossbar_bytes`; one
+    ngspice worker per tile at the spice and hybrid fidelities)."""
+    from memcircuit.resources import crossbar_bytes
+
+    total = 0.0
+    for n_in, n_out in zip(layers[:-1], layers[1:]):
+        row_blocks, col_blocks = tile_grid(n_in, n_out, tile_rows, tile_cols, signed)
+        engines = 1 if fidelity in ("spice", "hybrid") else 0
+        total += sum(crossbar_bytes(r1 - r0, physical_cols(c1 - c0, signed), engines=engines)
+                     for r0, r1 in row_blocks for c0, c1 in col_blocks)
+    return total
+
+
 class MappedLayer:
     """One fully connected layer (with bias row) on a grid of tiles."""
 
@@ -134,10 +157,7 @@ class MappedLayer:
         if w0.shape != (n_in + 1, n_out):
             raise ConfigError(f"initial weights must be {(n_in + 1, n_out)} (bias row last), got {w0.shape}")
         self.n_in, self.n_out, self.cfg = n_in, n_out, cfg
-        per_tile = logical_cols(cfg.tile_cols - cfg.tile_cols % 2 if cfg.signed == "differential"
-                                else cfg.tile_cols, cfg.signed)  # logical outputs per tile
-        self.row_blocks = _blocks(n_in + 1, cfg.tile_rows)
-        self.col_blocks = _blocks(n_out, per_tile)
+        self.row_blocks, self.col_blocks = tile_grid(n_in, n_out, cfg.tile_rows, cfg.tile_cols, cfg.signed)
         g = self.target_conductances(w0)
         self.tiles: list[list[Tile]] = [
             [factory(r1 - r0, physical_cols(c1 - c0, cfg.signed), g[r][c])

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memcircuit.devices.analysis import V_LIMIT
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError, NonFiniteUpdate
 from memcircuit.tiles.base import PulseProgram, PulseStep
@@ -78,7 +79,7 @@ def _slew(device: DeviceModel, x: np.ndarray, v: np.ndarray, width: float, v_rea
 
 def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None = None,
               t_unit: float | None = None, max_units: int = 16, levels: float = 100.0,
-              v_limit: float = 5.0) -> PulseCalibration:
+              v_limit: float = V_LIMIT) -> PulseCalibration:
     """Programming amplitude, polarity, rates and time unit for ``device`` (numeric twin).
 
     The switching threshold ``V_th`` is taken as the smallest amplitude whose rate reaches 1e-3
@@ -262,3 +263,22 @@ def encode_outer(u: np.ndarray, v: np.ndarray, cal: PulseCalibration, rng: np.ra
                 row_w = np.where(rows_sel, col_w.max(), 0.0)
                 steps.append(PulseStep(row_v, col_v, row_w, col_w))
     return PulseProgram(tuple(steps))
+
+
+def encode_update(layer, update, cal: PulseCalibration, rng: np.random.Generator, *,
+                  scheme: str = "auto") -> list[list[PulseProgram]]:
+    """Pulse programs (one per tile of ``layer``, a :class:`~memcircuit.train.network.TiledLayer`)
+    for a weight change ``update`` (``Factored`` or ``Dense``): rank-1 factors through
+    :func:`encode_outer` (``scheme`` ``"auto"`` or ``"outer"``), anything else per device through
+    :func:`encode_pwm`."""
+    outer = scheme in ("auto", "outer") and hasattr(update, "u")
+    programs = []
+    for r, (r0, r1) in enumerate(layer.row_blocks):
+        row = []
+        for c, (c0, c1) in enumerate(layer.col_blocks):
+            if outer:
+                row.append(encode_outer(update.u[:, r0:r1], layer.physical_factor(update.v[:, c0:c1]), cal, rng))
+            else:
+                row.append(encode_pwm(layer.physical_delta(update.dense(), r, c), cal, rng))
+        programs.append(row)
+    return programs

@@ -31,10 +31,10 @@ LR_CELL_DEVICE = "lr-cell"
 def register_optimizer(name: str, factory: Factory) -> None:
     """Add an optimizer to ``memcircuit train --optimizer`` (``factory(cfg, device, calibration)``).
 
-    Optimizers that program the tiles themselves implement ``attach(network, calibration)``,
-    ``program(k, layer, update, rng) -> [ProgramReport]`` and ``epoch_metrics() -> dict``; the
-    loop calls them when present (:class:`memcircuit.train.loop.Trainer`). Options reach the
-    factory through ``cfg.optimizer_options`` (CLI ``--opt KEY=VALUE``).
+    The loop talks to the optimizer through :class:`~memcircuit.train.optimizers.base.Optimizer`'s
+    methods only; rules that program the tiles themselves override ``program(k, layer, update,
+    rng) -> [ProgramReport]`` (and ``epoch_metrics``, ``epoch_state``). Options reach the factory
+    through ``cfg.optimizer_options`` (CLI ``--opt KEY=VALUE``).
     """
     REGISTRY[name] = factory
 

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from memcircuit.errors import ConfigError, TrainingError
+from memcircuit.train.pulses import PulseCalibration, encode_update
+
+if TYPE_CHECKING:
+    from memcircuit.tiles.base import ProgramReport
+    from memcircuit.train.network import Network, TiledLayer
 
 
 @dataclass(frozen=True)
@@ -65,17 +70,51 @@ def fraction(name: str, value: float, *, closed: bool = False) -> float:
 
 
 class Optimizer(abc.ABC):
-    """Gradient -> desired weight change, per layer, with state that checkpoints can restore."""
+    """Gradient -> desired weight change, per layer, with state that checkpoints can restore.
+
+    The training loop talks to every optimizer through these methods only: :meth:`setup`,
+    :meth:`attach`, :meth:`step`, :meth:`program`, :meth:`end_epoch`, :meth:`epoch_metrics`,
+    :meth:`effective_lr`, the checkpoint state (:meth:`state_dict`) and the running counters of an
+    unfinished epoch (:meth:`epoch_state`). The defaults suit rules whose change the loop's encoder
+    programs; pulse-level rules (:mod:`~memcircuit.train.optimizers.pulsed`) override
+    :meth:`program` and the counters.
+    """
 
     name: str = ""
 
     def __init__(self, lr: float) -> None:
         self.lr = positive("learning rate", lr)
         self.steps = 0
+        self.net: Network | None = None
+        self.cal: PulseCalibration | None = None
+        self.scheme = "auto"
 
     def setup(self, shapes: list[tuple[int, int]], rng: np.random.Generator) -> None:
         """Called once with every layer's (n_in + 1, n_out) before the first step."""
         self.shapes = list(shapes)
+
+    def attach(self, net: Network, cal: PulseCalibration, rng: np.random.Generator | None = None, *,
+               scheme: str = "auto") -> None:
+        """Called once, after :meth:`setup`, with the network on tiles, the pulse calibration and
+        the pulse ``scheme`` of :func:`~memcircuit.train.pulses.encode_update`."""
+        self.net, self.cal, self.scheme = net, cal, scheme
+
+    def program(self, k: int, layer: TiledLayer, update: Update, rng: np.random.Generator) -> list[ProgramReport]:
+        """Program layer ``k``'s ``update`` into its tiles; returns the tiles' reports."""
+        if self.cal is None:
+            raise ConfigError(f"optimizer {self.name}: call attach(network, calibration) first (the loop does)")
+        return layer.program(encode_update(layer, update, self.cal, rng, scheme=self.scheme))
+
+    def epoch_metrics(self) -> dict[str, Any]:
+        """Extra metrics of the epoch that just ended (then reset); none by default."""
+        return {}
+
+    def epoch_state(self) -> dict[str, float]:
+        """Running counters of the epoch in progress (saved in a partial checkpoint)."""
+        return {}
+
+    def load_epoch_state(self, state: dict[str, float]) -> None:
+        """Restore :meth:`epoch_state` when a run resumes inside an epoch."""
 
     @abc.abstractmethod
     def layer_update(self, k: int, x: np.ndarray, delta: np.ndarray) -> Update:

@@ -167,6 +167,17 @@ def cell_pulse_units(program: PulseProgram, cal: PulseCalibration, device=None) 
     return total
 
 
+def _erase(tile) -> np.ndarray:
+    """Set every device of ``tile`` to its lowest-conductance state; returns the conductances (S)."""
+    dev = tile.device
+    if dev is None:
+        raise ConfigError("open-loop initialisation needs memristor cells (a device model)")
+    lo, hi = np.full((tile.rows, tile.cols), dev.x_min), np.full((tile.rows, tile.cols), dev.x_max)
+    low_is_off = np.mean(dev.conductance(lo, tile.v_read)) <= np.mean(dev.conductance(hi, tile.v_read))
+    tile.set_states(lo if low_is_off else hi)
+    return tile.conductances()
+
+
 class PulseOptimizer(Optimizer):
     """An optimizer that programs the tiles itself (see module doc).
 
@@ -193,8 +204,6 @@ class PulseOptimizer(Optimizer):
         if init_verify < 0:
             raise ConfigError(f"read-verify rounds must be >= 0, got {init_verify}")
         self.init, self.init_verify = init, int(init_verify)
-        self.net: Network | None = None
-        self.cal: PulseCalibration | None = None
         self._reset_counters()
 
     # -- wiring --------------------------------------------------------------------------------
@@ -213,13 +222,15 @@ class PulseOptimizer(Optimizer):
         super().setup(shapes, rng)
         self._init_rng = np.random.default_rng(rng.integers(2**63))
 
-    def attach(self, net: Network, cal: PulseCalibration, rng: np.random.Generator | None = None) -> None:
+    def attach(self, net: Network, cal: PulseCalibration, rng: np.random.Generator | None = None, *,
+               scheme: str = "auto") -> None:
         """Called once, after :meth:`setup`, with the network on tiles and the pulse calibration;
         then writes the initial weights (:meth:`initialise`) with ``rng`` (default: a stream drawn
-        from the setup generator, so a seeded run repeats)."""
-        tile = net.layers[0].tiles[0][0]
-        self.cal = cal = self.unit_pulse(tile, cal)
-        self.net = net
+        from the setup generator, so a seeded run repeats). ``scheme`` is not used: these rules
+        encode their own pulses."""
+        tile = net.layers[0].all_tiles()[0]
+        super().attach(net, self.unit_pulse(tile, cal), scheme=scheme)
+        cal = self.cal
         self.dg_unit = unit_step(tile, cal)
         self.w_unit = weight_unit(net.cfg, self.dg_unit)
         self.initialise(rng if rng is not None else self._init_rng)
@@ -239,7 +250,8 @@ class PulseOptimizer(Optimizer):
                init: bool = False) -> list[ProgramReport]:
         """Program ``layer`` (one program per tile) and count what reached the devices."""
         _, cal = self._require()
-        device = getattr(layer.tiles[0][0].device, "nominal", layer.tiles[0][0].device)
+        device = layer.all_tiles()[0].device
+        device = getattr(device, "nominal", device)
         units = sum(float(cell_pulse_units(p, cal, device).sum()) for row in programs for p in row
                     if p is not None and p.steps)
         reports = layer.program(programs)
@@ -287,14 +299,12 @@ class PulseOptimizer(Optimizer):
                                              for r in range(len(layer.row_blocks))], rng)
 
     # -- initialisation ------------------------------------------------------------------------
-    def _program_conductances(self, layer: TiledLayer, targets: list[list[np.ndarray]], rng: np.random.Generator,
-                              *, read: bool) -> None:
-        """Move every cell towards ``targets`` (S per tile) with whole unit pulses counted from the
-        nominal step :attr:`dg_unit`, from the read conductances (``read``) or from the erased
-        state (open loop)."""
-        units = [[whole_units(np.rint((targets[r][c] - (tile.conductances() if read else self._erased_g[id(tile)]))
-                                      / self.dg_unit), "the initial programming") for c, tile in enumerate(row)]
-                 for r, row in enumerate(layer.tiles)]
+    def _program_conductances(self, layer: TiledLayer, targets: list[list[np.ndarray]],
+                              start: list[list[np.ndarray]], rng: np.random.Generator) -> None:
+        """Move every cell from ``start`` towards ``targets`` (S, one array per tile) with whole
+        unit pulses counted from the nominal step :attr:`dg_unit` (open loop: nothing is read)."""
+        units = [[whole_units(np.rint((t - g) / self.dg_unit), "the initial programming") for t, g in zip(trow, grow)]
+                 for trow, grow in zip(targets, start)]
         self.apply_cell_units(layer, units, rng, init=True)
 
     def initialise(self, rng: np.random.Generator) -> None:
@@ -306,18 +316,11 @@ class PulseOptimizer(Optimizer):
         for layer in net.layers:
             targets = layer.target_conductances(layer.weights())
             if self.init == "open-loop":
-                self._erased_g = {}
-                for tile in layer.all_tiles():
-                    dev = tile.device
-                    if dev is None:
-                        raise ConfigError("open-loop initialisation needs memristor cells (a device model)")
-                    lo, hi = np.full((tile.rows, tile.cols), dev.x_min), np.full((tile.rows, tile.cols), dev.x_max)
-                    low_is_off = np.mean(dev.conductance(lo, tile.v_read)) <= np.mean(dev.conductance(hi, tile.v_read))
-                    tile.set_states(lo if low_is_off else hi)
-                    self._erased_g[id(tile)] = tile.conductances()
-                self._program_conductances(layer, targets, rng, read=False)
+                erased = [[_erase(tile) for tile in row] for row in layer.tiles]
+                self._program_conductances(layer, targets, erased, rng)
             for _ in range(self.init_verify):
-                self._program_conductances(layer, targets, rng, read=True)
+                read = [[tile.conductances() for tile in row] for row in layer.tiles]
+                self._program_conductances(layer, targets, read, rng)
 
     # -- the hook the loop calls -------------------------------------------------------------------
     def program(self, k: int, layer: TiledLayer, update: Update, rng: np.random.Generator) -> list[ProgramReport]:
@@ -334,6 +337,12 @@ class PulseOptimizer(Optimizer):
         from memcircuit.train.lowrank import PeripheryMemory
 
         return PeripheryMemory(0, 0)
+
+    def epoch_state(self) -> dict[str, float]:
+        return dict(self.counters)
+
+    def load_epoch_state(self, state: dict[str, float]) -> None:
+        self.counters.update(state)
 
     def epoch_metrics(self) -> dict[str, Any]:
         """Counters since the last call (then reset) and the periphery memory."""
