@@ -293,6 +293,8 @@ def test_bad_data_options_are_one_line(tmp_path):
                           (("--dataset", "iris", "--labels", "y.npy"), "--labels goes with --inputs")):
         proc = memcircuit("infer", str(path), *args)
         assert proc.returncode == 2 and proc.stderr.strip() == f"error: {message}", proc.stderr
+    proc = memcircuit("infer", str(path), "--dataset", "iris", "--json", str(tmp_path))
+    assert proc.returncode == 2 and "--json" in proc.stderr and "is a directory" in proc.stderr
     (tmp_path / "m.txt").write_text("x")
     proc = memcircuit("infer", str(tmp_path / "m.txt"), "--dataset", "iris")
     assert proc.returncode == 2 and "model files are .npz or .onnx" in proc.stderr

@@ -6,6 +6,8 @@ import click
 import numpy as np
 
 from memcircuit.cli.common import (
+    SIFloat,
+    check_output,
     circuit_options,
     emit_json,
     ideal_ignores,
@@ -17,6 +19,7 @@ from memcircuit.cli.common import (
     spec_kwargs,
 )
 from memcircuit.errors import ConfigError
+from memcircuit.spice.engine import DEFAULT_TIMEOUT
 
 _HELP = """Evaluate a trained dense network through crossbar tiles at any fidelity.
 
@@ -107,6 +110,8 @@ def _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples):
 @shared_options("--device-param", "--signed", "--tile-size", "--variation", "--input-bits", "--v-prog", "--t-unit",
                 "--max-units", "--levels", "--workers", "--parallel-tiles")
 @click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True, help="Samples per tile read.")
+@click.option("--timeout", type=SIFloat(positive=True), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one ngspice run may take before it is killed (spice, hybrid).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the data split (the training run's seed gives its test split), device "
                    "variation and programming noise.")
@@ -114,12 +119,17 @@ def _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples):
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="PNG of circuit vs software outputs.")
 def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fidelity, placement, verify_rounds,
           device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, device_items, signed, tile_size,
-          variation, input_bits, v_prog, t_unit, max_units, levels, workers, parallel_tiles, batch, seed, json_out,
-          plot_out) -> None:
+          variation, input_bits, v_prog, t_unit, max_units, levels, workers, parallel_tiles, batch, timeout, seed,
+          json_out, plot_out) -> None:
     from memcircuit.infer import InferConfig, infer, load_model
 
+    check_output(json_out, "--json")
+    check_output(plot_out, "--plot")
     tile_rows, tile_cols = parse_tile_size(tile_size)
     kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
+    ideal_ignores(fidelity, r_wire, sense, kwargs)
+    if fidelity in ("spice", "hybrid"):
+        kwargs["timeout"] = timeout
     cfg = InferConfig(fidelity=fidelity, device=device, device_options=parse_key_values(device_items, "--device-param"),
                       signed=signed, tile_rows=tile_rows, tile_cols=tile_cols, r_wire=r_wire, sense=sense,
                       v_read=v_read, input_bits=input_bits, variation=variation, placement=placement,
@@ -130,7 +140,6 @@ def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fi
     if x.shape[1] != model.sizes[0]:
         raise ConfigError(f"wrong input width: {source} has {x.shape[1]} values per sample but {model_file} takes "
                           f"{model.sizes[0]}")
-    ideal_ignores(fidelity, r_wire, sense, kwargs)
     summary, outputs = infer(model, x, cfg, y, progress=progress_enabled())
     summary["data"] = source
     if plot_out:
