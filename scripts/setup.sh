@@ -94,7 +94,7 @@ want=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" "$ROOT/requirements/constrai
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing memcircuit and pinned dependencies into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$ROOT/requirements/constraints.txt" \
-      -e "$ROOT[dev,veriloga,dask,mnist]"
+      -e "$ROOT[dev,veriloga,dask,mnist,onnx]"
   # badcrossbar: independent (Qucs-validated) nodal solver the wire-resistance tests compare with.
   # --no-deps: its declared plotting dependencies (pycairo, sigfig) would build cairo bindings from
   # source; its solver needs only numpy, scipy and pathvalidate.

@@ -62,7 +62,7 @@ def _register() -> None:
     # Areas added later register themselves the same way, if present.
     import importlib
 
-    for name in ("models", "build", "tile", "train", "sweep", "bench"):
+    for name in ("models", "build", "tile", "train", "infer", "sweep", "bench"):
         try:
             module = importlib.import_module(f"memcircuit.cli.{name}")
         except ModuleNotFoundError as exc:

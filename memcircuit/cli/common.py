@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -93,3 +94,119 @@ def warn(message: str) -> None:
 
 def progress_enabled() -> bool:
     return sys.stderr.isatty() or bool(os.environ.get("MEMCIRCUIT_PROGRESS"))
+
+
+# -- options shared by the commands that build tiles (tile read/program, build, train, infer) ----------
+
+def circuit_options(device_default: str | None = None, device_help: str | None = None):
+    """Decorator: the options that describe a tile's circuit (device, cell, wires, sense amplifier,
+    ADC, driver, read voltage); :func:`spec_kwargs` turns them into tile keywords."""
+    def decorate(func):
+        options = [
+            click.option("--device", metavar="MODEL", default=device_default,
+                         show_default=device_default is not None,
+                         help=device_help or "Memristor model name (memcircuit models list). "
+                                             "Default: linear resistors."),
+            click.option("--cell", type=click.Choice(["1R", "1T1R"]), default="1R", show_default=True,
+                         help="1R: the cell element alone; 1T1R: in series with a level-1 NMOS access transistor."),
+            click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
+                         help="Wire resistance per segment, ohm (rows and columns), e.g. 2.5."),
+            click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True,
+                         help="ideal: 0 V virtual ground; tia: behavioural op-amp transimpedance amplifier."),
+            click.option("--r-f", type=SIFloat(positive=True), default=10e3, show_default=True,
+                         help="TIA feedback resistance, ohm."),
+            click.option("--opamp-gain", type=SIFloat(positive=True), default=1e5, show_default=True,
+                         help="TIA op-amp open-loop DC gain (V/V)."),
+            click.option("--adc-bits", type=click.IntRange(1, 24), help="Quantise the TIA output with an ADC (bits)."),
+            click.option("--r-out", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
+                         help="Driver output resistance, ohm."),
+            click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True,
+                         help="Read voltage (V) at which memristor conductances are defined."),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
+
+
+def spec_kwargs(cell: str, sense: str, r_f: float, opamp_gain: float, adc_bits: int | None,
+                r_out: float) -> dict:
+    """Keyword arguments of :class:`~memcircuit.circuits.spec.CrossbarSpec` from CLI options."""
+    from memcircuit.circuits.spec import AdcParams, DriverParams, OpAmpParams, TiaParams
+
+    if adc_bits is not None and sense != "tia":
+        raise ConfigError("--adc-bits digitises the TIA output: add --sense tia")
+    return {"cell": cell, "tia": TiaParams(r_f=r_f, opamp=OpAmpParams(gain=opamp_gain)),
+            "adc": AdcParams(bits=adc_bits) if adc_bits is not None else None,
+            "driver": DriverParams(r_out=r_out)}
+
+
+def ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> list[str]:
+    """The circuit options the ``ideal`` fidelity ignores by definition (told on stderr)."""
+    if fidelity != "ideal":
+        return []
+    ignored = [name for name, used in (("--r-wire", r_wire > 0), ("--sense tia", sense == "tia"),
+                                       ("--cell 1T1R", kwargs["cell"] == "1T1R"),
+                                       ("--r-out", kwargs["driver"].r_out > 0),
+                                       ("--adc-bits", kwargs["adc"] is not None)) if used]
+    if ignored:
+        click.echo(f"note: the ideal fidelity is G^T V with ideal wires and periphery; it ignores "
+                   f"{', '.join(ignored)} (use --fidelity numeric or spice for them)", err=True)
+    return ignored
+
+
+_SHARED = {
+    "--device-param": dict(param_decls=("--device-param", "device_items"), multiple=True, metavar="KEY=VALUE",
+                           help="Device parameter override, repeatable (e.g. --device-param a_ltp=5)."),
+    "--signed": dict(type=click.Choice(["differential", "reference"]), default="differential", show_default=True,
+                     help="Signed weights on G+ - G- pairs or against a reference column."),
+    "--tile-size": dict(default="64x64", show_default=True, help="Physical tile ROWSxCOLS; larger layers split."),
+    "--variation": dict(type=SIFloat(nonnegative=True), default=0.0, show_default=True,
+                        help="Device-to-device spread (relative sigma of the device parameters)."),
+    "--input-bits": dict(type=click.IntRange(2, 24), help="Quantise activations (periphery DAC)."),
+    "--workers": dict(type=click.IntRange(min=1), default=1, show_default=True,
+                      help="Parallel ngspice workers per tile, each reading a shard of the batch (spice/hybrid)."),
+    "--parallel-tiles": dict(type=click.IntRange(min=1), default=1, show_default=True,
+                             help="Tiles of a layer simulated at the same time, each in its own ngspice (spice/hybrid; "
+                                  "layers larger than --tile-size have several). Same numbers at any setting."),
+    "--v-prog": dict(type=SIFloat(positive=True), help="Programming voltage (V); default from the device."),
+    "--t-unit": dict(type=SIFloat(positive=True), help="Pulse time unit (s); default: 1/levels of the range."),
+    "--max-units": dict(type=click.IntRange(min=1), default=128, show_default=True,
+                        help="Longest pulse per step, in time units."),
+    "--levels": dict(type=SIFloat(positive=True), default=1000.0, show_default=True,
+                     help="Unit pulses that span the conductance range (sets --t-unit)."),
+}
+
+
+def shared_options(*names: str):
+    """Decorator: the options of ``train`` that other commands take with the same meaning."""
+    def decorate(func):
+        for name in reversed(names):
+            spec = dict(_SHARED[name])
+            func = click.option(*spec.pop("param_decls", (name,)), **spec)(func)
+        return func
+    return decorate
+
+
+def parse_tile_size(text: str) -> tuple[int, int]:
+    """``--tile-size ROWSxCOLS`` -> (rows, cols)."""
+    try:
+        rows, cols = (int(s) for s in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--tile-size takes ROWSxCOLS like 64x64, got {text!r}") from None
+    return rows, cols
+
+
+def parse_key_values(items: tuple[str, ...], option: str = "--opt") -> dict:
+    """``KEY=VALUE`` pairs; values parsed as JSON when they are (numbers, true/false), else strings
+    (SI strings such as ``10k`` are left to the receiver)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} takes KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip().replace("-", "_")] = value
+    return out

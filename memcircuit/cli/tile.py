@@ -9,7 +9,16 @@ from pathlib import Path
 import click
 import numpy as np
 
-from memcircuit.cli.common import SIFloat, check_output, emit_json, load_npy, warn
+from memcircuit.cli.common import (
+    SIFloat,
+    check_output,
+    circuit_options,
+    emit_json,
+    ideal_ignores,
+    load_npy,
+    spec_kwargs,
+    warn,
+)
 from memcircuit.errors import ConfigError
 from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.units import format_si
@@ -17,43 +26,14 @@ from memcircuit.units import format_si
 
 def tile_options(func):
     """Options that describe the physical tile (shared by ``tile`` and ``build`` commands)."""
-    options = [
+    func = circuit_options()(func)
+    for option in reversed([
         click.option("--rows", type=click.IntRange(min=1), required=True, help="Rows (inputs, driven from the left)."),
         click.option("--cols", type=click.IntRange(min=1), required=True,
                      help="Columns (outputs, sensed at the bottom)."),
-        click.option("--device", metavar="MODEL",
-                     help="Memristor model name (memcircuit models list). Default: linear resistors."),
-        click.option("--cell", type=click.Choice(["1R", "1T1R"]), default="1R", show_default=True,
-                     help="1R: the cell element alone; 1T1R: in series with a level-1 NMOS access transistor."),
-        click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
-                     help="Wire resistance per segment, ohm (rows and columns), e.g. 2.5."),
-        click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True,
-                     help="ideal: 0 V virtual ground; tia: behavioural op-amp transimpedance amplifier."),
-        click.option("--r-f", type=SIFloat(positive=True), default=10e3, show_default=True,
-                     help="TIA feedback resistance, ohm."),
-        click.option("--opamp-gain", type=SIFloat(positive=True), default=1e5, show_default=True,
-                     help="TIA op-amp open-loop DC gain (V/V)."),
-        click.option("--adc-bits", type=click.IntRange(1, 24), help="Quantise the TIA output with an ADC (bits)."),
-        click.option("--r-out", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
-                     help="Driver output resistance, ohm."),
-        click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True,
-                     help="Read voltage (V) at which memristor conductances are defined."),
-    ]
-    for option in reversed(options):
+    ]):
         func = option(func)
     return func
-
-
-def spec_kwargs(cell: str, sense: str, r_f: float, opamp_gain: float, adc_bits: int | None,
-                r_out: float) -> dict:
-    """Keyword arguments of :class:`~memcircuit.circuits.spec.CrossbarSpec` from CLI options."""
-    from memcircuit.circuits.spec import AdcParams, DriverParams, OpAmpParams, TiaParams
-
-    if adc_bits is not None and sense != "tia":
-        raise ConfigError("--adc-bits digitises the TIA output: add --sense tia")
-    return {"cell": cell, "tia": TiaParams(r_f=r_f, opamp=OpAmpParams(gain=opamp_gain)),
-            "adc": AdcParams(bits=adc_bits) if adc_bits is not None else None,
-            "driver": DriverParams(r_out=r_out)}
 
 
 def check_tile_memory(rows: int, cols: int, cell: str, fidelity: str | None = None, workers: int | None = None) -> None:
@@ -70,25 +50,11 @@ def _shape(arr: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
     return arr
 
 
-def _ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> list[str]:
-    """The circuit options the ``ideal`` fidelity ignores by definition (told on stderr)."""
-    if fidelity != "ideal":
-        return []
-    ignored = [name for name, used in (("--r-wire", r_wire > 0), ("--sense tia", sense == "tia"),
-                                       ("--cell 1T1R", kwargs["cell"] == "1T1R"),
-                                       ("--r-out", kwargs["driver"].r_out > 0),
-                                       ("--adc-bits", kwargs["adc"] is not None)) if used]
-    if ignored:
-        click.echo(f"note: the ideal fidelity is G^T V with ideal wires and periphery; it ignores "
-                   f"{', '.join(ignored)} (use --fidelity numeric or spice for them)", err=True)
-    return ignored
-
-
 def _tile(fidelity: str, rows: int, cols: int, g: np.ndarray, device: str | None, r_wire: float, sense: str,
           v_read: float, seed: int, workers: int | None, timeout: float, kwargs: dict):
     from memcircuit.tiles import make_tile
 
-    _ideal_ignores(fidelity, r_wire, sense, kwargs)
+    ideal_ignores(fidelity, r_wire, sense, kwargs)
     extra = {"workers": workers} if workers and fidelity in ("spice", "hybrid") else {}
     if fidelity in ("spice", "hybrid"):
         extra["timeout"] = timeout

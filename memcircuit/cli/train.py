@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from memcircuit.cli.common import SIFloat, check_output, emit_json, progress_enabled, warn
+from memcircuit.cli.common import (
+    SIFloat,
+    check_output,
+    emit_json,
+    parse_key_values,
+    parse_tile_size,
+    progress_enabled,
+    shared_options,
+    warn,
+)
 from memcircuit.errors import ConfigError
 from memcircuit.train.optimizers import OPTIMIZERS
 
@@ -18,21 +26,6 @@ def _layers(text: str) -> tuple[int, ...]:
     except ValueError:
         raise ConfigError(f"--layers takes comma-separated integers like 30,16,2, got {text!r}") from None
     return sizes
-
-
-def _options(items: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` pairs; values parsed as JSON when they are (numbers, true/false), else strings
-    (SI strings such as ``10k`` are left to the receiver)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--opt takes KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip().replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip().replace("-", "_")] = value
-    return out
 
 
 _HELP = """Train an MLP whose forward pass, backward pass and weight updates go through tiles.
@@ -54,7 +47,8 @@ Optimizers:
 \b
 Outputs in --out: metrics.json (per epoch: epoch, train_acc, test_acc, loss, pulses, energy_j,
 seconds; "complete": true and final_test_acc once every epoch ran), metrics.csv, curves.png,
-config.json and checkpoints/ (one per epoch). A run that fails (a non-finite update), reaches
+config.json, checkpoints/ (one per epoch) and network.npz (the trained weights, for
+memcircuit infer). A run that fails (a non-finite update), reaches
 --timeout or is interrupted saves its last good batch as a partial checkpoint and records
 "complete": false with the reason; --resume continues from there with the same numbers.
 \b
@@ -75,8 +69,7 @@ Examples:
 @click.option("--layers", "layers_text", default="4,8,3", show_default=True,
               help="Layer sizes, input first, classes last, e.g. 30,16,2.")
 @click.option("--device", default="exp-pulse", show_default=True, help="Device model (see memcircuit models list).")
-@click.option("--device-param", "device_items", multiple=True, metavar="KEY=VALUE",
-              help="Device parameter override, repeatable (e.g. --device-param a_ltp=5).")
+@shared_options("--device-param")
 @click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="sgd", show_default=True,
               help="Weight-update rule (pulse-program generator).")
 @click.option("--opt", "opt_items", multiple=True, metavar="KEY=VALUE",
@@ -95,26 +88,18 @@ Examples:
               show_default=True)
 @click.option("--lr-cell-per", type=click.Choice(["layer", "synapse"]), default="layer", show_default=True)
 @click.option("--activation", type=click.Choice(["sigmoid", "tanh", "relu"]), default="sigmoid", show_default=True)
-@click.option("--signed", type=click.Choice(["differential", "reference"]), default="differential",
-              show_default=True, help="Signed weights on G+ - G- pairs or against a reference column.")
+@shared_options("--signed")
 @click.option("--scheme", type=click.Choice(["auto", "outer", "pwm"]), default="auto", show_default=True,
               help="Pulse encoding: outer (rank-1, Soudry) for rank-1 updates, pwm per device; auto picks.")
-@click.option("--tile-size", default="64x64", show_default=True, help="Physical tile ROWSxCOLS; larger layers split.")
+@shared_options("--tile-size")
 @click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True, help="Ohm per segment.")
 @click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True)
 @click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True, help="Read amplitude (V).")
 @click.option("--w-max", type=SIFloat(positive=True), default=1.0, show_default=True,
               help="Weight that spans the device conductance range.")
-@click.option("--v-prog", type=SIFloat(positive=True), help="Programming voltage (V); default from the device.")
-@click.option("--t-unit", type=SIFloat(positive=True), help="Pulse time unit (s); default: 1/levels of the range.")
-@click.option("--max-units", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Longest pulse per step, in time units.")
-@click.option("--levels", type=SIFloat(positive=True), default=1000.0, show_default=True,
-              help="Unit pulses that span the conductance range (sets --t-unit).")
-@click.option("--input-bits", type=click.IntRange(2, 24), help="Quantise activations (periphery DAC).")
+@shared_options("--v-prog", "--t-unit", "--max-units", "--levels", "--input-bits")
 @click.option("--error-bits", type=click.IntRange(2, 24), help="Quantise errors.")
-@click.option("--variation", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
-              help="Device-to-device spread (relative sigma of the device parameters).")
+@shared_options("--variation")
 @click.option("--patience", type=click.IntRange(min=1), help="Early stopping: epochs without improvement.")
 @click.option("--val-fraction", type=float, default=0.0, show_default=True,
               help="Share of the training split held out for validation / early stopping.")
@@ -124,11 +109,7 @@ Examples:
 @click.option("--mnist-dir", type=click.Path(file_okay=False), help="Directory of the MNIST IDX files.")
 @click.option("--eval-train", is_flag=True, help="Training accuracy from a full read after each epoch "
               "(default: running accuracy during the epoch).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Parallel ngspice workers per tile, each reading a shard of the batch (spice/hybrid).")
-@click.option("--parallel-tiles", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Tiles of a layer simulated at the same time, each in its own ngspice (spice/hybrid; "
-                   "layers larger than --tile-size have several). Same numbers at any setting.")
+@shared_options("--workers", "--parallel-tiles")
 @click.option("--timeout", type=SIFloat(positive=True), metavar="SECONDS",
               help="Wall-clock limit: the run stops, keeps a checkpoint of its last good batch and exits 2; "
                    "--resume continues it.")
@@ -138,12 +119,10 @@ def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items,
     from memcircuit.train.jobs import check_config
     from memcircuit.train.loop import TrainConfig, Trainer
 
-    try:
-        tile_rows, tile_cols = (int(s) for s in tile_size.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--tile-size takes ROWSxCOLS like 64x64, got {tile_size!r}") from None
+    tile_rows, tile_cols = parse_tile_size(tile_size)
     cfg = TrainConfig(layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
-                      optimizer_options=_options(opt_items), device_options=_options(device_items), **opts)
+                      optimizer_options=parse_key_values(opt_items), device_options=parse_key_values(device_items),
+                      **opts)
     check_output(json_out, "--json")
     check_config(cfg)
     if resume and latest_checkpoint(Path(out_dir) / "checkpoints") is None:

@@ -56,14 +56,19 @@ def remove_partial_checkpoints(directory: str | Path, epoch: int) -> None:
             p.unlink(missing_ok=True)
 
 
+def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` as an ``.npz`` so that readers see either the old file or the whole new one."""
+    target = Path(path)
+    with atomic_file(target, "wb") as handle:
+        np.savez(handle, **arrays)
+    return target
+
+
 def save_checkpoint(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` and the JSON-able ``meta`` to ``path`` atomically."""
-    target = Path(path)
     if META in arrays:
         raise ValueError(f"array name {META!r} is reserved")
-    with atomic_file(target, "wb") as handle:
-        np.savez(handle, **{META: np.array(json.dumps(meta))}, **arrays)
-    return target
+    return save_npz_atomic(path, {META: np.array(json.dumps(meta)), **arrays})
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -40,7 +40,7 @@ from memcircuit.train.checkpoint import (
     save_checkpoint,
 )
 from memcircuit.train.datasets import Dataset, load_dataset
-from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, cross_entropy
+from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, conductance_range, cross_entropy
 from memcircuit.train.optimizers import REGISTRY, make_optimizer
 from memcircuit.train.optimizers.base import Factored
 from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, require_finite
@@ -139,11 +139,7 @@ def _device_and_range(cfg: TrainConfig):
         device = get_device(cfg.device, **cfg.device_options)
     else:
         device = resolve_device(cfg.device)
-    lo = float(device.conductance(np.array([device.x_min]), cfg.v_read)[0])
-    hi = float(device.conductance(np.array([device.x_max]), cfg.v_read)[0])
-    g_lo, g_hi = min(lo, hi), max(lo, hi)
-    margin = 0.02 * (g_hi - g_lo)   # keep targets inside the range the states can reach
-    return device, g_lo + margin, g_hi - margin
+    return (device, *conductance_range(device, cfg.v_read))
 
 
 class Trainer:
@@ -406,6 +402,13 @@ class Trainer:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in keys})
         write_atomic(self.out / "metrics.csv", buf.getvalue())
 
+    def write_network(self) -> Path:
+        """``network.npz``: the weights the tiles hold now, in the layout of
+        :mod:`memcircuit.train.model` (what ``memcircuit infer`` reads)."""
+        from memcircuit.train.model import from_tiled
+
+        return from_tiled(self.net.weights(), self.net.activations).save_npz(self.out / "network.npz")
+
     # -- the run -------------------------------------------------------------------------------
     def run(self, *, resume: bool = False, stop_after: int | None = None,
             timeout: float | None = None) -> dict[str, Any]:
@@ -454,6 +457,7 @@ class Trainer:
                 self._ended_by(exc)
                 raise
         self.write_metrics()
+        self.write_network()
         return self.summary()
 
     def _ended_by(self, exc: BaseException) -> None:

@@ -22,15 +22,16 @@ Mapping of one fully connected layer ``z = W^T a + b`` (``n_in`` inputs, ``n_out
   (digitally), as are partial row currents of column blocks in the backward pass. With the
   reference layout every column block has its own reference column.
 
-Activations (sigmoid, tanh, ReLU) and the output softmax with cross-entropy loss are computed in
+Activations (sigmoid, tanh, ReLU; identity for a linear layer; one for all hidden layers or one
+per hidden layer) and the output softmax with cross-entropy loss are computed in
 Python from the sensed currents (periphery), as in the training circuits of Soudry et al.
 (IEEE TNNLS 26(10), 2015) and Yan et al. (Neural Networks 128, 2020).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from memcircuit.tiles.base import ProgramReport, PulseProgram, Tile
 from memcircuit.tiles.tiled import TilePool
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
+#: what a hidden layer of a :class:`Network` may apply: the trainable activations and ``identity``
+#: (a linear layer, as in imported networks that chain two dense layers)
+LAYER_ACTIVATIONS = (*ACTIVATIONS, "identity")
 TileFactory = Callable[[int, int, np.ndarray], Tile]
 """``factory(rows, cols, g)`` -> a tile of that physical size holding conductances ``g`` (S)."""
 
@@ -84,6 +88,17 @@ class MappingConfig:
         """Conductance per unit weight in S."""
         span = self.g_max - self.g_min
         return span / self.w_max if self.signed == "differential" else span / (2 * self.w_max)
+
+
+def conductance_range(device, v_read: float, margin: float = 0.02) -> tuple[float, float]:
+    """(g_min, g_max) in S that weights may use on ``device``: its chord conductances at ``v_read``
+    V in the lowest and highest state, each moved ``margin`` of the span inwards so that targets
+    stay inside the range the states can reach."""
+    lo = float(device.conductance(np.array([device.x_min]), v_read)[0])
+    hi = float(device.conductance(np.array([device.x_max]), v_read)[0])
+    g_lo, g_hi = min(lo, hi), max(lo, hi)
+    inset = margin * (g_hi - g_lo)
+    return g_lo + inset, g_hi - inset
 
 
 def quantise(x: np.ndarray, bits: int | None) -> np.ndarray:
@@ -261,7 +276,9 @@ def activate(z: np.ndarray, kind: str) -> np.ndarray:
         return np.tanh(z)
     if kind == "relu":
         return np.maximum(z, 0.0)
-    raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {kind!r}")
+    if kind == "identity":
+        return z
+    raise ConfigError(f"activation must be one of {', '.join(LAYER_ACTIVATIONS)}, got {kind!r}")
 
 
 def activation_slope(z: np.ndarray, a: np.ndarray, kind: str) -> np.ndarray:
@@ -270,6 +287,8 @@ def activation_slope(z: np.ndarray, a: np.ndarray, kind: str) -> np.ndarray:
         return a * (1.0 - a)
     if kind == "tanh":
         return 1.0 - a * a
+    if kind == "identity":
+        return np.ones_like(z)
     return (z > 0).astype(float)
 
 
@@ -307,21 +326,35 @@ class Network:
     """An MLP on tiles: ``sizes = [n_in, hidden..., n_classes]``, softmax + cross-entropy output."""
 
     def __init__(self, sizes: list[int], cfg: MappingConfig, factory: TileFactory,
-                 rng: np.random.Generator, activation: str = "sigmoid",
-                 weights: list[np.ndarray] | None = None, parallel_tiles: int = 1) -> None:
-        """``parallel_tiles``: threads that read and program the tiles of a layer concurrently
-        (each spice/hybrid tile has its own ngspice workers; results are gathered in grid order,
-        so they are the same at any thread count)."""
+                 rng: np.random.Generator, activation: str | Sequence[str] = "sigmoid",
+                 weights: list[np.ndarray] | None = None, parallel_tiles: int = 1,
+                 w_max: Sequence[float] | None = None) -> None:
+        """``activation``: one name for every hidden layer or one per hidden layer
+        (:data:`LAYER_ACTIVATIONS`). ``parallel_tiles``: threads that read and program the tiles
+        of a layer concurrently (each spice/hybrid tile has its own ngspice workers; results are
+        gathered in grid order, so they are the same at any thread count). ``w_max``: per layer
+        the weight that spans the conductance range (default ``cfg.w_max`` for all), so that a
+        network with layers of very different weight magnitudes uses the whole range in each;
+        the periphery's output scale ``1 / g_unit`` of each layer follows it."""
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ConfigError(f"layer sizes must be at least two positive integers, got {sizes}")
         if sizes[-1] < 2:
             raise ConfigError("the output layer needs at least two classes")
-        activate(np.zeros(1), activation)  # validates the name
+        hidden = len(sizes) - 2
+        kinds = [activation] * hidden if isinstance(activation, str) else list(activation)
+        if len(kinds) != hidden:
+            raise ConfigError(f"{hidden} hidden layer(s) need {hidden} activation(s), got {len(kinds)}")
+        for kind in kinds if kinds or not isinstance(activation, str) else [activation]:
+            activate(np.zeros(1), kind)  # validates the names
         self.sizes, self.cfg, self.activation = [int(s) for s in sizes], cfg, activation
+        self.activations = kinds
+        scales = [cfg.w_max] * (len(sizes) - 1) if w_max is None else [float(w) for w in w_max]
+        if len(scales) != len(sizes) - 1 or not all(np.isfinite(w) and w > 0 for w in scales):
+            raise ConfigError(f"w_max needs one value > 0 per layer ({len(sizes) - 1}), got {list(w_max or [])}")
         w0 = weights if weights is not None else xavier_init(self.sizes, rng, cfg.w_max)
         self.pool = TilePool(parallel_tiles)
-        self.layers = [MappedLayer(n_in, n_out, cfg, factory, w, self.pool)
-                       for n_in, n_out, w in zip(self.sizes[:-1], self.sizes[1:], w0)]
+        self.layers = [MappedLayer(n_in, n_out, replace(cfg, w_max=wm), factory, w, self.pool)
+                       for n_in, n_out, w, wm in zip(self.sizes[:-1], self.sizes[1:], w0, scales)]
 
     def forward(self, x: np.ndarray) -> ForwardCache:
         inputs, pre = [], []
@@ -330,7 +363,7 @@ class Network:
             inputs.append(a)
             z = layer.forward(a)
             pre.append(z)
-            a = softmax(z) if k == len(self.layers) - 1 else activate(z, self.activation)
+            a = softmax(z) if k == len(self.layers) - 1 else activate(z, self.activations[k])
         return ForwardCache(inputs, pre, a)
 
     def predict(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -355,7 +388,7 @@ class Network:
             if k > 0:
                 back = self.layers[k].backward(delta)
                 prev_a = cache.inputs[k]
-                delta = back * activation_slope(cache.pre[k - 1], prev_a, self.activation)
+                delta = back * activation_slope(cache.pre[k - 1], prev_a, self.activations[k - 1])
         return out[::-1]
 
     def weights(self) -> list[np.ndarray]:

@@ -1,0 +1,264 @@
+"""A trained network evaluated through tiles at any fidelity, next to the same network in software.
+
+Mapping: the layers are the :class:`~memcircuit.train.network.Network` of the training loop
+(bias row driven at the read voltage, signed weights on differential pairs or against a reference
+column, layers larger than a tile split into a grid of tiles). Each layer ``k`` gets its own
+``w_max = max |W_k|`` (weights and bias), so that its largest weight spans the device's
+conductance range and the periphery scales the sensed currents back by ``w_max / (g_max - g_min)``
+(per-layer weight scaling of aihwkit's ``weight_scaling_omega`` and CrossSim; docs/ASSUMPTIONS.md).
+
+Placement of the weights:
+
+* ``write-verify``: every cell is set to its target conductance (an ideal program-and-verify
+  loop; a cell whose device range, under device-to-device variation, does not reach its target
+  ends at its bound);
+* ``open-loop``: every device is erased to its lowest conductance and receives the unit
+  programming pulses that the nominal calibration asks for, without reading back (the open-loop
+  initialisation of :class:`memcircuit.train.optimizers.pulsed.PulseOptimizer`); device-to-device
+  variation, cycle-to-cycle noise and the state-dependent response then distort the weights.
+  ``verify_rounds`` > 0 adds that many read-verify correction rounds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from memcircuit.errors import ConfigError
+from memcircuit.tiles.base import FIDELITIES, Tile
+from memcircuit.train.model import DenseModel
+from memcircuit.train.network import MappingConfig, Network, conductance_range
+from memcircuit.train.optimizers.pulsed import PulseOptimizer
+
+PLACEMENTS = ("write-verify", "open-loop")
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """Circuit and placement options of an inference run (SI units; names as in ``TrainConfig``).
+
+    ``tile_options``: further :func:`memcircuit.tiles.make_tile` keywords (``cell``, ``tia``,
+    ``adc``, ``driver``, ...); ``batch``: samples per forward read.
+    """
+
+    fidelity: str = "numeric"
+    device: str = "exp-pulse"
+    device_options: dict = field(default_factory=dict)
+    signed: str = "differential"
+    tile_rows: int = 64
+    tile_cols: int = 64
+    r_wire: float = 0.0
+    sense: str = "ideal"
+    v_read: float = 0.1
+    input_bits: int | None = None
+    variation: float = 0.0
+    placement: str = "write-verify"
+    verify_rounds: int = 0
+    v_prog: float | None = None
+    t_unit: float | None = None
+    max_units: int = 128
+    levels: float = 1000.0
+    seed: int = 0
+    workers: int = 1
+    parallel_tiles: int = 1
+    batch: int = 256
+    tile_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.fidelity not in FIDELITIES:
+            raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
+        if self.verify_rounds < 0:
+            raise ConfigError(f"verify rounds must be >= 0, got {self.verify_rounds}")
+        if self.variation < 0:
+            raise ConfigError(f"device variation must be >= 0, got {self.variation}")
+        if self.batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {self.batch}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as JSON values (periphery parameter objects as their fields)."""
+        d = asdict(self)
+        d["tile_options"] = {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v)
+                             for k, v in self.tile_options.items()}
+        return d
+
+
+class _InitialWrite(PulseOptimizer):
+    """Only the initial write of a pulse-level optimizer (open loop and read-verify rounds):
+    the network is not trained, so it takes no update."""
+
+    name = "initial-write"
+
+    def layer_update(self, k, x, delta):
+        raise ConfigError("an inference network takes no weight updates")
+
+    def program_layer(self, k, layer, update, rng):
+        raise ConfigError("an inference network takes no weight updates")
+
+
+def layer_scales(model: DenseModel) -> list[float]:
+    """Per layer ``max |w|`` over weights and bias (1 for an all-zero layer)."""
+    out = []
+    for w in model.stacked():
+        m = float(np.max(np.abs(w)))
+        out.append(m if m > 0 else 1.0)
+    return out
+
+
+class CircuitNetwork:
+    """``model`` placed on tiles of ``cfg`` (see module doc); :meth:`forward` reads it."""
+
+    def __init__(self, model: DenseModel, cfg: InferConfig) -> None:
+        from memcircuit.devices import get_device
+        from memcircuit.tiles import resolve_device
+
+        self.model, self.cfg = model, cfg
+        if cfg.device is None:
+            raise ConfigError("inference needs a memristor model for the cells (--device)")
+        self.device = get_device(cfg.device, **cfg.device_options) if cfg.device_options else resolve_device(cfg.device)
+        g_min, g_max = conductance_range(self.device, cfg.v_read)
+        self.mapping = MappingConfig(g_min, g_max, cfg.signed, 1.0, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
+                                     cfg.input_bits, None)
+        self.scales = layer_scales(model)
+        self._tiles = 0
+        self.net = Network(model.sizes, self.mapping, self._make_tile, np.random.default_rng([cfg.seed, 0]),
+                           activation=list(model.activations[:-1]), weights=model.stacked(),
+                           parallel_tiles=cfg.parallel_tiles, w_max=self.scales)
+        self.programming: dict[str, Any] = {"placement": cfg.placement}
+        try:
+            if cfg.placement == "open-loop" or cfg.verify_rounds:
+                self._write_pulses()
+        except BaseException:
+            self.close()
+            raise
+
+    def _make_tile(self, rows: int, cols: int, g: np.ndarray) -> Tile:
+        """A tile like the training loop's (noise stream ``[seed, 1, k]``, variation ``[seed, 5, k]``)
+        holding ``g`` (S), each cell clipped to the range its own device reaches."""
+        from memcircuit.devices import sample_devices
+        from memcircuit.tiles import make_tile
+
+        cfg, k = self.cfg, self._tiles
+        self._tiles += 1
+        device = self.device
+        if cfg.variation > 0:
+            device = sample_devices(self.device, (rows, cols), np.random.default_rng([cfg.seed, 5, k]),
+                                    spread=cfg.variation)
+            lo, hi = (device.conductance(np.full((rows, cols), x), cfg.v_read) for x in (device.x_min, device.x_max))
+            g = np.clip(g, np.minimum(lo, hi), np.maximum(lo, hi))
+        kw = dict(cfg.tile_options)
+        if cfg.fidelity in ("spice", "hybrid") and cfg.workers > 1:
+            kw["workers"] = cfg.workers
+        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, sense=cfg.sense,
+                         v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]), **kw)
+
+    def _write_pulses(self) -> None:
+        """Open-loop programming (and read-verify rounds) by the pulse optimizers' initial write."""
+        from memcircuit.train.pulses import calibrate
+
+        cfg = self.cfg
+        cal = calibrate(self.device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,
+                        max_units=cfg.max_units, levels=cfg.levels)
+        writer = _InitialWrite(1.0, init="open-loop" if cfg.placement == "open-loop" else "ideal",
+                               init_verify=cfg.verify_rounds)
+        writer.setup([w.shape for w in self.model.stacked()], np.random.default_rng([cfg.seed, 4]))
+        writer.attach(self.net, cal)
+        self.programming.update({"verify_rounds": cfg.verify_rounds, "device_pulses": writer.counters[
+            "init_device_pulses"], "driver_pulses": writer.counters["driver_pulses"],
+            "v_prog": writer.cal.v_prog, "t_unit": writer.cal.t_unit})
+
+    def weight_errors(self) -> list[dict[str, float]]:
+        """Per layer the placed weights against the software ones: RMS and max |error| relative to
+        ``max |w|`` of the layer."""
+        out = []
+        for placed, target, scale in zip(self.net.weights(), self.model.stacked(), self.scales):
+            err = (placed - target) / scale
+            out.append({"rms": float(np.sqrt(np.mean(err ** 2))), "max": float(np.max(np.abs(err)))})
+        return out
+
+    def forward(self, x: np.ndarray, progress: bool = False) -> list[np.ndarray]:
+        """Pre-activations of every layer (batch, n_out) read through the tiles, in batches."""
+        parts: list[list[np.ndarray]] = [[] for _ in self.net.layers]
+        starts = range(0, len(x), self.cfg.batch)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(x), desc=f"infer ({self.cfg.fidelity})", unit="sample", leave=False)
+        for i in starts:
+            cache = self.net.forward(x[i:i + self.cfg.batch])
+            for k, z in enumerate(cache.pre):
+                parts[k].append(z)
+            if bar is not None:
+                bar.update(len(cache.pre[0]))
+        if bar is not None:
+            bar.close()
+        return [np.concatenate(p) if p else np.zeros((0, n)) for p, n in zip(parts, self.model.sizes[1:])]
+
+    def close(self) -> None:
+        self.net.close()
+
+    def __enter__(self) -> CircuitNetwork:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _layer_error(z_hw: np.ndarray, z_sw: np.ndarray) -> dict[str, float]:
+    err = z_hw - z_sw
+    rms_sw = float(np.sqrt(np.mean(z_sw ** 2))) if z_sw.size else 0.0
+    rms = float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0
+    return {"rms": rms, "max": float(np.max(np.abs(err))) if err.size else 0.0,
+            "relative_rms": rms / rms_sw if rms_sw > 0 else None}
+
+
+def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | None = None, *,
+          progress: bool = False) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
+    """Evaluate ``model`` on ``x`` (samples x features) in software and through tiles of ``cfg``.
+
+    Returns (summary, outputs): the summary holds both accuracies (with labels ``y``), the fraction
+    of predictions the circuit changes, per-layer output errors against software (RMS, max and RMS
+    relative to the software RMS, in the layer's pre-activation units; each layer is read with the
+    circuit's own inputs, so errors accumulate), the placed-weight errors, the programming report
+    and the options; outputs are the per-layer pre-activations ``{"software": [...], "circuit": [...]}``.
+    """
+    x = np.asarray(x, dtype=float).reshape(len(x), -1)
+    n_in = model.sizes[0]
+    if x.shape[1] != n_in:
+        raise ConfigError(f"the inputs have {x.shape[1]} values per sample but the network takes {n_in}")
+    if len(x) == 0:
+        raise ConfigError("no samples to evaluate")
+    if y is not None and len(y) != len(x):
+        raise ConfigError(f"{len(y)} labels for {len(x)} samples")
+    z_sw = model.forward(x)
+    start = time.perf_counter()
+    with CircuitNetwork(model, cfg) as circuit:
+        placed = time.perf_counter()
+        z_hw = circuit.forward(x, progress=progress)
+        read = time.perf_counter()
+        weight_err = circuit.weight_errors()
+        programming = circuit.programming
+        scales = circuit.scales
+        g_range = (circuit.mapping.g_min, circuit.mapping.g_max)
+    pred_sw = model.output(z_sw[-1]).argmax(axis=1)
+    pred_hw = model.output(z_hw[-1]).argmax(axis=1)
+    summary: dict[str, Any] = {
+        "samples": len(x), "sizes": model.sizes, "activations": list(model.activations), "model": model.source,
+        "fidelity": cfg.fidelity, "options": cfg.to_json(),
+        "accuracy": None if y is None else float(np.mean(pred_hw == y)),
+        "software_accuracy": None if y is None else float(np.mean(pred_sw == y)),
+        "changed_predictions": float(np.mean(pred_hw != pred_sw)),
+        "layers": [{"layer": k, "inputs": model.sizes[k], "outputs": model.sizes[k + 1],
+                    "activation": model.activations[k], "w_max": scales[k], "output_error": _layer_error(h, s),
+                    "weight_error": weight_err[k]}
+                   for k, (h, s) in enumerate(zip(z_hw, z_sw))],
+        "g_min_s": g_range[0], "g_max_s": g_range[1], "programming": programming,
+        "seconds": {"place": placed - start, "read": read - placed},
+        "predictions": pred_hw, "software_predictions": pred_sw,
+    }
+    return summary, {"software": z_sw, "circuit": z_hw}
