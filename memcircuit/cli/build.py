@@ -34,20 +34,23 @@ def build() -> None:
                    ".op would relax every state to the fixed point of its rate equation).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Netlist file to write (default: stdout).")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write a summary (sizes, element counts) as JSON.")
-def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, signed, g_file,
+def crossbar(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, opamp_gain, adc_bits, r_out,
+             v_read, signed, g_file,
              g_min, g_max, seed, form, output, json_out) -> None:
     """Write a crossbar netlist: ROWS x COLS cells, row drivers at the read voltage, sense amplifiers.
 
     Topology (docs/DESIGN.md): rows driven from the left, columns sensed at the bottom, one
     --r-wire segment between driver and first cell, between neighbours, and from the last cell
-    to the sense amplifier. The netlist carries an .op card (a .tran card with uic for the
-    behavioural and osdi device forms); simulate it with
+    to the sense amplifier (--r-wire-row / --r-wire-col set the word lines / bit lines alone).
+    The netlist carries an .op card (a .tran card with uic for the behavioural and osdi device
+    forms); simulate it with
     `memcircuit simulate NETLIST`. Vectors: i(vsense<j>) (ideal sense, A into column j),
     v(o<j>) (TIA outputs), v(q<j>) (ADC), v(d<k>) (signed difference outputs).
 
     \b
     Examples:
       memcircuit build crossbar --rows 4 --cols 3 --r-wire 2.5 -o xbar.cir
+      memcircuit build crossbar --rows 64 --cols 64 --r-wire-row 1.2 --r-wire-col 3.4 -o xbar.cir
       memcircuit build crossbar --rows 8 --cols 4 --signed differential --sense tia \\
         --adc-bits 8 --cell 1T1R --conductances G.npy -o signed.cir
     """
@@ -61,8 +64,8 @@ def crossbar(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits,
 
     phys = physical_cols(cols, signed)
     check_tile_memory(rows, phys, cell)
-    spec = CrossbarSpec(rows, phys, r_wire=r_wire, sense=sense, **spec_kwargs(cell, sense, r_f, opamp_gain,
-                                                                               adc_bits, r_out))
+    spec = CrossbarSpec(rows, phys, r_wire=r_wire, sense=sense,
+                        **spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out, r_wire_row, r_wire_col))
     model = resolve_device(device)
     rng = np.random.default_rng(seed)
     if g_file:

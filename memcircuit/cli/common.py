@@ -111,6 +111,10 @@ def circuit_options(device_default: str | None = None, device_help: str | None =
                          help="1R: the cell element alone; 1T1R: in series with a level-1 NMOS access transistor."),
             click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
                          help="Wire resistance per segment, ohm (rows and columns), e.g. 2.5."),
+            click.option("--r-wire-row", type=SIFloat(nonnegative=True), metavar="OHM",
+                         help="Word-line (row) segments alone, ohm; replaces --r-wire on the rows (0: ideal)."),
+            click.option("--r-wire-col", type=SIFloat(nonnegative=True), metavar="OHM",
+                         help="Bit-line (column) segments alone, ohm; replaces --r-wire on the columns (0: ideal)."),
             click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True,
                          help="ideal: 0 V virtual ground; tia: behavioural op-amp transimpedance amplifier."),
             click.option("--r-f", type=SIFloat(positive=True), default=10e3, show_default=True,
@@ -130,22 +134,26 @@ def circuit_options(device_default: str | None = None, device_help: str | None =
 
 
 def spec_kwargs(cell: str, sense: str, r_f: float, opamp_gain: float, adc_bits: int | None,
-                r_out: float) -> dict:
-    """Keyword arguments of :class:`~memcircuit.circuits.spec.CrossbarSpec` from CLI options."""
+                r_out: float, r_wire_row: float | None = None, r_wire_col: float | None = None) -> dict:
+    """Keyword arguments of :class:`~memcircuit.circuits.spec.CrossbarSpec` from CLI options
+    (``r_wire`` and ``sense`` stay with the caller)."""
     from memcircuit.circuits.spec import AdcParams, DriverParams, OpAmpParams, TiaParams
 
     if adc_bits is not None and sense != "tia":
         raise ConfigError("--adc-bits digitises the TIA output: add --sense tia")
     return {"cell": cell, "tia": TiaParams(r_f=r_f, opamp=OpAmpParams(gain=opamp_gain)),
             "adc": AdcParams(bits=adc_bits) if adc_bits is not None else None,
-            "driver": DriverParams(r_out=r_out)}
+            "driver": DriverParams(r_out=r_out),
+            **{k: v for k, v in (("r_wire_row", r_wire_row), ("r_wire_col", r_wire_col)) if v is not None}}
 
 
 def ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> list[str]:
     """The circuit options the ``ideal`` fidelity ignores by definition (told on stderr)."""
     if fidelity != "ideal":
         return []
-    ignored = [name for name, used in (("--r-wire", r_wire > 0), ("--sense tia", sense == "tia"),
+    ignored = [name for name, used in (("--r-wire", r_wire > 0), ("--r-wire-row", bool(kwargs.get("r_wire_row"))),
+                                       ("--r-wire-col", bool(kwargs.get("r_wire_col"))),
+                                       ("--sense tia", sense == "tia"),
                                        ("--cell 1T1R", kwargs["cell"] == "1T1R"),
                                        ("--r-out", kwargs["driver"].r_out > 0),
                                        ("--adc-bits", kwargs["adc"] is not None)) if used]

@@ -118,7 +118,8 @@ def _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples):
 @click.option("--json", "json_out", metavar="FILE|-", help="Write the comparison as JSON ('-' = stdout).")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="PNG of circuit vs software outputs.")
 def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fidelity, placement, verify_rounds,
-          device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, device_items, signed, tile_size,
+          device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, opamp_gain, adc_bits, r_out, v_read,
+          device_items, signed, tile_size,
           variation, input_bits, v_prog, t_unit, max_units, levels, workers, parallel_tiles, batch, timeout, seed,
           json_out, plot_out) -> None:
     from memcircuit.infer import InferConfig, infer, load_model
@@ -126,7 +127,7 @@ def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fi
     check_output(json_out, "--json")
     check_output(plot_out, "--plot")
     tile_rows, tile_cols = parse_tile_size(tile_size)
-    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
+    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out, r_wire_row, r_wire_col)
     ideal_ignores(fidelity, r_wire, sense, kwargs)
     if fidelity in ("spice", "hybrid"):
         kwargs["timeout"] = timeout

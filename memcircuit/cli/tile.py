@@ -81,7 +81,8 @@ def tile() -> None:
               help="Seconds one ngspice run may take before it is killed (spice, hybrid).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the device model's randomness.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write currents and metadata as JSON ('-' = stdout).")
-def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, g_file, v_file,
+def read(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, opamp_gain, adc_bits, r_out,
+         v_read, g_file, v_file,
          fidelity, transpose, workers, timeout, seed, json_out) -> None:
     """Read a batch of input vectors through a tile.
 
@@ -106,14 +107,15 @@ def read(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_o
         raise ConfigError(f"--inputs must be BATCH x {width} volts (BATCH >= 1) for a "
                           f"{'backward' if transpose else 'forward'} read, got shape {v.shape}")
     _warn_read_disturb(device, max(float(np.max(np.abs(v))), v_read))
-    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
+    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out, r_wire_row, r_wire_col)
     start = time.perf_counter()
     with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, workers, timeout, kwargs) as t:
         currents = t.read_t(v) if transpose else t.read(v)
     seconds = time.perf_counter() - start
     if json_out:
         emit_json({"fidelity": fidelity, "direction": "backward" if transpose else "forward",
-                   "rows": rows, "cols": cols, "r_wire": r_wire, "sense": sense, "device": device,
+                   "rows": rows, "cols": cols, "r_wire": r_wire, "r_wire_row": t.spec.wire_row,
+                   "r_wire_col": t.spec.wire_col, "sense": sense, "device": device,
                    "currents": currents, "seconds": seconds}, json_out)
     else:
         click.echo(f"{fidelity} {'backward' if transpose else 'forward'} read: {currents.shape[0]} inputs -> "
@@ -204,7 +206,8 @@ def _load_program(path: str):
               help="Save the driver waveforms (and simulated driver currents at spice fidelity) as PNG.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write conductances before/after and energy as JSON.")
 @click.option("--save", "save_out", type=click.Path(dir_okay=False), help="Save the conductances after as .npy.")
-def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, r_out, v_read, g_file,
+def program(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, opamp_gain, adc_bits, r_out,
+            v_read, g_file,
             pulse_file, fidelity, timeout, seed, plot_out, json_out, save_out) -> None:
     """Apply a pulse program to a tile of memristors and report what changed.
 
@@ -232,7 +235,7 @@ def program(rows, cols, device, cell, r_wire, sense, r_f, opamp_gain, adc_bits, 
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
     _warn_program_range(prog, device)
-    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out)
+    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out, r_wire_row, r_wire_col)
     start = time.perf_counter()
     with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, None, timeout, kwargs) as t:
         report = t.program(prog)

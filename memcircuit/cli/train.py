@@ -92,7 +92,12 @@ Examples:
 @click.option("--scheme", type=click.Choice(["auto", "outer", "pwm"]), default="auto", show_default=True,
               help="Pulse encoding: outer (rank-1, Soudry) for rank-1 updates, pwm per device; auto picks.")
 @shared_options("--tile-size")
-@click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True, help="Ohm per segment.")
+@click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
+              help="Ohm per wire segment (rows and columns).")
+@click.option("--r-wire-row", type=SIFloat(nonnegative=True), metavar="OHM",
+              help="Word-line (row) segments alone, ohm; replaces --r-wire on the rows.")
+@click.option("--r-wire-col", type=SIFloat(nonnegative=True), metavar="OHM",
+              help="Bit-line (column) segments alone, ohm; replaces --r-wire on the columns.")
 @click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True)
 @click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True, help="Read amplitude (V).")
 @click.option("--w-max", type=SIFloat(positive=True), default=1.0, show_default=True,

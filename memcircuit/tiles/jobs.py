@@ -7,7 +7,8 @@ memristor cells), so the errors are what the wires and the periphery of the chos
 
 ``params`` (JSON-able, SI units; numbers may carry SI prefixes):
 
-* ``rows``/``cols`` (8, 8), ``fidelity`` (``"numeric"``), ``r_wire`` (ohm per segment, 0),
+* ``rows``/``cols`` (8, 8), ``fidelity`` (``"numeric"``), ``r_wire`` (ohm per segment, 0;
+  ``r_wire_row`` / ``r_wire_col`` for the word / bit lines alone),
   ``sense`` (``"ideal"``/``"tia"``), ``cell`` (``"1R"``/``"1T1R"``), ``v_read`` (V, 0.1): inputs
   are uniform in +-v_read;
 * ``device``: none (default: linear resistors, conductances uniform in ``g_min`` .. ``g_max`` S,
@@ -35,8 +36,8 @@ import numpy as np
 
 from memcircuit.errors import ConfigError
 
-_KEYS = {"rows", "cols", "fidelity", "r_wire", "sense", "cell", "v_read", "g_min", "g_max", "variation", "seed",
-         "batch", "workers", "timeout"}
+_KEYS = {"rows", "cols", "fidelity", "r_wire", "r_wire_row", "r_wire_col", "sense", "cell", "v_read", "g_min",
+         "g_max", "variation", "seed", "batch", "workers", "timeout"}
 
 
 def _rel(value: np.ndarray, reference: np.ndarray) -> float:
@@ -85,7 +86,8 @@ def _settings(params: dict[str, Any]) -> dict[str, Any]:
         spice_kw["workers"] = int(spice_kw["workers"])
     return {"rows": rows, "cols": cols, "batch": batch, "seed": seed, "fidelity": fidelity, "sense": sense,
             "cell": cell, "device": device, "variation": variation, "g_range": g_range, "spice_kw": spice_kw,
-            "v_read": number(p, "v_read", 0.1), "r_wire": number(p, "r_wire", 0.0)}
+            "v_read": number(p, "v_read", 0.1), "r_wire": number(p, "r_wire", 0.0),
+            "wires": {k: number(p, k, 0.0) for k in ("r_wire_row", "r_wire_col") if k in p}}
 
 
 def check_job(params: dict[str, Any]) -> None:
@@ -115,7 +117,7 @@ def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
     v = rng.uniform(-v_read, v_read, (batch, rows))
     e = rng.uniform(-v_read, v_read, (batch, cols))
     common = dict(device=device, r_wire=s["r_wire"], sense=s["sense"], v_read=v_read, seed=seed, cell=s["cell"],
-                  **cells)
+                  **s["wires"], **cells)
     spice_kw = s["spice_kw"]
     with make_tile("ideal", rows, cols, **common) as ideal:
         ref, ref_t, g = ideal.read(v), ideal.read_t(e), ideal.conductances()
