@@ -228,3 +228,32 @@ def test_engine_netlist_has_no_include_cards_left(tmp_path):
     text = compose(user, None, ["quit"])
     cards = [ln.strip().lower() for ln in text.splitlines() if not ln.lstrip().startswith("*")]
     assert not [c for c in cards if c.startswith((".inc", ".lib"))]
+
+
+@pytest.mark.ngspice
+def test_a_model_file_parameter_is_confined_like_an_include(tmp_path):
+    """XSPICE filesource opens its file= itself: outside the folder it is refused, inside it is made
+    absolute (ngspice runs in its own run folder) and read."""
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("0 4.2\n1 4.2\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "wave.txt").write_text("0 1.5\n1 1.5\n")
+    card = ".model src filesource (file={} amploffset=[0] amplscale=[1])"
+    for name, path in (("outside.cir", f'"{secret}"'), ("inside.cir", "wave.txt")):
+        (run / name).write_text("filesource\nA1 %vd([a 0]) src\n" + card.format(path) + "\nR1 a 0 1k\n"
+                                ".tran 1u 10u\n.end\n")
+    proc = memcircuit("simulate", "outside.cir", "--json", "-", cwd=run)
+    assert proc.returncode == 2 and "refusing to read" in proc.stderr and "4.2" not in proc.stdout + proc.stderr
+    proc = memcircuit("simulate", "inside.cir", "--json", "-", cwd=run)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["vectors"]["v(a)"][-1] == pytest.approx(1.5)
+    proc = memcircuit("simulate", "outside.cir", "--json", "-", "--allow-include", str(secret.parent), cwd=run)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["vectors"]["v(a)"][-1] == pytest.approx(4.2)
+
+
+def test_a_lib_card_with_a_path_and_no_section_is_refused(tmp_path):
+    path = netlist(tmp_path, ".lib /etc/passwd")
+    with pytest.raises(NetlistError, match="looks like a file but no section"):
+        UserNetlist.from_file(path)

@@ -35,6 +35,8 @@ _END = re.compile(r"^\s*\.end\s*$", re.IGNORECASE)
 # ngspice treats every card that starts with .inc as an include and with .lib as a library card.
 _FILE_CARD = re.compile(r"^\s*\.(inc|lib)\w*(?:\s+(.*))?$", re.IGNORECASE)
 _ENDL = re.compile(r"^\s*\.endl\b", re.IGNORECASE)
+# model parameters that name a file ngspice opens itself (XSPICE filesource, table models, ...)
+_FILE_PARAM = re.compile(r"""(\b\w*file\w*\s*=\s*)("[^"]*"|'[^']*'|[^\s)]+)""", re.IGNORECASE)
 # An included card this long, or a word this long found only in included files, hides an ngspice
 # message that quotes it (shorter ones would hide messages that merely contain "r1" or ".op").
 _PRIVATE_LINE, _PRIVATE_WORD = 6, 8
@@ -105,17 +107,35 @@ class _Expander:
                 section = args[1] if card.group(1).lower() == "lib" else None
                 out.append(_Line(f"* {text.strip()}", where, included))
                 out.extend(self._inline(args[0], section, where, folder, stack))
+            elif card and card.group(1).lower() == "lib" and args and any(c in args[0] for c in "/\\."):
+                raise NetlistError(f"{where}: .lib names FILE SECTION; '{args[0]}' looks like a file but no "
+                                   "section follows")
             else:  # ordinary cards, and .lib SECTION / .endl, which only frame sections
-                out.append(_Line(text, where, included))
+                out.append(_Line(self._file_params(text, where, folder), where, included))
         return out
 
-    def _inline(self, written: str, section: str | None, where: str, folder: Path,
-                stack: tuple[tuple[Path, str], ...]) -> list[_Line]:
-        """The cards of the file ``written`` (a section of it for .lib), checked and expanded."""
+    def _file_params(self, text: str, where: str, folder: Path) -> str:
+        """``text`` with every ``file=PATH`` model parameter (XSPICE ``filesource`` and the like,
+        which ngspice opens itself) checked like an include and made absolute, since ngspice runs
+        in its own run folder."""
+        def check(match: re.Match) -> str:
+            target = self._allowed(match.group(2).strip("'\""), where, folder)
+            return f'{match.group(1)}"{target}"'
+
+        return _FILE_PARAM.sub(check, text) if "=" in text else text
+
+    def _allowed(self, written: str, where: str, folder: Path) -> Path:
+        """The resolved path of ``written`` (relative to ``folder``) if it lies under an allowed root."""
         target = (folder / os.path.expanduser(written)).resolve()  # an absolute path replaces folder
         if not any(target.is_relative_to(root) for root in self.roots):
             raise NetlistError(f"{where}: refusing to read {target}: outside the netlist's folder and the "
                                "model folders (pass --allow-include DIR to trust a folder)")
+        return target
+
+    def _inline(self, written: str, section: str | None, where: str, folder: Path,
+                stack: tuple[tuple[Path, str], ...]) -> list[_Line]:
+        """The cards of the file ``written`` (a section of it for .lib), checked and expanded."""
+        target = self._allowed(written, where, folder)
         key = (target, (section or "").lower())
         if key in stack:
             chain = " -> ".join(str(p) for p, _ in (*stack, key))
