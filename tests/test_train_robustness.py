@@ -291,3 +291,31 @@ def test_run_files_get_the_permissions_open_would_give(tmp_path):
     for p in [tmp_path / "run" / "metrics.json", tmp_path / "run" / "config.json",
               *(tmp_path / "run" / "checkpoints").iterdir()]:
         assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask, p
+
+
+def test_a_run_that_stops_before_its_first_batch_still_says_so(tmp_path):
+    t = _trainer(tmp_path / "run", epochs=1)
+    with pytest.raises(TrainingTimeout):
+        t.run(timeout=1e-9)
+    t.close()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "timeout" and metrics["complete"] is False and metrics["epochs_done"] == 0
+
+
+def test_only_the_newest_partial_checkpoint_is_kept(tmp_path, monkeypatch):
+    t = _trainer(tmp_path / "run", epochs=1)
+    real, calls = t.update, {"n": 0}
+
+    def update(grads, rng):
+        calls["n"] += 1
+        if calls["n"] in (4, 9):
+            raise KeyboardInterrupt
+        return real(grads, rng)
+
+    monkeypatch.setattr(t, "update", update)
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            t.run(resume=True)
+    t.close()
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert names == ["epoch_0001_batch_0007.npz"], names

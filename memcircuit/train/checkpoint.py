@@ -47,12 +47,13 @@ def _progress(name: str) -> tuple[int, int] | None:
     return (epoch, 0) if m.group(2) is None else (epoch - 1, int(m.group(2)))
 
 
-def remove_partial_checkpoints(directory: str | Path, epoch: int) -> None:
-    """Remove the partial checkpoints that the finished ``epoch`` supersedes."""
+def remove_partial_checkpoints(directory: str | Path, epoch: int, batches: int = 0) -> None:
+    """Remove the partial checkpoints that ``epoch`` finished epochs plus ``batches`` batches of
+    the next one supersede."""
     d = Path(directory)
     for p in d.iterdir() if d.is_dir() else ():
         progress = _progress(p.name)
-        if progress is not None and "_batch_" in p.name and progress < (epoch, 0):
+        if progress is not None and "_batch_" in p.name and progress < (epoch, batches):
             p.unlink(missing_ok=True)
 
 

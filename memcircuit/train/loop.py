@@ -343,8 +343,10 @@ class Trainer:
         if part["batch"] == 0:
             found = latest_checkpoint(self.out / "checkpoints")
             return found[0] if found is not None else None
-        return save_checkpoint(partial_checkpoint_path(self.out / "checkpoints", part["epoch"], part["batch"]),
+        path = save_checkpoint(partial_checkpoint_path(self.out / "checkpoints", part["epoch"], part["batch"]),
                                meta, arrays)
+        remove_partial_checkpoints(self.out / "checkpoints", part["epoch"] - 1, part["batch"])
+        return path
 
     def _check_deadline(self) -> None:
         if self._deadline is not None and time.monotonic() >= self._deadline:
@@ -437,8 +439,9 @@ class Trainer:
         self._timeout = timeout
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self.status, self.error = "running", None
-        with _alarm(timeout):
-            try:
+        try:
+            with _alarm(timeout):
+                self.write_metrics()          # "complete": false, "status": "running" from the start
                 done = 0
                 epoch = start
                 while epoch < self.cfg.epochs and not self.stopped_early:
@@ -453,9 +456,9 @@ class Trainer:
                     self._last_good = None
                     self.write_metrics()
                     done += 1
-            except BaseException as exc:
-                self._ended_by(exc)
-                raise
+        except BaseException as exc:
+            self._ended_by(exc)
+            raise
         self.write_metrics()
         self.write_network()
         return self.summary()
