@@ -33,6 +33,8 @@ BAD_SPECS = [
     ({"kind": "train", "base": TRAIN, "axes": {"epochs": ["five"]}}, "epochs"),
     ({"kind": "train", "base": TRAIN, "axes": {"opt.rhoo": [0.9]}}, "rhoo"),
     ({"kind": "train", "base": TRAIN, "axes": {"tile_cols": [8, 1]}}, "tile_cols"),
+    ({"kind": "train", "base": TRAIN, "axes": {"layers": [[4, 6, 3], [4, 8, 2]]}}, "4,8,2"),
+    ({"kind": "train", "base": TRAIN, "axes": {"dataset": ["iris", "wine"]}}, "wine has 13 features"),
     ({"kind": "device", "base": {"mode": "pulse"}, "axes": {"n": [5]}}, "pulse"),
     ({"kind": "device", "base": {"mode": "pulses"}, "axes": {"amp": ["1x"]}}, "amp"),
     ({"kind": "device", "base": {"form": "verilog"}, "axes": {"amp": [1]}}, "verilog"),

