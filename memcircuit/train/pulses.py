@@ -116,7 +116,8 @@ def calibrate(device: DeviceModel, *, v_read: float = 0.1, v_prog: float | None 
     both = np.maximum(slew, slew_n)
     v_th = float(amps_probe[np.flatnonzero(both >= 1e-3 * both[-1])[0]])
     if v_th <= v_read:
-        others = ", ".join(f for f in ("vteam", "yakopcic", "pershin", "exp-pulse", "discrete") if f.replace("-", "_") != device.family)
+        others = ", ".join(f for f in ("vteam", "yakopcic", "pershin", "exp-pulse", "discrete")
+                           if f.replace("-", "_") != device.family)
         raise ConfigError(f"device {device.family} has no switching threshold above the read voltage "
                           f"({v_read:g} V): it moves at {v_th:g} V already, so reads would program it and "
                           f"half-selected cells would switch; lower --v-read below {v_th:g} V or train on another "
