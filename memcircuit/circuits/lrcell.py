@@ -1,6 +1,6 @@
 """The learning-rate cell: a memristor whose conductance scales the programming pulses.
 
-Circuit (paper 1 of MISSION.md, TNNLS 2023, whose exact circuit is not public; this is the
+Circuit (paper 1, Yan et al., IEEE TNNLS 2023, whose exact circuit is not public; this is the
 standard form, see docs/ASSUMPTIONS.md): the update pulse ``V_in`` drives an inverting amplifier
 whose input element is the learning-rate memristor ``G_lr`` and whose feedback resistor is
 ``r_f``; a second inversion in the driver restores the sign, so the pulse that reaches the
