@@ -113,13 +113,12 @@ class CircuitNetwork:
     """``model`` placed on tiles of ``cfg`` (see module doc); :meth:`forward` reads it."""
 
     def __init__(self, model: DenseModel, cfg: InferConfig) -> None:
-        from memcircuit.devices import get_device
         from memcircuit.tiles import resolve_device
 
         self.model, self.cfg = model, cfg
         if cfg.device is None:
             raise ConfigError("inference needs a memristor model for the cells (--device)")
-        self.device = get_device(cfg.device, **cfg.device_options) if cfg.device_options else resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device, **cfg.device_options)
         g_min, g_max = conductance_range(self.device, cfg.v_read)
         self.mapping = MappingConfig(g_min, g_max, cfg.signed, 1.0, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
                                      cfg.input_bits, None)

@@ -38,15 +38,17 @@ _SPICE_ONLY = {"workers", "timeout", "edge", "gap", "form"}
 _TILE_KW = {"substeps"}
 
 
-def resolve_device(device: str | DeviceModel | None) -> DeviceModel | None:
-    """A device model from a registry name (``memcircuit.devices.get_device``) or as given."""
-    if device is None or isinstance(device, DeviceModel):
+def resolve_device(device: str | DeviceModel | None, **options) -> DeviceModel | None:
+    """A device model from a registry name (``memcircuit.devices.get_device``, with parameter
+    ``options``) or as given."""
+    if (device is None or isinstance(device, DeviceModel)) and not options:
         return device
     if not isinstance(device, str):
-        raise ConfigError(f"device must be a model name or a DeviceModel, got {device!r}")
+        raise ConfigError(f"device parameters need a model name, got {device!r}" if options else
+                          f"device must be a model name or a DeviceModel, got {device!r}")
     from memcircuit.devices import get_device
 
-    return get_device(device)
+    return get_device(device, **options)
 
 
 def check_tile_options(fidelity: str, kw: dict, parallel_tiles: int = 1) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from memcircuit.errors import ConfigError
-from memcircuit.train.loop import TrainConfig, Trainer, _device_and_range, epochs_to_target
+from memcircuit.train.loop import TrainConfig, Trainer, device_and_range, epochs_to_target
 
 _NESTED = {"opt": "optimizer_options", "optimizer": "optimizer_options", "tile": "tile_options"}
 
@@ -116,7 +116,7 @@ def check_config(cfg: TrainConfig) -> None:
     check_tile_options(cfg.fidelity, cfg.tile_options, cfg.parallel_tiles)
     check_memory(network_bytes(cfg.layers, cfg.tile_rows, cfg.tile_cols, cfg.signed, cfg.fidelity),
                  f"a {sizes} network in {cfg.tile_rows}x{cfg.tile_cols} tiles at the {cfg.fidelity} fidelity")
-    device = _device_and_range(cfg)[0]
+    device = device_and_range(cfg)[0]
     make_optimizer(cfg, device, calibrate(device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,
                                           max_units=cfg.max_units, levels=cfg.levels))
 

@@ -130,15 +130,11 @@ class TrainConfig:
             raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
         return cls(**data)
 
-def _device_and_range(cfg: TrainConfig):
+def device_and_range(cfg: TrainConfig):
+    """The run's device model and the conductance range (S) its weights use."""
     from memcircuit.tiles import resolve_device
 
-    if cfg.device_options:
-        from memcircuit.devices import get_device
-
-        device = get_device(cfg.device, **cfg.device_options)
-    else:
-        device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, **cfg.device_options)
     return (device, *conductance_range(device, cfg.v_read))
 
 
@@ -152,7 +148,7 @@ class Trainer:
             cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
             max_train=cfg.max_train, max_test=cfg.max_test, mnist_dir=cfg.mnist_dir)
         require_layers_fit(cfg.dataset, cfg.layers, self.data.n_features, self.data.n_classes)
-        self.device, g_min, g_max = _device_and_range(cfg)
+        self.device, g_min, g_max = device_and_range(cfg)
         self.mapping = MappingConfig(g_min, g_max, cfg.signed, cfg.w_max, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
                                      cfg.input_bits, cfg.error_bits)
         self.cal: PulseCalibration = calibrate(self.device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,
