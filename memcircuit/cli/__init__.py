@@ -15,6 +15,7 @@ import click
 from memcircuit import __version__
 from memcircuit.errors import MemcircuitError
 from memcircuit.processes import interruptible
+from memcircuit.threads import limit_threads
 
 INTERRUPTED = "memcircuit: interrupted ({signal}); workers stopped"
 
@@ -52,6 +53,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    limit_threads()  # one BLAS/OpenMP thread unless MEMCIRCUIT_BLAS_THREADS says otherwise
 
 
 def _register() -> None:

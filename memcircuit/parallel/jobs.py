@@ -27,6 +27,7 @@ from typing import Any
 
 from memcircuit import processes
 from memcircuit.errors import ConfigError
+from memcircuit.threads import blas_threads
 
 JobFn = Callable[[dict[str, Any], Path], dict[str, Any]]
 KINDS: dict[str, str] = {
@@ -173,7 +174,9 @@ def run_isolated(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"memcircuit-job-{job['id'][:8]}-") as tmp:
         job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
         job_path.write_text(json.dumps(job))
-        env = dict(os.environ, MEMCIRCUIT_PROGRESS="", PYTHONUNBUFFERED="1",
+        threads = str(blas_threads())  # parallelism comes from jobs, not from BLAS inside one
+        env = dict(os.environ, MEMCIRCUIT_PROGRESS="", PYTHONUNBUFFERED="1", OMP_NUM_THREADS=threads,
+                   OPENBLAS_NUM_THREADS=threads,
                    MEMCIRCUIT_JOB_DEADLINE=repr(time.time() + timeout - min(max(0.05 * timeout, 2.0), 30.0)))
         try:  # in a session of its own: a timeout or an interruption stops the job with its ngspice
             proc = processes.run([sys.executable, "-m", "memcircuit.parallel.jobs", str(job_path), str(out_path)],
