@@ -78,6 +78,9 @@ class DeviceModel(abc.ABC):
 
     x_min: ClassVar[float] = 0.0
     x_max: ClassVar[float] = 1.0
+    # True when the current is exactly G(x) * v (the conductance does not depend on the voltage):
+    # circuit solvers then treat the cell as a linear conductance at any bias
+    ohmic: ClassVar[bool] = False
 
     @abc.abstractmethod
     def integrate(self, t: np.ndarray, v: Callable[[np.ndarray], np.ndarray] | np.ndarray,

@@ -42,6 +42,7 @@ class Discrete(PulseDevice):
 
     family = "discrete"
     name = "discrete"
+    ohmic = True  # current = G(x) v
     params_class = DiscreteParams
     va_file = "discrete.va"
     d2d_params = ("g_max", "ratio")

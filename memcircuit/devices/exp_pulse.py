@@ -50,6 +50,7 @@ class ExpPulse(PulseDevice):
 
     family = "exp_pulse"
     name = "exp-pulse"
+    ohmic = True  # current = G(x) v
     params_class = ExpPulseParams
     va_file = "exp_pulse.va"
     noise_field = "sigma_c2c"

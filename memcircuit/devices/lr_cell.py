@@ -46,6 +46,7 @@ class LrCell(PulseDevice):
 
     family = "lr_cell"
     name = "lr-cell"
+    ohmic = True  # current = G(x) v
     params_class = LrCellParams
     va_file = "lr_cell.va"
     noise_field = "sigma_c2c"

@@ -41,6 +41,7 @@ class Pershin(ExprDevice):
 
     family = "pershin"
     name = "pershin"
+    ohmic = True  # current = G(x) v
     params_class = PershinParams
     va_file = "pershin.va"
     d2d_params = ("r_on", "r_off", "beta", "v_t")

@@ -39,6 +39,7 @@ class DeviceArray(DeviceModel):
         self.params_class = nominal.params_class
         self.va_file = nominal.va_file
         self.x_min, self.x_max = nominal.x_min, nominal.x_max
+        self.ohmic = nominal.ohmic
         self.stuck = np.asarray(stuck, dtype=np.int8)
         self.cell_shape = self.stuck.shape
         self.values_ = {k: np.asarray(v, dtype=float) for k, v in values.items()}
