@@ -20,12 +20,13 @@ solve ``F(x) = Y_uu x + Y_ut t + f(x, t) = 0`` for every input vector ``t`` of a
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from memcircuit.circuits.netlists import sensed_current
 from memcircuit.circuits.sense import adc_quantise, tia_sense_current
@@ -33,6 +34,7 @@ from memcircuit.circuits.spec import CrossbarSpec
 from memcircuit.circuits.transistor import level1_channel
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError, ConvergenceError
+from memcircuit.solvers import Factorization, FactorPool, factorize
 
 GMIN = 1e-12  # S, ngspice's default gmin across MOSFET junctions (bulk at ground)
 MODES = ("forward", "backward", "bias")
@@ -117,45 +119,70 @@ class NodalNetwork:
     """The crossbar of ``spec`` in ``mode`` with the given cells, ready to solve batches.
 
     ``g``: linear cell conductances (S); or ``device`` + ``states``: memristor numeric twins.
+    Ohmic devices (current = G(x) V, ``device.ohmic``) are linear cells of conductance G(x).
+    ``factor_method``: ``"auto"``, ``"cholmod"`` or ``"splu"`` (:func:`memcircuit.solvers.factorize`);
+    ``pool``: factorisations shared with the tile's other networks (:class:`FactorPool`).
     """
 
     def __init__(self, spec: CrossbarSpec, mode: str, *, g: np.ndarray | None = None,
-                 device: DeviceModel | None = None, states: np.ndarray | None = None) -> None:
+                 device: DeviceModel | None = None, states: np.ndarray | None = None,
+                 factor_method: str = "auto", pool: FactorPool | None = None) -> None:
         if spec.cell == "1T1R" and spec.transistor.model != "level1":
             raise ConfigError("the numeric solver implements the level-1 access transistor only; "
                               "the PTM 45 nm card needs the spice or hybrid fidelity")
         if spec.sense == "tia" and spec.tia.transistor:
             raise ConfigError("the numeric solver implements the behavioural op-amp only; "
                               "the transistor-level TIA needs the spice or hybrid fidelity")
-        self.spec, self.mode = spec, mode
+        self.spec, self.mode, self.factor_method = spec, mode, factor_method
         self.rows_driven, self.cols_driven = _roles(spec, mode)
+        # two-terminal cells and the TIA (a conductance to ground) keep the matrix symmetric;
+        # the access transistor's channel does not
+        self.symmetric = spec.cell != "1T1R"
         self.topo = self._topology()
-        self._wires_only = False  # the linear matrix holds no cells (memristor cells are groups)
+        self.pool = pool if pool is not None else FactorPool()
+        self._layout = (self.topo.n, hashlib.blake2b(self.topo.index.tobytes(), digest_size=16).hexdigest())
+        self._fixed_network()
+        self._g_cells = np.zeros(self._cells.shape[0])
+        self._g_version = 0
+        self._y_cache: tuple[int, dict[str, sp.spmatrix]] | None = None
+        self._lin: tuple[int, Factorization] | None = None  # factorisation of the linear matrix
+        self._w: tuple[int, np.ndarray] | None = None     # effective conductance matrix
         self._lu0 = self._lu_op = None  # zero-bias and last operating-point factorisations
+        self.timing = {"factor": None, "rhs": None}  # s: last numeric factorisation, one solve
         self.set_cells(g=g, device=device, states=states)
 
     def set_cells(self, *, g: np.ndarray | None = None, device: DeviceModel | None = None,
                   states: np.ndarray | None = None) -> None:
         """New cell contents on the same topology.
 
-        Memristor cells are non-linear groups and the linear matrix holds only the wires and the
-        periphery. When only device states change (every interval of a pulse program) that
-        matrix is kept, and so are the factorisations that start the chord iterations: they are
-        starting Jacobians only (the residual is always exact), so a stale one changes the
-        iteration count, not the solution. New linear conductances rebuild everything."""
-        linear_g = g if device is None else None
-        if not (linear_g is None and self._wires_only):
-            self.linear_edges = self._linear_edges(linear_g)
-            n, m = self.topo.n, self.topo.m
-            a, b, gval = self.linear_edges
-            y = _stamp(a, b, gval, n + m)
-            self.y_uu = y[:n, :n].tocsc()
-            self.y_ut = y[:n, n:].tocsr()
-            self.y_tu = y[n:, :n].tocsr()
-            self.y_tt = y[n:, n:].tocsr()
-            self._wires_only = linear_g is None
-            self._lu0 = self._lu_op = None
+        Linear and ohmic cells are conductances of the linear matrix; a new state keeps the
+        last factorisation, which then starts the iterations of the next solve (the residual is
+        always exact, so a stale factorisation changes the iteration count, not the solution).
+        Non-linear memristor cells are groups evaluated at every iteration; the factorisations
+        of their Jacobians are kept the same way."""
+        linear = device is None or device.ohmic
+        if linear:
+            if device is not None:
+                g = np.asarray(device.conductance(np.asarray(states, dtype=float), 1.0), dtype=float)
+            gv = np.asarray(g, dtype=float).reshape(-1) if g is not None else np.zeros(self._cells.shape[0])
+            self._g_cells = gv.copy()
+            self._g_version += 1
+            self._y_cache = None
+            self._w = None
+            device, states = None, None
+        elif self._g_cells.any():  # from linear to device cells: the matrix holds wires only
+            self._g_cells = np.zeros(self._cells.shape[0])
+            self._g_version += 1
+            self._y_cache = None
+            self._lin = self._w = None
         self.groups = self._groups(device, states)
+        if self.groups:
+            self._w = None
+
+    @property
+    def linear(self) -> bool:
+        """True when every element is linear: one factorisation solves any input exactly."""
+        return not self.groups
 
     # -- construction ------------------------------------------------------------------------
     def _topology(self) -> Topology:
@@ -214,7 +241,11 @@ class NodalNetwork:
             sense_nodes = np.array([index[p] for p in sensed_ports], dtype=int)
         return Topology(n, len(terminal_of), index, drive_terms, sense_nodes, lay)
 
-    def _linear_edges(self, g: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _fixed_network(self) -> None:
+        """The elements that never change on this topology (wires, driver resistances, the
+        junction gmin of 1T1R cells) as one nodal matrix, and the cells' incidence matrix
+        ``D`` (cells x nodes, +1 at the row side, -1 at the other side): linear cells add
+        ``D^T diag(g) D``."""
         spec, lay, idx = self.spec, self.topo.raw, self.topo.index
         R, C = spec.shape
         a: list[np.ndarray] = []
@@ -239,19 +270,69 @@ class NodalNetwork:
                 add(lay["rdrv"], lay["rport"], go)
             if self.cols_driven:
                 add(lay["cdrv"], lay["cport"], go)
-        bottom = lay["mid"] if spec.cell == "1T1R" else lay["col"]
-        if g is not None:
-            nz = g > 0
-            add(lay["row"][nz], bottom[nz], g[nz])
         if spec.cell == "1T1R":
             gnd = np.full(R * C, lay["gnd"][0])
             add(lay["mid"], gnd, GMIN)
             add(lay["col"], gnd, GMIN)
-        if not a:  # no wires and device cells: everything is non-linear
-            return np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0)
-        a_all, b_all, v_all = np.concatenate(a), np.concatenate(b), np.concatenate(val)
-        keep = a_all != b_all  # an element shorted by merging carries no current
-        return a_all[keep], b_all[keep], v_all[keep]
+        size = self.topo.n + self.topo.m
+        if a:
+            a_all, b_all, v_all = np.concatenate(a), np.concatenate(b), np.concatenate(val)
+            keep = a_all != b_all  # an element shorted by merging carries no current
+            self.y_fixed = _stamp(a_all[keep], b_all[keep], v_all[keep], size)
+        else:  # no wires: every element is a cell
+            self.y_fixed = sp.csr_matrix((size, size))
+        bottom = lay["mid"] if spec.cell == "1T1R" else lay["col"]
+        self._cells = np.stack([idx[lay["row"].ravel()], idx[bottom.ravel()]], axis=1)
+        k = np.arange(self._cells.shape[0])
+        self.incidence = sp.coo_matrix(
+            (np.r_[np.ones(k.size), -np.ones(k.size)], (np.r_[k, k], np.r_[self._cells[:, 0], self._cells[:, 1]])),
+            shape=(k.size, size)).tocsr()
+        # row blocks in CSR (fast products with many right-hand sides), unknowns (u) / terminals (t)
+        n = self.topo.n
+        self._yf = {"u": (self.y_fixed[:n, :n].tocsr(), self.y_fixed[:n, n:].tocsr()),
+                    "t": (self.y_fixed[n:, :n].tocsr(), self.y_fixed[n:, n:].tocsr())}
+        self._d_u, self._d_t = self.incidence[:, :n].tocsr(), self.incidence[:, n:].tocsr()
+        self._d_back = {"u": self._d_u.T.tocsr(), "t": self._d_t.T.tocsr()}
+        self._fixed_digest = hashlib.blake2b(self.y_fixed.data.tobytes(), digest_size=16).hexdigest()
+
+    def _blocks(self) -> dict[str, sp.spmatrix]:
+        """The linear nodal matrix (fixed elements and linear cells) split into unknown (u) and
+        terminal (t) blocks, built once per cell state."""
+        if self._y_cache is None or self._y_cache[0] != self._g_version:
+            d = self.incidence
+            y = (self.y_fixed + d.T @ sp.diags(self._g_cells) @ d).tocsr()
+            n = self.topo.n
+            self._y_cache = (self._g_version, {"uu": y[:n, :n].tocsc(), "ut": y[:n, n:].tocsr(),
+                                               "tu": y[n:, :n].tocsr(), "tt": y[n:, n:].tocsr()})
+        return self._y_cache[1]
+
+    @property
+    def y_uu(self) -> sp.csc_matrix:
+        return self._blocks()["uu"]
+
+    @property
+    def y_ut(self) -> sp.csr_matrix:
+        return self._blocks()["ut"]
+
+    @property
+    def y_tu(self) -> sp.csr_matrix:
+        return self._blocks()["tu"]
+
+    @property
+    def y_tt(self) -> sp.csr_matrix:
+        return self._blocks()["tt"]
+
+    def _linear_currents(self, x: np.ndarray | None, t: np.ndarray, part: str = "u") -> np.ndarray:
+        """Currents leaving the unknown (``part="u"``) or terminal (``"t"``) nodes through the
+        linear elements, for unknown voltages ``x`` and terminal voltages ``t`` (columns: a
+        batch; None: all 0 V), without assembling the matrix of the present cells (cheap when only
+        they change)."""
+        y_x, y_t = self._yf[part]
+        out = y_t @ t if x is None else y_x @ x + y_t @ t
+        if self._g_cells.any():
+            across = self._d_t @ t if x is None else self._d_u @ x + self._d_t @ t
+            out += self._d_back[part] @ (self._g_cells[:, None] * across)
+        return out
 
     def _groups(self, device: DeviceModel | None, states: np.ndarray | None) -> list[Group]:
         spec, lay, idx = self.spec, self.topo.raw, self.topo.index
@@ -334,23 +415,48 @@ class NodalNetwork:
         z = np.zeros((self.topo.n + self.topo.m, 1))
         return self._nonlinear(z, jacobian="mean")[1]
 
-    @staticmethod
-    def _factor(j: sp.csc_matrix):
-        return spla.splu(j, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
-                         options={"SymmetricMode": True})
+    def _factor(self, j: sp.spmatrix) -> Factorization:
+        t0 = time.perf_counter()
+        f = factorize(j, symmetric=self.symmetric, method=self.factor_method)
+        self.timing["factor"] = time.perf_counter() - t0
+        return f
+
+    def _solve_with(self, f: Factorization, b: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        x = f.solve(b)
+        self.timing["rhs"] = (time.perf_counter() - t0) / max(1, b.shape[1] if b.ndim == 2 else 1)
+        return x
 
     def _lu_zero(self):
         if self._lu0 is None:
-            self._lu0 = self._factor(self._jacobian(self._zero_bias_stamps(), None) if self.groups else self.y_uu)
+            self._lu0 = self._factor(self._jacobian(self._zero_bias_stamps(), None))
         return self._lu0
 
-    def _residual(self, x: np.ndarray, t: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z = np.vstack([x, t])
-        f, _ = self._nonlinear(z) if self.groups else (None, None)
-        r = self.y_uu @ x + base
-        if f is not None:
-            r = r + f[: self.topo.n]
-        return r, z
+    def _currents(self, x: np.ndarray, t: np.ndarray, part: str = "u") -> np.ndarray:
+        """Current leaving every unknown (``part="u"``: the residual) or terminal (``"t"``) node
+        into the elements."""
+        f = self._linear_currents(x, t, part)
+        if self.groups:
+            nl = self._nonlinear(np.vstack([x, t]))[0]
+            f = f + (nl[: self.topo.n] if part == "u" else nl[self.topo.n:])
+        return f
+
+    def _residual(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, None]:
+        return self._currents(x, t), None
+
+    def _pool_key(self) -> tuple:
+        """Names the linear matrix: the layout, the fixed elements and the cell conductances."""
+        g = hashlib.blake2b(self._g_cells.tobytes(), digest_size=16).hexdigest()
+        return self._layout, self._fixed_digest, g
+
+    def linear_factor(self) -> Factorization:
+        """The factorisation of the linear matrix at the present cell state (made if stale)."""
+        if self.groups:
+            raise ConfigError("the network has non-linear elements; it has no single linear matrix")
+        if self._lin is None or self._lin[0] != self._g_version:
+            f = self.pool.get(self._pool_key(), lambda: self._factor(self.y_uu), self._layout)
+            self._lin = (self._g_version, f)
+        return self._lin[1]
 
     def solve(self, drive: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100) -> Solution:
         """Solve for a batch: ``drive`` is (batch, driven lines) V. Returns a :class:`Solution`.
@@ -364,21 +470,80 @@ class NodalNetwork:
         t = self._terminals(drive.T)
         n = self.topo.n
         batch = drive.shape[0]
-        base = self.y_ut @ t
         scale_v = max(float(np.max(np.abs(drive), initial=0.0)), 1e-3)
         x = np.zeros((n, batch))
-        iterations = 0
-        if n:
-            if self.groups == []:
-                x = -self._lu_zero().solve(base)
-            else:
-                warm = self._lu_op
-                x = self._iterate(warm if warm is not None else self._lu_zero(), x, t, base, scale_v, tol, max_iter,
-                                  warm=warm is not None)
-            iterations = getattr(self, "_last_iterations", 1)
-        return Solution(self, x, t, iterations)
+        self._last_iterations = 1
+        if n and self.linear:
+            x = self._solve_linear(t, scale_v * tol + 1e-15, max_iter)
+        elif n:
+            warm = self._lu_op
+            x = self._iterate(warm if warm is not None else self._lu_zero(), x, t, scale_v, tol, max_iter,
+                              warm=warm is not None)
+        return Solution(self, x, t, self._last_iterations)
 
-    def _iterate(self, lu, x, t, base, scale_v, tol, max_iter, warm: bool = False):
+    def _solve_linear(self, t: np.ndarray, xtol: float, max_iter: int) -> np.ndarray:
+        """A linear network: one solve with the factorisation of the present cells, or, when
+        only the cells changed since the last factorisation and a few iterations cost less than
+        a new one (a programming interval, a small batch), iterative refinement with the stale
+        factorisation (``x -= F_old^-1 r(x)`` with the exact residual), refactorising when it
+        contracts slowly."""
+        batch = t.shape[1]
+        rhs = -self._linear_currents(None, t)
+        current = (self._lin is not None and self._lin[0] == self._g_version) or self.pool.has(self._pool_key())
+        f = None if current else self.pool.latest(self._layout)
+        t_factor, t_rhs = self.timing["factor"], self.timing["rhs"]
+        cheaper = t_factor is None or t_rhs is None or 2.0 * batch * t_rhs < t_factor
+        if f is not None and cheaper:
+            x = self._solve_with(f, rhs)
+            prev = np.inf
+            for it in range(2, min(max_iter, 12) + 1):
+                dx = self._solve_with(f, self._residual(x, t)[0])
+                x -= dx
+                step = float(np.max(np.abs(dx)))
+                if step <= xtol:
+                    self._last_iterations = it
+                    return x
+                if it >= 3 and step > 0.5 * prev:
+                    break
+                prev = step
+        x = self._solve_with(self.linear_factor(), rhs)
+        self._last_iterations = 1
+        return x
+
+    def effective_matrix(self) -> np.ndarray:
+        """W (sensed lines, driven lines), S: the sensed currents of any input are ``W @ drive``
+        exactly, IR drop included, while the cells do not change.
+
+        Only for linear networks with ideal (0 V) sense amplifiers. Costs min(sensed, driven)
+        solves with the present factorisation (by the symmetry of the nodal matrix either side
+        may be solved for), done in column blocks so that memory stays bounded."""
+        if not self.linear or self.spec.sense != "ideal":
+            raise ConfigError("an effective conductance matrix exists for linear cells with ideal sensing only")
+        if self._w is not None and self._w[0] == self._g_version:
+            return self._w[1]
+        n = self.topo.n
+        d = self.topo.drive_terms - n
+        s = self.topo.sense_nodes - n
+        blocks = self._blocks()
+        w = -blocks["tt"][s][:, d].toarray()
+        if n:
+            f = self.linear_factor()
+            ut = blocks["ut"].tocsc()
+            chunk = int(max(1, min(128, 2e8 // (8 * n))))  # at most ~200 MB of solutions at a time
+            if self.symmetric and s.size < d.size:
+                ut_d = ut[:, d]
+                for k in range(0, s.size, chunk):
+                    xs = self._solve_with(f, ut[:, s[k:k + chunk]].toarray())
+                    w[k:k + chunk] += np.asarray((ut_d.T @ xs).T)
+            else:
+                tu_s = blocks["tu"][s]
+                for k in range(0, d.size, chunk):
+                    xd = self._solve_with(f, ut[:, d[k:k + chunk]].toarray())
+                    w[:, k:k + chunk] += np.asarray(tu_s @ xd)
+        self._w = (self._g_version, w)
+        return w
+
+    def _iterate(self, lu, x, t, scale_v, tol, max_iter, warm: bool = False):
         """Chord iterations with the factorisation ``lu``, refactorised once at the operating point:
         after the first step when ``lu`` is the zero-bias Jacobian, or (``warm``: the previous
         solve's operating-point Jacobian, a pulse program's next interval) only when the
@@ -393,7 +558,7 @@ class NodalNetwork:
         refreshed = False
         it = 0
         for it in range(1, max_iter + 1):
-            r, _ = self._residual(x[:, active], t[:, active], base[:, active])
+            r, _ = self._residual(x[:, active], t[:, active])
             dx = lu.solve(r)
             step = np.max(np.abs(dx), axis=0)
             dx *= np.minimum(1.0, limit / np.maximum(step, 1e-300))
@@ -417,18 +582,17 @@ class NodalNetwork:
         else:
             slow |= active
         for col in np.flatnonzero(slow):
-            x[:, col] = self._newton(x[:, col], t[:, col], base[:, col], xtol, limit, max_iter)
+            x[:, col] = self._newton(x[:, col], t[:, col], xtol, limit, max_iter)
         self._last_iterations = it
         return x
 
-    def _newton(self, x, t, base, xtol, limit, max_iter) -> np.ndarray:
+    def _newton(self, x, t, xtol, limit, max_iter) -> np.ndarray:
         x = x.reshape(-1, 1).copy()
         t = t.reshape(-1, 1)
-        base = base.reshape(-1, 1)
         for _ in range(max_iter):
             z = np.vstack([x, t])
             f, stamps = self._nonlinear(z, jacobian="each")
-            r = self.y_uu @ x + base + f[: self.topo.n]
+            r = self._linear_currents(x, t) + f[: self.topo.n]
             dx = self._factor(self._jacobian(stamps, 0)).solve(r)
             step = float(np.max(np.abs(dx)))
             if step > limit:
@@ -455,16 +619,15 @@ class Solution:
 
     def voltage(self, raw: np.ndarray) -> np.ndarray:
         """Voltages (..., batch) of raw nodes (see :func:`_raw_layout`)."""
-        return self.z[self.network.topo.index[raw]]
+        idx = self.network.topo.index[raw]
+        n = self.network.topo.n
+        return np.where((idx < n)[..., None], self.x[np.minimum(idx, n - 1)] if n else 0.0,
+                        self.t[np.maximum(idx - n, 0)])
 
     def terminal_currents(self) -> np.ndarray:
         """Current (A) flowing from the network into every terminal, (m, batch)."""
         net = self.network
-        into = -(net.y_tu @ self.x + net.y_tt @ self.t)
-        if net.groups:
-            f, _ = net._nonlinear(self.z)
-            into -= f[net.topo.n:]
-        return into
+        return -net._currents(self.x, self.t, "t")
 
     def sensed(self) -> np.ndarray:
         """(batch, sensed lines): current into each ideal sense amplifier (A), or the current a

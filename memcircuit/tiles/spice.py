@@ -12,6 +12,12 @@ the programming energy is integrated from the simulated driver currents. The dev
 compiled Verilog-A (OSDI) modules when OpenVAF is installed (``form="auto"``, the default), else
 the behavioural B-source subcircuits: both integrate the same equations (tests hold them to each
 other), and OSDI evaluates them about 8x faster (measured on a 5 x 16 tile, docs/BENCHMARKS.md).
+Linear read circuits (linear or ohmic cells, ideal sense amplifiers) read a batch larger than
+the number of driven lines through the effective conductance matrix W that ngspice gives with one
+sweep point per driven line (cached until the cells change), so evaluating thousands of inputs on
+one conductance state costs about ``rows`` sweep points; non-linear circuits keep one sweep point
+per input. ``read_info`` says which path the last read took.
+
 At ``hybrid``: every constant-voltage interval is an ngspice operating point of the tile with the
 current states frozen, and the numeric twin applies the pulse at the cell voltages it gives.
 
@@ -73,6 +79,8 @@ class SpiceTile(CrossbarTile):
         self.workers, self.timeout, self.edge, self.gap = workers, float(timeout), float(edge), float(gap)
         self._engines: list[SharedEngine] = []
         self._reads: tuple[int, object, dict[str, object]] | None = None  # see _circuits
+        self._effective: dict[str, tuple[int, np.ndarray]] = {}  # direction -> (cell version, W)
+        self.read_info: dict[str, str] = {}
         super().__init__(*args, **kwargs)
 
     # -- engines -----------------------------------------------------------------------------
@@ -112,7 +120,37 @@ class SpiceTile(CrossbarTile):
         values = np.stack([result[name] for name in sense_vectors(self.spec, n_out)], axis=1)
         return sensed_current(self.spec, values)
 
+    @property
+    def linear_read(self) -> bool:
+        """True when the read circuit is linear: linear or ohmic cells without access
+        transistors, and ideal (0 V) sense amplifiers (a TIA saturates)."""
+        return self.spec.sense == "ideal" and self.spec.cell == "1R" and (self.device is None or self.device.ohmic)
+
+    def effective_matrix(self, direction: str) -> np.ndarray:
+        """W (sensed lines, driven lines), S, measured by ngspice: one sweep point per driven
+        line, each line alone at the read voltage. A linear read of any input is then ``W @ v``,
+        equal to ngspice's own solution of that input (the circuit is linear)."""
+        if not self.linear_read:
+            raise ConfigError("an effective conductance matrix exists for linear cells with ideal sensing only")
+        cached = self._effective.get(direction)
+        if cached is None or cached[0] != self._version:
+            n_in = self.rows if direction == "forward" else self.cols
+            w = self._sweep(np.eye(n_in) * self.v_read, direction).T / self.v_read
+            cached = self._effective[direction] = (self._version, w)
+        return cached[1]
+
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
+        n_in = inputs.shape[1]
+        cached = self._effective.get(direction)
+        if self.linear_read and (inputs.shape[0] > n_in or (cached is not None and cached[0] == self._version)):
+            self.read_info = {"path": "product", "reason": "linear circuit: W from one ngspice sweep point per line"}
+            return inputs @ self.effective_matrix(direction).T
+        self.read_info = {"path": "sweep", "reason": ("non-linear cells or periphery" if not self.linear_read else
+                                                      "batch not larger than the driven lines")}
+        return self._sweep(inputs, direction)
+
+    def _sweep(self, inputs: np.ndarray, direction: str) -> np.ndarray:
+        """One ngspice DC sweep point per input (split over ``workers``)."""
         n = min(self.workers, inputs.shape[0])
         if n == 1:
             return self._read_chunk(0, inputs, direction)

@@ -1,0 +1,141 @@
+"""Array-scale solver paths (issue 14) against independent references.
+
+* CHOLMOD (nested dissection) and SuperLU factorisations of the same nodal matrices give the same
+  solutions, and both equal badcrossbar (an independent, Qucs-validated nodal solver).
+* Fixed-state reads through the effective conductance matrix equal the per-input solve, at
+  ``numeric`` (nodal solver) and at ``spice`` (ngspice's own per-input sweep), exactly.
+* Ohmic devices are linear cells; a cell state that changed since the last factorisation is
+  solved by refinement with the stale factorisation, to the same answer as a fresh one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_wire_resistance import _cases, _reference_backward, _reference_forward
+
+from memcircuit.circuits import CrossbarSpec
+from memcircuit.devices import get_device
+from memcircuit.errors import ConfigError
+from memcircuit.solvers import cholmod_available, factorize
+from memcircuit.tiles import make_tile
+from memcircuit.tiles.nodal import NodalNetwork
+
+
+def rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def test_cholmod_is_installed_and_used_for_symmetric_matrices():
+    assert cholmod_available()  # scripts/setup.sh installs it; CI must not silently fall back
+    rng = np.random.default_rng(1)
+    spec = CrossbarSpec(12, 9, r_wire_row=2.0, r_wire_col=5.0)
+    net = NodalNetwork(spec, "forward", g=rng.uniform(1e-5, 1e-3, (12, 9)))
+    assert net.symmetric
+    a = net.y_uu
+    b = rng.normal(size=(a.shape[0], 3))
+    chol, lu = factorize(a, symmetric=True), factorize(a, symmetric=True, method="splu")
+    assert (chol.method, lu.method) == ("cholmod", "splu")
+    assert rel(chol.solve(b), lu.solve(b)) < 1e-12
+    np.testing.assert_allclose(a @ chol.solve(b), b, rtol=0, atol=1e-9 * np.max(np.abs(b)))
+    with pytest.raises(ConfigError, match="symmetric"):
+        factorize(a, symmetric=False, method="cholmod")
+
+
+@pytest.mark.parametrize("method", ["cholmod", "splu"])
+def test_both_factorisations_equal_badcrossbar(method):
+    g, v, e = _cases(np.random.default_rng(7), 10, 8, 4)
+    for mode, drive, ref in (("forward", v, _reference_forward(g, v, 2.5, 0.7)),
+                             ("backward", e, _reference_backward(g, e, 2.5, 0.7))):
+        net = NodalNetwork(CrossbarSpec(10, 8, r_wire_row=2.5, r_wire_col=0.7), mode, g=g, factor_method=method)
+        out = net.solve(drive).sensed()
+        assert net.linear_factor().method == method
+        np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-15)
+
+
+def test_fixed_state_reads_are_a_product_equal_to_the_solve():
+    rows, cols = 14, 9
+    g, v, e = _cases(np.random.default_rng(11), rows, cols, 40)
+    with make_tile("numeric", rows, cols, g=g, r_wire_row=1.5, r_wire_col=4.0) as tile:
+        first = tile.read(v[:3])            # fewer inputs than a product costs: solved
+        assert tile.read_info["path"] == "solve"
+        many = tile.read(v)                 # 43 inputs on this state >= min(rows, cols): product
+        assert tile.read_info["path"] == "product"
+        back = tile.read_t(e)
+        assert tile.read_info["path"] == "product"
+        w = tile.network("forward").effective_matrix()
+    np.testing.assert_allclose(first, _reference_forward(g, v[:3], 1.5, 4.0), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(many, _reference_forward(g, v, 1.5, 4.0), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(back, _reference_backward(g, e, 1.5, 4.0), rtol=1e-9, atol=1e-15)
+    assert w.shape == (cols, rows)
+    assert np.max(np.abs(w - g.T)) > 1e-3 * np.max(g)   # IR drop is in W
+
+
+def test_product_path_follows_the_cells_and_refuses_non_linear_circuits():
+    rng = np.random.default_rng(5)
+    dev = get_device("exp-pulse")
+    x = rng.uniform(0, 1, (6, 5))
+    with make_tile("numeric", 6, 5, device=dev, states=x, r_wire=3.0) as tile:
+        v = rng.uniform(-0.1, 0.1, (12, 6))
+        tile.read(v)
+        assert tile.read_info["path"] == "product"     # an ohmic device is a linear cell
+        g = dev.conductance(x)
+        np.testing.assert_allclose(tile.read(v), _reference_forward(g, v, 3.0, 3.0), rtol=1e-9)
+        x2 = np.clip(x + 0.05, 0, 1)
+        tile.set_states(x2)                             # new cells: W is rebuilt, never stale
+        np.testing.assert_allclose(tile.read(v), _reference_forward(dev.conductance(x2), v, 3.0, 3.0), rtol=1e-9)
+    with make_tile("numeric", 6, 5, device="vteam", r_wire=3.0) as tile:
+        tile.read(rng.uniform(-0.1, 0.1, (12, 6)))
+        assert tile.read_info == {"path": "solve", "reason": "non-linear cells or periphery"}
+    with make_tile("numeric", 6, 5, g=g, r_wire=3.0, sense="tia") as tile:
+        tile.read(rng.uniform(-0.1, 0.1, (12, 6)))
+        assert tile.read_info["path"] == "solve"
+        with pytest.raises(ConfigError, match="ideal sensing"):
+            tile.network("forward").effective_matrix()
+
+
+def test_stale_factorisation_refinement_equals_a_fresh_solve():
+    """A programming interval: the states moved a little; the old factorisation refines the
+    solution to the same answer a new network gives."""
+    rng = np.random.default_rng(2)
+    dev = get_device("exp-pulse")
+    spec = CrossbarSpec(16, 12, r_wire_row=2.0, r_wire_col=1.0)
+    x = rng.uniform(0, 1, spec.shape)
+    drive = np.r_[rng.uniform(-1, 1, 16), rng.uniform(-0.5, 0.5, 12)][None, :]
+    net = NodalNetwork(spec, "bias", device=dev, states=x)
+    net.solve(drive)
+    first = net.linear_factor()
+    x2 = np.clip(x + rng.normal(0, 0.02, spec.shape), 0, 1)
+    net.set_cells(device=dev, states=x2)
+    refined = net.solve(drive)
+    assert net._lin[1] is first and refined.iterations > 1    # no new factorisation
+    fresh = NodalNetwork(spec, "bias", device=dev, states=x2).solve(drive)
+    assert rel(refined.cell_voltages(), fresh.cell_voltages()) < 1e-9
+    assert rel(refined.driver_currents(), fresh.driver_currents()) < 1e-9
+
+
+@pytest.mark.ngspice
+def test_spice_large_batch_is_a_product_equal_to_the_per_input_sweep():
+    rows, cols = 8, 6
+    g, v, e = _cases(np.random.default_rng(9), rows, cols, 30)
+    with make_tile("spice", rows, cols, g=g, r_wire_row=2.0, r_wire_col=6.0) as tile:
+        swept = tile._sweep(v, "forward")
+        product = tile.read(v)              # 30 inputs > 8 driven rows: W from 8 sweep points
+        assert tile.read_info["path"] == "product"
+        back = tile.read_t(e)
+        assert tile.read_info["path"] == "product"
+        back_swept = tile._sweep(e, "backward")
+    assert rel(product, swept) < 1e-9
+    assert rel(back, back_swept) < 1e-9
+    np.testing.assert_allclose(product, _reference_forward(g, v, 2.0, 6.0), rtol=1e-7, atol=1e-13)
+
+
+@pytest.mark.ngspice
+def test_spice_keeps_one_sweep_point_per_input_for_non_linear_cells():
+    with make_tile("spice", 4, 3, device="vteam", r_wire=2.0) as tile:
+        v = np.random.default_rng(0).uniform(-0.1, 0.1, (9, 4))
+        out = tile.read(v)
+        assert tile.read_info["path"] == "sweep"
+        with pytest.raises(ConfigError, match="linear"):
+            tile.effective_matrix("forward")
+    assert out.shape == (9, 3)
