@@ -35,7 +35,7 @@ TILE_CLASSES: dict[str, type[CrossbarTile]] = {
 }
 _SPEC_FIELDS = {f.name for f in fields(CrossbarSpec)} - {"rows", "cols", "r_wire", "sense"}
 _SPICE_ONLY = {"workers", "timeout", "edge", "gap", "form"}
-_TILE_KW = {"substeps"}
+_TILE_KW = {"substeps", "bias_refresh"}
 
 
 def resolve_device(device: str | DeviceModel | None, **options) -> DeviceModel | None:
@@ -80,7 +80,8 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
     ``"ideal"`` or ``"tia"``. Further keywords: ``cell`` ("1R"/"1T1R"), ``c_wire`` (F), ``driver``
     (:class:`DriverParams`), ``tia`` (:class:`TiaParams`), ``adc`` (:class:`AdcParams`),
     ``transistor`` (:class:`TransistorParams`), ``substeps`` (numeric-twin programming
-    refinement, see :class:`CrossbarTile`), and for ``spice``/``hybrid``: ``workers``
+    refinement) and ``bias_refresh`` (``"interval"`` or ``"program"``, see
+    :class:`CrossbarTile`), and for ``spice``/``hybrid``: ``workers``
     (parallel ngspice processes for reads), ``timeout`` (s), ``edge``/``gap`` (pulse timing, s),
     ``form`` (``"auto"``, ``"osdi"`` or ``"behavioural"``: the device form of the programming
     transient, auto = the compiled Verilog-A when OpenVAF is installed; reads always use the

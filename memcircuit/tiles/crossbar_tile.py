@@ -13,6 +13,8 @@ per-cell states ``x``. Subclasses supply the circuit solution:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from memcircuit.circuits.crossbar import check_matrix
@@ -55,15 +57,23 @@ class CrossbarTile(Tile):
     voltage (V) at which :meth:`conductances` are defined; ``seed``/``rng``: programming noise;
     ``substeps``: numeric-twin programming re-solves the cell voltages this many times per
     constant-voltage interval (1 = once at its start), to follow IR drops that change as the
-    cells switch.
+    cells switch; ``bias_refresh``: when the numeric-twin programming solves the circuit for the
+    cell voltages: ``"interval"`` (at the start of every constant-voltage interval, at the states
+    of that moment) or ``"program"`` (every interval of a pulse program in batched solves at the
+    states of the program's start: one update moves the cells by a small part of their range, so
+    the IR drops change by that part; compared with ``"interval"`` in docs/BENCHMARKS.md).
     """
 
     fidelity = ""
+    BIAS_REFRESH = ("interval", "program")
 
     def __init__(self, spec: CrossbarSpec, *, device: DeviceModel | None = None, g: np.ndarray | None = None,
                  states: np.ndarray | None = None, v_read: float = 0.1, seed: int | None = 0,
-                 rng: np.random.Generator | None = None, substeps: int = 1) -> None:
+                 rng: np.random.Generator | None = None, substeps: int = 1, bias_refresh: str = "interval") -> None:
         super().__init__(spec.rows, spec.cols)
+        if bias_refresh not in self.BIAS_REFRESH:
+            raise ConfigError(f"bias_refresh must be one of {', '.join(self.BIAS_REFRESH)}, got {bias_refresh!r}")
+        self.bias_refresh = bias_refresh
         if not v_read > 0:
             raise ConfigError(f"read voltage must be > 0 V, got {v_read}")
         if not isinstance(substeps, int) or substeps < 1:
@@ -145,6 +155,12 @@ class CrossbarTile(Tile):
     def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
         raise NotImplementedError
 
+    def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float]]:
+        """:meth:`_bias` of several driver settings at the cell state of the first call (batched
+        solves where the fidelity has them), yielded in order."""
+        for rows, cols in drives:
+            yield self._bias(rows, cols)
+
     def _cell_current(self, v: np.ndarray) -> np.ndarray:
         """Current (A) through every cell for cell voltages ``v`` (..., rows, cols) V."""
         if self.device is None:
@@ -178,17 +194,21 @@ class CrossbarTile(Tile):
             if step.rows.size != self.rows or step.cols.size != self.cols:
                 raise ConfigError(f"pulse step {k} drives {step.rows.size} rows x {step.cols.size} cols; "
                                   f"the tile has {self.rows} x {self.cols}")
-            for duration, rows, cols in segments(step):
-                dt = duration / self.substeps
-                for _ in range(self.substeps):
-                    v_cell, power = self._bias(rows, cols)
-                    energy += power * dt
-                    hit = v_cell != 0
-                    if hit.any():
-                        # whole-array call (per-cell device parameters broadcast); cells at 0 V keep
-                        # their state
-                        moved = device.apply_pulse(self._x, v_cell, dt, rng=self.rng)
-                        self._x = np.where(hit, moved, self._x)
-                        self._changed()
+        intervals = [seg for step in program.steps for seg in segments(step)]
+        lagged = None
+        if self.bias_refresh == "program" and self.substeps == 1 and not self.parasitic_free:
+            lagged = self._bias_many([(rows, cols) for _, rows, cols in intervals])
+        for duration, rows, cols in intervals:
+            dt = duration / self.substeps
+            for _ in range(self.substeps):
+                v_cell, power = next(lagged) if lagged is not None else self._bias(rows, cols)
+                energy += power * dt
+                hit = v_cell != 0
+                if hit.any():
+                    # whole-array call (per-cell device parameters broadcast); cells at 0 V keep
+                    # their state
+                    moved = device.apply_pulse(self._x, v_cell, dt, rng=self.rng)
+                    self._x = np.where(hit, moved, self._x)
+                    self._changed()
         return ProgramReport(g_before, self.conductances(), count_pulses(program), energy,
                              extra={"fidelity": self.fidelity})

@@ -176,6 +176,10 @@ class Trainer:
         k = self._tile_count
         self._tile_count += 1
         kw = dict(cfg.tile_options)
+        if cfg.fidelity == "numeric":
+            # the programming bias of an update in batched solves (docs/BENCHMARKS.md, IR drop
+            # during programming)
+            kw.setdefault("bias_refresh", "program")
         if cfg.fidelity in ("spice", "hybrid") and cfg.workers > 1:
             kw["workers"] = cfg.workers
         device = self.device
