@@ -105,8 +105,10 @@ def circuit_options(device_default: str | None = None, device_help: str | None =
         options = [
             click.option("--device", metavar="MODEL", default=device_default,
                          show_default=device_default is not None,
-                         help=device_help or "Memristor model name (memcircuit models list). "
-                                             "Default: linear resistors."),
+                         help=device_help or "Memristor model: a name (memcircuit models list), a device "
+                                             ".json, or your own Verilog-A file (PATH.va: compiled, runs at "
+                                             "spice; its twin from `models characterize` runs everywhere; "
+                                             "docs/DEVICES.md). Default: linear resistors."),
             click.option("--cell", type=click.Choice(["1R", "1T1R"]), default="1R", show_default=True,
                          help="1R: the cell element alone; 1T1R: in series with a level-1 NMOS access transistor."),
             click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
@@ -165,7 +167,9 @@ def ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> lis
 
 _SHARED = {
     "--device-param": dict(param_decls=("--device-param", "device_items"), multiple=True, metavar="KEY=VALUE",
-                           help="Device parameter override, repeatable (e.g. --device-param a_ltp=5)."),
+                           help="Device parameter override, repeatable (e.g. --device-param a_ltp=5). For a "
+                                "Verilog-A model: its module parameters, and state_node=, state_param=, "
+                                "state_min=, state_max=, module= when they are not found by name."),
     "--signed": dict(type=click.Choice(["differential", "reference"]), default="differential", show_default=True,
                      help="Signed weights on G+ - G- pairs or against a reference column."),
     "--tile-size": dict(default="64x64", show_default=True, help="Physical tile ROWSxCOLS; larger layers split."),

@@ -189,6 +189,9 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
     # positive pulses raise the state in every family: start from the bound they move away from,
     # or 1 % of the range inside it where the bound is a fixed point (a window function that
     # vanishes there, as Joglekar's does)
+    twin_form = not getattr(device, "va_only", False)   # a user's Verilog-A model has no twin until characterized
+    if x0 is None and not twin_form:
+        x0 = device.x_min if sign > 0 else device.x_max
     if x0 is None:
         bound = device.x_min if sign > 0 else device.x_max
         inside = bound + 0.01 * sign * (device.x_max - device.x_min)
@@ -200,14 +203,15 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
     record = simulate(device, Pwl(points), stop, start, form=form, points=max(2000, 40 * n_pulses))
     x = np.r_[start, np.interp(reads, record["time"], record["x"])]
     twin = [np.array([start])]
-    for _ in range(n_pulses):
+    for _ in range(n_pulses if twin_form else 0):
         twin.append(device.apply_pulse(twin[-1], sign * amp, width))
-    x_twin = np.concatenate(twin)
+    x_twin = np.concatenate(twin) if twin_form else None
     g = device.conductance(x, v_read)
-    g_twin = device.conductance(x_twin, v_read)
+    g_twin = device.conductance(x_twin, v_read) if twin_form else None
     click.echo(f"{model} ({form}): {n_pulses} pulses of {format_si(sign * amp, 'V')} x {format_si(width, 's')}; "
                "conductance "
-               f"{g[0]:.4g} -> {g[-1]:.4g} S (numeric twin {g_twin[-1]:.4g} S)", err=json_out == "-")
+               f"{g[0]:.4g} -> {g[-1]:.4g} S" + (f" (numeric twin {g_twin[-1]:.4g} S)" if twin_form else ""),
+               err=json_out == "-")
     emit_json({"model": model, "family": device.name, "form": form, "n": n_pulses, "amp": sign * amp,
                "width": width, "v_read": v_read, "x0": start, "pulse": np.arange(n_pulses + 1),
                "x": x, "conductance": g, "x_numeric": x_twin, "conductance_numeric": g_twin}, json_out)

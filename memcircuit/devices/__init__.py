@@ -35,6 +35,7 @@ from memcircuit.devices.model import FORMS, ExprDevice, Preset, canonical_form
 from memcircuit.devices.pershin import PRESETS as _P_PERSHIN
 from memcircuit.devices.pershin import Pershin
 from memcircuit.devices.pulse import PulseDevice
+from memcircuit.devices.vamodel import VaDevice, is_va_path, va_device
 from memcircuit.devices.variation import DeviceArray, sample_devices
 from memcircuit.devices.vteam import PRESETS as _P_VTEAM
 from memcircuit.devices.vteam import Vteam
@@ -73,13 +74,17 @@ def _convert(cls: type[ExprDevice], name: str, value: Any) -> Any:
 
 
 def get_device(name: str, **overrides: Any) -> ExprDevice:
-    """A device by family or preset name (``-``/``_`` and case do not matter), or a device file
-    written by :func:`save_device` (a path ending in ``.json``), with parameter overrides
-    (numbers, or strings with SI prefixes such as ``"10k"``).
+    """A device by family or preset name (``-``/``_`` and case do not matter), a device file
+    written by :func:`save_device` (a path ending in ``.json``) or a Verilog-A model (a path
+    ending in ``.va``: :class:`~memcircuit.devices.vamodel.VaDevice`, whose overrides are module
+    parameters and the options ``module``, ``state_node``, ``state_param``, ``state_min``,
+    ``state_max``), with parameter overrides (numbers, or strings with SI prefixes such as ``"10k"``).
 
     Raises :class:`ConfigError` naming the valid names or parameters."""
     if str(name).lower().endswith(".json"):
         return load_device(name, **overrides)
+    if is_va_path(name):
+        return va_device(name, **overrides)
     key = _key(name)
     if key in DEVICES:
         cls, values = DEVICES[key], {}
@@ -160,5 +165,5 @@ def default_x0(name: str) -> float | None:
 
 
 __all__ = ["DEVICES", "FORMS", "PRESETS", "DeviceArray", "DeviceModel", "DeviceParams", "ExprDevice", "Preset",
-           "PulseDevice", "canonical_form", "default_x0", "get_device", "load_device", "sample_devices",
+           "PulseDevice", "VaDevice", "canonical_form", "default_x0", "get_device", "load_device", "sample_devices",
            "save_device"]
