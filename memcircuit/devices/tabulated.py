@@ -205,3 +205,123 @@ class _TableParams:
 
     def describe(self) -> list[dict[str, Any]]:
         return []
+
+
+# -- characterization ------------------------------------------------------------------------------
+#: fraction of the range a snapshot may move the state before it is repeated 1000x shorter
+SNAPSHOT_MOVE = 1e-3
+
+
+def _rates(device, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`VaDevice.snapshot`, repeated with shorter transients where the state moved by more
+    than :data:`SNAPSHOT_MOVE` of the range (fast devices at high voltage)."""
+    from memcircuit.devices import vamodel
+
+    current, rate = device.snapshot(x, v)
+    span = device.x_max - device.x_min
+    duration = vamodel.SNAPSHOT
+    x, v = np.broadcast_arrays(x, v)
+    for _ in range(4):
+        fast = np.abs(rate) * duration > SNAPSHOT_MOVE * span
+        if not fast.any():
+            break
+        duration /= 1000.0
+        _, rate[fast] = device.snapshot(x[fast], v[fast], duration=duration)
+    return current, rate
+
+
+def _drive(device, x0: np.ndarray, v: np.ndarray, stop: float) -> np.ndarray:
+    """States after ``stop`` s at constant ``v`` (V) from ``x0``: one ngspice transient of the
+    compiled module, one instance per pair."""
+    from memcircuit.netlist import Circuit, Tran, VoltageSource
+    from memcircuit.spice.batch import BatchEngine
+
+    elements = []
+    for k, (xk, vk) in enumerate(zip(x0, v)):
+        elements += [VoltageSource(f"V{k}", (f"a{k}", "0"), dc=float(vk)), device.instance(f"N{k}", f"a{k}", "0", xk)]
+    circuit = Circuit("memcircuit characterize: range", elements=tuple(elements), models=(device.osdi_model(),),
+                      osdi=(device.osdi_path(),))
+    with BatchEngine() as engine:
+        result = engine.run(circuit, Tran(stop / 400, stop, max_step=stop / 50, uic=True))
+    return np.array([device.read_state(result, f"N{k}", xk)[-1] for k, xk in enumerate(x0)])
+
+
+def pulse_trajectory(device: DeviceModel, form: str, x0: float, amps: tuple[float, float], width: float,
+                     n: int, v_read: float) -> np.ndarray:
+    """Conductance (S) at ``v_read`` before and after each of ``n`` pulses of ``amps[0]`` V then
+    ``n`` of ``amps[1]`` V, ``width`` s each (edges width/50, gaps width), in ngspice (``form``
+    ``"va"``) or the numeric twin (``"numeric"``); both through
+    :func:`memcircuit.devices.simulate.simulate` on the same PWL waveform."""
+    from memcircuit.devices.analysis import pulse_train_wave
+    from memcircuit.devices.simulate import simulate
+    from memcircuit.netlist import Pwl
+
+    first, reads1, stop1 = pulse_train_wave(n, amps[0], width)
+    second, reads2, stop = pulse_train_wave(n, amps[1], width, start=stop1 + width)
+    points = first + tuple(p for p in second[1:] if p[0] > stop1)
+    reads = np.r_[reads1, reads2]
+    record = simulate(device, Pwl(points), stop, x0, form=form, points=max(4000, 80 * n))
+    x = np.r_[x0, np.interp(reads, record["time"], record["x"])]
+    return device.conductance(x, v_read)
+
+
+def characterize(device, *, v_max: float = 2.0, v_read: float = 0.1, n_x: int = 65, n_v: int = 81,
+                 n_pulses: int = 100, v_pulse: tuple[float, float] | None = None) -> TabulatedDevice:
+    """A :class:`TabulatedDevice` measured from ``device`` (a
+    :class:`~memcircuit.devices.vamodel.VaDevice`) by ngspice (see the module docstring), with
+    the accuracy report in ``info``: the conductance after each of ``n_pulses`` set and
+    ``n_pulses`` reset pulses, ngspice vs the twin, and the largest difference as a fraction of
+    the conductance range. Pulses: ``v_pulse`` (set, reset) V, default 1.5x the thresholds
+    (within ``v_max``), ``width`` such that the set train moves the mid state through about 90 %
+    of the range."""
+    if not v_max > 0 or not 0 < v_read < v_max:
+        raise ConfigError(f"characterization needs v_max > v_read > 0 V (got {v_max}, {v_read})")
+    if n_x < 9 or n_v < 9 or n_pulses < 1:
+        raise ConfigError("characterization needs at least 9 states, 9 voltages and 1 pulse")
+    device.verify()
+    span = device.x_max - device.x_min
+    mid = 0.5 * (device.x_min + device.x_max)
+    # the state range: where the strongest drive of either polarity leaves the state
+    _, rate = _rates(device, np.array([mid, mid]), np.array([v_max, -v_max]))
+    if not np.all(np.abs(rate) > 0):
+        raise ConfigError(f"{device.module}: the state does not move at +-{v_max:g} V; raise --v-max")
+    stop = 20 * span / float(np.min(np.abs(rate)))
+    ends = _drive(device, np.array([mid, mid]), np.array([v_max, -v_max]), stop)
+    lo, hi = float(np.min(ends)), float(np.max(ends))
+    if not hi - lo > 1e-3 * span:
+        raise ConfigError(f"{device.module}: the state stays within {lo:.4g} .. {hi:.4g} at +-{v_max:g} V")
+    rising = bool(ends[0] > ends[1])   # positive voltage raises the state
+    # thresholds: where the rate at mid state reaches 1e-3 of its rate at v_max, per polarity
+    amps = np.linspace(v_max / 200, v_max, 200)
+    _, r = _rates(device, np.full(2 * amps.size, 0.5 * (lo + hi)), np.r_[amps, -amps])
+    up, down = np.abs(r[:amps.size]), np.abs(r[amps.size:])
+    th_pos = float(amps[np.flatnonzero(up >= 1e-3 * up[-1])[0]])
+    th_neg = -float(amps[np.flatnonzero(down >= 1e-3 * down[-1])[0]])
+    # the grid: uniform, refined towards both bounds and around both thresholds
+    refine = span * np.geomspace(1e-4, 0.05, 12)
+    xs = np.unique(np.r_[np.linspace(lo, hi, n_x), lo + refine, hi - refine])
+    around = np.linspace(0.7, 1.3, 13)
+    vs = np.unique(np.r_[np.linspace(-v_max, v_max, n_v), th_pos * around, th_neg * around, 0.0, v_read])
+    vs = vs[np.abs(vs) <= v_max]
+    source = {**device.options(), "sha256": file_digest(device.path)}
+    source.update(state_min=lo, state_max=hi)
+    current, rate = _rates(device, xs[:, None], vs[None, :])
+    info = {"state_range": [lo, hi], "threshold_v": [th_neg, th_pos], "v_max": v_max, "v_read": v_read,
+            "positive_raises_state": rising}
+    twin = TabulatedDevice(xs, vs, current, rate, source=source, info=info)
+    # accuracy: a pulse train in ngspice vs the twin
+    va = twin.va_device()
+    amp_set, amp_reset = v_pulse or (min(1.5 * th_pos, v_max), max(1.5 * th_neg, -v_max))
+    if not rising:
+        amp_set, amp_reset = amp_reset, amp_set
+    rate_mid = abs(float(twin.dxdt(np.array(amp_set), np.array(0.5 * (lo + hi)))))
+    width = 0.9 * (hi - lo) / (n_pulses * rate_mid)
+    g_spice = pulse_trajectory(va, "va", lo, (amp_set, amp_reset), width, n_pulses, v_read)
+    g_twin = pulse_trajectory(twin, "numeric", lo, (amp_set, amp_reset), width, n_pulses, v_read)
+    g_range = float(np.ptp(va.conductance(np.array([lo, hi]), v_read)))
+    error = float(np.max(np.abs(g_twin - g_spice)) / g_range)
+    twin.info.update({"read_conductance_s": [float(g) for g in va.conductance(np.array([lo, hi]), v_read)],
+                      "accuracy": {"pulses": n_pulses, "amplitudes_v": [amp_set, amp_reset], "width_s": width,
+                                   "max_error_of_range": error, "conductance_spice_s": g_spice,
+                                   "conductance_twin_s": g_twin}})
+    return twin

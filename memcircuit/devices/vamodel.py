@@ -157,7 +157,7 @@ class VaDevice(DeviceModel):
     # -- identity ---------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:
         """What rebuilds this device: path, module, parameters, state node/parameter and range."""
-        return {"path": str(self.path), "module": self.module, "params": dict(self.params.values),
+        return {"path": str(self.path.resolve()), "module": self.module, "params": dict(self.params.values),
                 "state_node": self.state_node, "state_param": self.state_param,
                 "state_min": self.x_min, "state_max": self.x_max}
 
@@ -205,15 +205,17 @@ class VaDevice(DeviceModel):
         raise ConfigError(f"{self.module} is a Verilog-A model: it has no behavioural form (it runs compiled)")
 
     # -- measured by simulation --------------------------------------------------------------
-    def snapshot(self, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def snapshot(self, x: np.ndarray, v: np.ndarray, *, duration: float | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """``(current A, dx/dt 1/s)`` of the compiled module at every pair of state ``x`` and voltage
-        ``v`` (broadcast): one ngspice transient of :data:`SNAPSHOT` s with ``uic`` (the state
+        ``v`` (broadcast): one ngspice transient of ``duration`` s (default :data:`SNAPSHOT`) with ``uic`` (the state
         starts at ``x``) of one instance per pair on its own source. The current is taken at the
         first time point, the rate from the state node at the end (it moves by ``rate * 1 ps``,
         far below any change of the current)."""
         from memcircuit.netlist import Circuit, Tran, VoltageSource
         from memcircuit.spice.batch import BatchEngine
 
+        duration = SNAPSHOT if duration is None else float(duration)
         x, v = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(v, dtype=float))
         flat_x, flat_v = x.ravel(), v.ravel()
         current, rate = np.empty(flat_x.size), np.empty(flat_x.size)
@@ -226,7 +228,7 @@ class VaDevice(DeviceModel):
             circuit = Circuit(f"memcircuit {self.module} snapshot", elements=tuple(elements),
                               models=(self.osdi_model(),), osdi=(self.osdi_path(),))
             with BatchEngine() as engine:
-                result = engine.run(circuit, Tran(SNAPSHOT / 10, SNAPSHOT, max_step=SNAPSHOT / 10, uic=True))
+                result = engine.run(circuit, Tran(duration / 10, duration, max_step=duration / 10, uic=True))
             stop = float(result.time[-1])
             for k in ks:
                 current[k] = -float(result[f"i(v{k})"][1])
