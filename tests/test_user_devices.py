@@ -1,0 +1,139 @@
+"""Bring your own device: a Verilog-A file as a device at spice, its characterized twin elsewhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from memcircuit.cli import cli
+from memcircuit.devices import get_device, save_device
+from memcircuit.devices.base import MODELS_DIR
+from memcircuit.devices.tabulated import characterize, pulse_trajectory
+from memcircuit.errors import ConfigError, ModelCompileError
+from memcircuit.tiles import half_select_program, make_tile
+
+VA = Path(__file__).parent / "data" / "va"
+FOREIGN = VA / "foreign_memristor.va"   # parameters Ron/Roff, node wn, start parameter w_start
+
+
+@pytest.fixture(scope="module")
+def foreign_twin(tmp_path_factory):
+    twin = characterize(get_device(str(FOREIGN)))
+    path = tmp_path_factory.mktemp("twin") / "foreign.json"
+    save_device(twin, path, source="test")
+    return twin, path
+
+
+def test_foreign_names_are_discovered_and_conductance_is_measured():
+    dev = get_device(str(FOREIGN), Roff="40k")
+    assert (dev.module, dev.state_node, dev.state_param) == ("foreign_rram", "wn", "w_start")
+    # R = Ron * (Roff/Ron)^(1 - w): the analytic chord conductance at the ends and the middle
+    g = dev.conductance(np.array([0.0, 0.5, 1.0]), 0.1)
+    np.testing.assert_allclose(g, [1 / 40e3, 1 / (2e3 * 20 ** 0.5), 1 / 2e3], rtol=1e-6)
+
+
+@pytest.mark.parametrize(("path", "options", "fragment"), [
+    (FOREIGN, {"Rof": "1k"}, "no parameter 'Rof'"),
+    (FOREIGN, {"state_node": "q"}, "no state node 'q'; it has wn"),
+    (VA / "model_param_state.va", {}, "is a model parameter"),
+    (MODELS_DIR / "vteam.va", {}, "choose one with --device-param module=NAME"),
+])
+def test_contract_errors_name_the_fix(path, options, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
+        get_device(str(path), **options)
+
+
+def test_unsupported_model_fails_before_any_simulation():
+    with pytest.raises(ModelCompileError, match="hand_integration.va:9: error: .*integration by hand"):
+        get_device(str(VA / "hand_integration.va"))
+    with pytest.raises(ModelCompileError, match="exactly two"):
+        get_device(str(VA / "three_terminals.va"))
+
+
+@pytest.mark.parametrize("fidelity", ["numeric", "ideal", "hybrid"])
+def test_va_device_without_twin_points_to_characterize(fidelity):
+    with pytest.raises(ConfigError, match="models characterize"):
+        make_tile(fidelity, 2, 2, device=str(FOREIGN))
+
+
+@pytest.mark.parametrize(("va", "family"), [("exp_pulse.va", "exp-pulse"), ("yakopcic.va", "yakopcic")])
+def test_builtin_families_characterized_from_their_verilog_a(va, family):
+    """The twin follows ngspice within 1 % of the conductance range at every one of 100 set and
+    100 reset pulses, and the hand-written twin of the family within 1 % too."""
+    twin = characterize(get_device(str(MODELS_DIR / va)))
+    acc = twin.info["accuracy"]
+    assert acc["max_error_of_range"] < 0.01
+    lo, _ = twin.info["state_range"]
+    hand = pulse_trajectory(get_device(family), "numeric", lo, tuple(acc["amplitudes_v"]), acc["width_s"], 100, 0.1)
+    g_spice = np.asarray(acc["conductance_spice_s"])
+    assert np.ptp(g_spice) > 0.5 * np.ptp(twin.va_device().conductance(np.array(twin.info["state_range"]), 0.1))
+    assert np.max(np.abs(np.asarray(acc["conductance_twin_s"]) - hand)) < 0.01 * np.ptp(g_spice)
+
+
+def test_foreign_twin_accuracy_and_file(foreign_twin):
+    twin, path = foreign_twin
+    assert twin.info["accuracy"]["max_error_of_range"] < 0.01
+    lo, hi = twin.info["state_range"]
+    assert lo < 0.01 and hi > 0.99
+    th_neg, th_pos = twin.info["threshold_v"]
+    assert 0.5 < th_pos < 0.8 and -0.7 < th_neg < -0.4   # Vset 0.8, Vreset -0.7 with a 30 mV softplus
+    loaded = get_device(str(path))
+    np.testing.assert_allclose(loaded.current(np.array([0.3, -0.2]), np.array([0.2, 0.7])),
+                               twin.current(np.array([0.3, -0.2]), np.array([0.2, 0.7])))
+    with pytest.raises(ConfigError, match="no parameter overrides"):
+        get_device(str(path), Ron=1e3)
+
+
+def test_tile_program_spice_va_matches_twin(foreign_twin):
+    """A V/2 program on a 2 x 3 tile: the compiled model at spice (.va and twin.json alike) and
+    the twin at numeric land within 1 % of the range; half-selected cells barely move."""
+    twin, path = foreign_twin
+    prog = half_select_program(2, 3, [(0, 1, 1.4, 1e-6), (1, 2, -1.3, 1e-6)])
+    g0 = np.full((2, 3), 1e-4)
+    after = {}
+    for key, device, fidelity in (("va", str(FOREIGN), "spice"), ("twin-spice", str(path), "spice"),
+                                  ("numeric", str(path), "numeric")):
+        tile = make_tile(fidelity, 2, 3, device=device, g=g0)
+        after[key] = tile.program(prog).g_after
+    g_range = 1 / 2e3 - 1 / 40e3
+    assert abs(after["va"][0, 1] - 1e-4) > 0.1 * g_range and abs(after["va"][1, 2] - 1e-4) > 0.01 * g_range
+    # same compiled model; the twin states its start and end conductances from its own table
+    np.testing.assert_allclose(after["twin-spice"], after["va"], atol=1e-3 * g_range)
+    np.testing.assert_allclose(after["numeric"], after["va"], atol=0.01 * g_range)
+
+
+def test_spice_read_of_va_device_matches_measured_conductance():
+    tile = make_tile("spice", 2, 2, device=str(FOREIGN), states=np.array([[0.1, 0.4], [0.7, 0.95]]))
+    v = np.array([[0.1, -0.05], [0.02, 0.08]])
+    np.testing.assert_allclose(tile.read(v), v @ tile.conductances(), rtol=2e-3)
+
+
+@pytest.mark.parametrize("fidelity", ["spice", "numeric"])
+def test_train_one_epoch_with_the_twin(foreign_twin, tmp_path, fidelity):
+    _, path = foreign_twin
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--dataset", "iris", "--layers", "4,3", "--fidelity", fidelity,
+                                      "--device", str(path), "--epochs", "1", "--batch", "16", "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["complete"] is True
+    assert metrics["pulses_total"] > 0 and metrics["final_test_acc"] > 0.4
+
+
+def test_characterize_cli_and_models_list(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMCIRCUIT_DEVICES", str(tmp_path / "devices"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["models", "characterize", str(FOREIGN), "--pulses", "20", "--json",
+                                 str(tmp_path / "report.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "of the conductance range at every pulse" in result.output
+    assert (tmp_path / "devices" / "foreign_memristor.json").is_file()
+    listing = runner.invoke(cli, ["models", "list"], catch_exceptions=False).output
+    assert "foreign_memristor.json (tabulated)" in listing
+    bad = runner.invoke(cli, ["models", "characterize", str(VA / "absdelay.va")])
+    assert bad.exit_code == 2 and "absdelay" in bad.output
