@@ -14,7 +14,7 @@ from memcircuit.devices import get_device, save_device
 from memcircuit.devices.base import MODELS_DIR
 from memcircuit.devices.tabulated import characterize, pulse_trajectory
 from memcircuit.errors import ConfigError, ModelCompileError
-from memcircuit.tiles import half_select_program, make_tile
+from memcircuit.tiles import PulseProgram, half_select_program, make_tile
 
 VA = Path(__file__).parent / "data" / "va"
 FOREIGN = VA / "foreign_memristor.va"   # parameters Ron/Roff, node wn, start parameter w_start
@@ -137,3 +137,25 @@ def test_characterize_cli_and_models_list(tmp_path, monkeypatch):
     assert "foreign_memristor.json (tabulated)" in listing
     bad = runner.invoke(cli, ["models", "characterize", str(VA / "absdelay.va")])
     assert bad.exit_code == 2 and "absdelay" in bad.output
+
+
+def test_tile_program_cli_takes_module_parameters_and_state_names(tmp_path):
+    """--device PATH.va with --device-param and --state-node through `tile program` at spice gives
+    what the same device does through the Python API; a wrong node name is one error line."""
+    np.save(tmp_path / "G.npy", np.full((2, 2), 1e-4))
+    (tmp_path / "p.json").write_text(json.dumps({"steps": [{"rows": [1.4, 0], "cols": [0, 0],
+                                                           "row_widths": 1e-6, "col_widths": 1e-6}]}))
+    args = ["tile", "program", "--rows", "2", "--cols", "2", "--device", str(FOREIGN), "--conductances",
+            str(tmp_path / "G.npy"), "--pulses", str(tmp_path / "p.json"), "--fidelity", "spice"]
+    runner = CliRunner()
+    result = runner.invoke(cli, [*args, "--device-param", "Roff=20k", "--state-node", "wn", "--json", "-"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    g_cli = np.array(json.loads(result.output)["g_after"])
+    tile = make_tile("spice", 2, 2, device=get_device(str(FOREIGN), Roff="20k"), g=np.full((2, 2), 1e-4))
+    program = PulseProgram.from_json(json.loads((tmp_path / "p.json").read_text()))
+    expected = tile.program(program).g_after
+    assert g_cli[0, 0] > 1.5e-4 and g_cli[1, 0] == pytest.approx(1e-4, rel=1e-6)
+    np.testing.assert_allclose(g_cli, expected, rtol=1e-9)
+    bad = runner.invoke(cli, [*args, "--state-node", "q"])
+    assert bad.exit_code == 2 and "no state node 'q'; it has wn" in bad.output

@@ -155,6 +155,9 @@ class VaDevice(DeviceModel):
         self._read: Subckt | None = None
 
     # -- identity ---------------------------------------------------------------------------
+    def __str__(self) -> str:
+        return str(self.path)
+
     def options(self) -> dict[str, Any]:
         """What rebuilds this device: path, module, parameters, state node/parameter and range."""
         return {"path": str(self.path.resolve()), "module": self.module, "params": dict(self.params.values),
