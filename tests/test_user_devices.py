@@ -159,3 +159,18 @@ def test_tile_program_cli_takes_module_parameters_and_state_names(tmp_path):
     np.testing.assert_allclose(g_cli, expected, rtol=1e-9)
     bad = runner.invoke(cli, [*args, "--state-node", "q"])
     assert bad.exit_code == 2 and "no state node 'q'; it has wn" in bad.output
+
+
+def test_start_values_stay_inside_the_declared_parameter_range():
+    """ngspice refuses (and then crashes on) a start value outside `from [0:1]`; a state a hair
+    beyond a bound, as a transient leaves it, is started on the bound."""
+    from memcircuit.devices.vamodel import parameter_bounds
+
+    assert parameter_bounds("parameter real x0 = 0.5 from (0:inf);", "x0") == (1e-9, np.inf)
+    assert parameter_bounds("parameter real k = 2, x0 = 0.5 from [0:1);", "x0") == (0.0, 1 - 1e-9)
+    assert parameter_bounds("parameter real x0 = 0.5;", "x0") == (-np.inf, np.inf)
+    dev = get_device(str(FOREIGN))   # w_start from [0:1]
+    assert dict(dev.instance("N1", "a", "0", 1.0000128).params)["w_start"] == 1.0
+    tile = make_tile("spice", 1, 1, device=dev, states=np.array([[1.0000128]]))
+    prog = half_select_program(1, 1, [(0, 0, -1.2, 1e-8)])
+    assert tile.program(prog).g_after[0, 0] < 1 / 2e3

@@ -287,7 +287,9 @@ def characterize(device, *, v_max: float = 2.0, v_read: float = 0.1, n_x: int = 
         raise ConfigError(f"{device.module}: the state does not move at +-{v_max:g} V; raise --v-max")
     stop = 20 * span / float(np.min(np.abs(rate)))
     ends = _drive(device, np.array([mid, mid]), np.array([v_max, -v_max]), stop)
-    lo, hi = float(np.min(ends)), float(np.max(ends))
+    # within the declared range (a bound reached from outside overshoots it by a hair, and a
+    # parameter declared `from [0:1]` refuses the start value)
+    lo, hi = max(float(np.min(ends)), device.x_min), min(float(np.max(ends)), device.x_max)
     if not hi - lo > 1e-3 * span:
         raise ConfigError(f"{device.module}: the state stays within {lo:.4g} .. {hi:.4g} at +-{v_max:g} V")
     rising = bool(ends[0] > ends[1])   # positive voltage raises the state

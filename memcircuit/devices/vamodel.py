@@ -45,8 +45,9 @@ READ_V_MAX = 1.0
 
 _PARAM = re.compile(r"\bparameter\s+(?:real|integer)?\s*([^;]*);")
 _ASSIGN = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*(?:\bfrom\b.*|\bexclude\b.*)?$", re.S)
-_NEEDS_TWIN = ("{name} is a Verilog-A model without a numeric twin, so it runs at the spice fidelity only; "
-               "build the twin with `memcircuit models characterize {path} -o twin.json` and pass --device twin.json")
+_NEEDS_TWIN = ("{name} is a Verilog-A model without a numeric twin: it runs compiled in ngspice circuits, while the "
+               "numeric, ideal and hybrid fidelities and training's pulse calibration need the twin; build it with "
+               "`memcircuit models characterize {path} -o twin.json` and pass --device twin.json")
 
 
 def module_parameters(text: str) -> dict[str, float | None]:
@@ -84,6 +85,24 @@ def instance_parameters(raw: str, module: str) -> set[str]:
     for decl in _INSTANCE.finditer(m.group(1) if m else ""):
         names.update(module_parameters(f"parameter real {decl.group(1)};"))
     return names
+
+
+_RANGE = re.compile(r"\bfrom\s*([\[(])\s*([^:\])]+)\s*:\s*([^\])]+)\s*([\])])")
+
+
+def parameter_bounds(text: str, name: str) -> tuple[float, float]:
+    """The ``from [lo:hi]`` range declared for parameter ``name`` (open ends moved inwards by
+    1e-9 of the span, or of 1 when it is infinite, so that the netlist's 12 digits keep them
+    inside; -inf/inf when absent or not numeric)."""
+    m = re.search(rf"\b{re.escape(name)}\s*=[^;,]*?{_RANGE.pattern}", text)
+    if not m:
+        return -np.inf, np.inf
+    try:
+        lo, hi = float(m.group(2)), float(m.group(3))
+    except ValueError:
+        return -np.inf, np.inf
+    nudge = 1e-9 * ((hi - lo) if np.isfinite(hi - lo) else 1.0)
+    return (lo + nudge if m.group(1) == "(" else lo), (hi - nudge if m.group(4) == ")" else hi)
 
 
 class VaParams:
@@ -147,6 +166,7 @@ class VaDevice(DeviceModel):
             raise ConfigError(f"{self.path.name}: the state start parameter {self.state_param} of {module} is a model "
                               "parameter, which ngspice cannot set per device; declare it per instance: "
                               f'(* type="instance" *) parameter real {self.state_param} = ...;')
+        self.start_bounds = parameter_bounds(text, self.state_param)
         if not float(state_max) > float(state_min):
             raise ConfigError(f"state_max must exceed state_min, got {state_min} .. {state_max}")
         self.x_min, self.x_max = float(state_min), float(state_max)
@@ -192,7 +212,9 @@ class VaDevice(DeviceModel):
         if overrides:
             raise ConfigError(f"{self.module}: per-instance parameters are not supported for Verilog-A devices")
         inst = name if name[:1].upper() == "N" else f"N{name}"
-        value = x0 if isinstance(x0, Expr) else float(x0)
+        # a state a hair beyond a declared `from [0:1]` (a bound reached from outside) is started on
+        # the bound: ngspice refuses the value, and a crash follows
+        value = x0 if isinstance(x0, Expr) else float(np.clip(float(x0), *self.start_bounds))
         return ModelInstance(inst, (p, n), model or self.osdi_model_name(), ((self.state_param, value),))
 
     def state_vector(self, name: str, form: str = "va", path: str = "") -> str:
