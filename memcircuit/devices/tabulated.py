@@ -210,6 +210,10 @@ class _TableParams:
 # -- characterization ------------------------------------------------------------------------------
 #: fraction of the range a snapshot may move the state before it is repeated 1000x shorter
 SNAPSHOT_MOVE = 1e-3
+#: ngspice tolerances of the reference pulse train: with the defaults (reltol 1e-3, trtol 7) the
+#: state of the test's foreign model drifts by 1 % of the conductance range over 200 pulses
+#: from an independent reference (scipy LSODA at rtol 1e-10); with these, by 0.03 %
+REFERENCE_OPTIONS = (("reltol", 1e-7), ("vntol", 1e-10), ("trtol", 1))
 
 
 def _rates(device, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +254,7 @@ def pulse_trajectory(device: DeviceModel, form: str, x0: float, amps: tuple[floa
                      n: int, v_read: float) -> np.ndarray:
     """Conductance (S) at ``v_read`` before and after each of ``n`` pulses of ``amps[0]`` V then
     ``n`` of ``amps[1]`` V, ``width`` s each (edges width/50, gaps width), in ngspice (``form``
-    ``"va"``) or the numeric twin (``"numeric"``); both through
+    ``"va"``, with :data:`REFERENCE_OPTIONS`) or the numeric twin (``"numeric"``); both through
     :func:`memcircuit.devices.simulate.simulate` on the same PWL waveform."""
     from memcircuit.devices.analysis import pulse_train_wave
     from memcircuit.devices.simulate import simulate
@@ -260,7 +264,8 @@ def pulse_trajectory(device: DeviceModel, form: str, x0: float, amps: tuple[floa
     second, reads2, stop = pulse_train_wave(n, amps[1], width, start=stop1 + width)
     points = first + tuple(p for p in second[1:] if p[0] > stop1)
     reads = np.r_[reads1, reads2]
-    record = simulate(device, Pwl(points), stop, x0, form=form, points=max(4000, 80 * n))
+    record = simulate(device, Pwl(points), stop, x0, form=form, points=max(4000, 80 * n),
+                      options=REFERENCE_OPTIONS if form != "numeric" else ())
     x = np.r_[x0, np.interp(reads, record["time"], record["x"])]
     return device.conductance(x, v_read)
 
@@ -300,9 +305,9 @@ def characterize(device, *, v_max: float = 2.0, v_read: float = 0.1, n_x: int = 
     th_pos = float(amps[np.flatnonzero(up >= 1e-3 * up[-1])[0]])
     th_neg = -float(amps[np.flatnonzero(down >= 1e-3 * down[-1])[0]])
     # the grid: uniform, refined towards both bounds and around both thresholds
-    refine = span * np.geomspace(1e-4, 0.05, 12)
+    refine = span * np.geomspace(1e-5, 0.2, 30)
     xs = np.unique(np.r_[np.linspace(lo, hi, n_x), lo + refine, hi - refine])
-    around = np.linspace(0.7, 1.3, 13)
+    around = np.linspace(0.5, 2.5, 41)   # where a rate rises fastest relative to itself
     vs = np.unique(np.r_[np.linspace(-v_max, v_max, n_v), th_pos * around, th_neg * around, 0.0, v_read])
     vs = vs[np.abs(vs) <= v_max]
     source = {**device.options(), "sha256": file_digest(device.path)}
