@@ -205,3 +205,24 @@ def test_start_values_stay_inside_the_declared_parameter_range():
     tile = make_tile("spice", 1, 1, device=dev, states=np.array([[1.0000128]]))
     prog = half_select_program(1, 1, [(0, 0, -1.2, 1e-8)])
     assert tile.program(prog).g_after[0, 0] < 1 / 2e3
+
+
+def test_models_iv_pulses_and_build_take_a_va_file(tmp_path):
+    """The single-device commands and the netlist builder run the compiled module."""
+    runner = CliRunner()
+    iv = runner.invoke(cli, ["models", "iv", str(FOREIGN), "--amp", "1.3", "--freq", "100k", "--cycles", "1",
+                             "--json", str(tmp_path / "iv.json")], catch_exceptions=False)
+    assert iv.exit_code == 0, iv.output
+    data = json.loads((tmp_path / "iv.json").read_text())
+    assert data["form"] == "va" and max(data["x"]) > 0.6   # the set lobe grows the state from 0.5
+    pulses = runner.invoke(cli, ["models", "pulses", str(FOREIGN), "--n", "10", "--amp", "1.2", "--width", "100n",
+                                 "--json", str(tmp_path / "pulses.json")], catch_exceptions=False)
+    assert pulses.exit_code == 0, pulses.output
+    g = json.loads((tmp_path / "pulses.json").read_text())["conductance"]
+    assert g[0] == pytest.approx(1 / 40e3, rel=1e-6) and all(b > a for a, b in zip(g, g[1:]))
+    out = tmp_path / "xbar.cir"
+    built = runner.invoke(cli, ["build", "crossbar", "--rows", "2", "--cols", "2", "--device", str(FOREIGN),
+                                "--form", "osdi", "--device-param", "Ron=1k", "-o", str(out)], catch_exceptions=False)
+    assert built.exit_code == 0, built.output
+    text = out.read_text()
+    assert "NXd1_1 r1 c1 foreign_rram_va w_start=" in text and ".model foreign_rram_va foreign_rram (Ron=1k)" in text

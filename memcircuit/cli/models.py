@@ -97,7 +97,8 @@ def _common(func):
         click.argument("model"),
         click.option("--form", type=FORM_CHOICES, default="behavioural", show_default=True,
                      help="behavioural: ngspice B-source subcircuit; va: Verilog-A through OSDI (needs OpenVAF); "
-                          "numeric: the numpy twin (iv only; pulses always report the twin beside ngspice)."),
+                          "numeric: the numpy twin (iv only; pulses always report the twin beside ngspice). "
+                          "MODEL may be your own PATH.va (runs as va) or a twin .json from models characterize."),
         click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Override a model parameter (repeatable), SI prefixes allowed: --param r_off=20k."),
         click.option("--x0", type=float, default=None, help="Initial state in [0, 1] (default: the model's)."),
@@ -136,6 +137,8 @@ def iv(model, form, params, x0, json_out, plot_file, amp, freq, cycles, points) 
     from memcircuit.netlist import Sine
 
     device = _device(model, params)
+    if getattr(device, "va_only", False) and form == "behavioural":   # a user's model has one circuit form
+        form = "va"
     d_amp, d_freq, _ = device.demo
     amp = d_amp if amp is None else amp
     freq = d_freq if freq is None else freq
@@ -193,6 +196,8 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
         raise ConfigError("pulses are simulated in ngspice: use --form behavioural or --form va "
                           "(the JSON always carries the numeric twin's prediction)")
     device = _device(model, params)
+    if getattr(device, "va_only", False) and form == "behavioural":   # a user's model has one circuit form
+        form = "va"
     sign = 1.0 if polarity == "+" else -1.0
     # positive pulses raise the state in every family: start from the bound they move away from,
     # or 1 % of the range inside it where the bound is a fixed point (a window function that
