@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,10 @@ def test_foreign_names_are_discovered_and_conductance_is_measured():
     (FOREIGN, {"state_node": "q"}, "no state node 'q'; it has wn"),
     (VA / "model_param_state.va", {}, "is a model parameter"),
     (MODELS_DIR / "vteam.va", {}, "choose one with --device-param module=NAME"),
+    (VA / "direct_state.va", {}, "the parameter does not set the state; write the state as x = x0 + V(st)"),
 ])
 def test_contract_errors_name_the_fix(path, options, fragment):
-    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
         get_device(str(path), **options)
 
 

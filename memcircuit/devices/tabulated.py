@@ -283,7 +283,6 @@ def characterize(device, *, v_max: float = 2.0, v_read: float = 0.1, n_x: int = 
         raise ConfigError(f"characterization needs v_max > v_read > 0 V (got {v_max}, {v_read})")
     if n_x < 9 or n_v < 9 or n_pulses < 1:
         raise ConfigError("characterization needs at least 9 states, 9 voltages and 1 pulse")
-    device.verify()
     span = device.x_max - device.x_min
     mid = 0.5 * (device.x_min + device.x_max)
     # the state range: where the strongest drive of either polarity leaves the state

@@ -4,17 +4,20 @@ The contract a module must meet (checked here, written out in docs/DEVICES.md):
 
 * it passes :func:`memcircuit.devices.vacheck.check_va` (two electrical terminals, no construct
   OpenVAF or ngspice cannot run faithfully, compiles, solves an operating point);
-* its state lives on an internal node integrated by ``ddt`` and started by a parameter, in the
-  offset form the generated models use: ``x = x0 + V(st)``, ``I(st) <+ ddt(V(st)) - dxdt``. The
-  node (``state_node``) and the parameter (``state_param``) are found by their conventional names
-  (nodes ``x w state s st``, parameters ``x0 w0 x_init ...``) or named by the user, and the offset
-  form is verified by simulation: with no bias the node must stay at 0 V for any start value;
-* conductance is measured, never assumed: an ngspice operating point of the compiled module at
-  the read voltage for states across the range (:meth:`VaDevice.measure`), which also checks
-  that the read voltage leaves the state where it is.
+* its state lives on an internal node integrated by ``ddt`` and started by an instance
+  parameter, in the offset form the generated models use: ``x = x0 + V(st)``,
+  ``I(st) <+ ddt(V(st)) - dxdt``. The node (``state_node``) and the parameter (``state_param``)
+  are found by name (the only ``ddt`` node, the parameter added to it, else conventional names:
+  :data:`STATE_NODES`, :data:`STATE_PARAMS`) or named by the user; that the parameter sets the
+  state is verified by simulation (:meth:`VaDevice.verify`);
+* conductance is measured, never assumed: :meth:`VaDevice.snapshot` runs 1 ps transients of the
+  compiled module started at each state (an operating point cannot hold an OpenVAF state: the
+  node's DC equation weighs its tiny leak against any rate, however small, and drives the state
+  to a bound) and takes the current and the state rate from them.
 
-The device runs as the compiled module (ngspice ``N`` instances) in every circuit; it has no
-numeric twin: ``memcircuit models characterize`` builds one (:mod:`memcircuit.devices.tabulated`).
+The device runs as the compiled module (ngspice ``N`` instances) in programming transients and
+through its measured I-V in DC reads; it has no numeric twin: ``memcircuit models characterize``
+builds one (:mod:`memcircuit.devices.tabulated`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ STATE_NODES = ("x", "w", "state", "s", "st", "xs", "ws")
 STATE_PARAMS = ("x0", "w0", "x_init", "xinit", "x_0", "w_init", "winit", "state0", "state_init", "s0", "st0")
 #: device options that are memcircuit's, not the module's parameters
 OPTIONS = ("module", "state_node", "state_param", "state_min", "state_max")
-#: states (per side of the range) at which the read conductance curve is measured
+#: states across the range at which the read conductance curve is measured
 CURVE_POINTS = 257
 #: duration (s) of the transient that measures current and state rate (:meth:`VaDevice.snapshot`)
 SNAPSHOT = 1e-12
@@ -158,10 +161,10 @@ class VaDevice(DeviceModel):
             values[key] = parse_si(value, name=f"{module}.{key}")
         self.params = VaParams(values, defaults)
         self.state_node = _choose(state_node, report.states.get(module, []), STATE_NODES, "state node",
-                                  "--device-param state_node=NAME", self.path, module)
+                                  "--state-node NAME (device option state_node)", self.path, module)
         offset = _offset_parameter(text, self.state_node, defaults) if state_param is None else None
         self.state_param = offset or _choose(state_param, list(defaults), STATE_PARAMS, "state start parameter",
-                                             "--device-param state_param=NAME", self.path, module)
+                                             "--state-param NAME (device option state_param)", self.path, module)
         if self.state_param not in instance_parameters(self.path.read_text(errors="replace"), module):
             raise ConfigError(f"{self.path.name}: the state start parameter {self.state_param} of {module} is a model "
                               "parameter, which ngspice cannot set per device; declare it per instance: "
@@ -171,8 +174,8 @@ class VaDevice(DeviceModel):
             raise ConfigError(f"state_max must exceed state_min, got {state_min} .. {state_max}")
         self.x_min, self.x_max = float(state_min), float(state_max)
         self._curves: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-        self._verified = False
         self._read: Subckt | None = None
+        self.verify()   # the whole contract is checked before a command starts its work
 
     # -- identity ---------------------------------------------------------------------------
     def __str__(self) -> str:
@@ -266,8 +269,6 @@ class VaDevice(DeviceModel):
         """Check by simulation that the start parameter sets the state: the current at
         :data:`memcircuit.devices.vacheck.SMOKE_VOLTAGE` differs between the two ends of the range
         (raises :class:`ConfigError` otherwise)."""
-        if self._verified:
-            return
         from memcircuit.devices.vacheck import SMOKE_VOLTAGE
 
         current = self.snapshot(np.array([self.x_min, self.x_max]), SMOKE_VOLTAGE)[0]
@@ -277,14 +278,12 @@ class VaDevice(DeviceModel):
                               f"{self.x_max:g}: the parameter does not set the state; write the state as "
                               f"x = {self.state_param} + V({self.state_node}) with "
                               f"I({self.state_node}) <+ ddt(V({self.state_node})) - dxdt (docs/DEVICES.md)")
-        self._verified = True
 
     def conductance(self, x: np.ndarray, v_read: float = 0.1) -> np.ndarray:
         """Chord conductance I(v_read)/v_read (S) of the compiled module, from the curve measured
         by :meth:`snapshot` at :data:`CURVE_POINTS` states across the range (linear interpolation)."""
         key = float(v_read)
         if key not in self._curves:
-            self.verify()
             xs = np.linspace(self.x_min, self.x_max, CURVE_POINTS)
             self._curves[key] = (xs, self.snapshot(xs, key)[0] / key)
         xs, g = self._curves[key]
