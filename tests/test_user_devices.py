@@ -129,7 +129,8 @@ def test_tile_program_spice_va_matches_twin(foreign_twin):
     g0 = np.full((2, 3), 1e-4)
     after = {}
     for key, device, fidelity in (("va", str(FOREIGN), "spice"), ("twin-spice", str(path), "spice"),
-                                  ("numeric", str(path), "numeric")):
+                                  ("numeric", str(path), "numeric"), ("hybrid", str(path), "hybrid"),
+                                  ("ideal", str(path), "ideal")):
         tile = make_tile(fidelity, 2, 3, device=device, g=g0)
         after[key] = tile.program(prog).g_after
     g_range = 1 / 2e3 - 1 / 40e3
@@ -137,6 +138,10 @@ def test_tile_program_spice_va_matches_twin(foreign_twin):
     # same compiled model; the twin states its start and end conductances from its own table
     np.testing.assert_allclose(after["twin-spice"], after["va"], atol=1e-3 * g_range)
     np.testing.assert_allclose(after["numeric"], after["va"], atol=0.01 * g_range)
+    # without wires every fidelity sees the driver voltages: hybrid's ngspice bias points (the
+    # twin's I-V table) and ideal's give numeric's cell voltages
+    np.testing.assert_allclose(after["hybrid"], after["numeric"], atol=1e-6 * g_range)
+    np.testing.assert_allclose(after["ideal"], after["numeric"], atol=1e-9 * g_range)
 
 
 def test_spice_read_of_va_device_matches_measured_conductance():
@@ -228,3 +233,17 @@ def test_models_iv_pulses_and_build_take_a_va_file(tmp_path):
     assert built.exit_code == 0, built.output
     text = out.read_text()
     assert "NXd1_1 r1 c1 foreign_rram_va w_start=" in text and ".model foreign_rram_va foreign_rram (Ron=1k)" in text
+
+
+def test_sweep_trains_with_the_twin(foreign_twin, tmp_path):
+    """A train sweep takes the twin like any device file."""
+    from memcircuit.parallel import SweepSpec, make_executor, run_sweep
+
+    _, path = foreign_twin
+    spec = SweepSpec.from_dict({"kind": "train", "base": {"dataset": "iris", "layers": [4, 3], "epochs": 1,
+                                                          "batch": 16, "fidelity": "numeric", "device": str(path)},
+                                "axes": {"seed": [0, 1]}, "timeout": 300})
+    with make_executor("local", workers=1) as ex:
+        result = run_sweep(spec, tmp_path / "sweep", ex, progress=False)
+    assert result.failed == 0, [r.get("error") for r in result.rows]
+    assert all(r["pulses"] > 0 for r in result.rows)
