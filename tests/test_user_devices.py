@@ -167,9 +167,13 @@ def test_characterize_cli_and_models_list(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMCIRCUIT_DEVICES", str(tmp_path / "devices"))
     runner = CliRunner()
     result = runner.invoke(cli, ["models", "characterize", str(FOREIGN), "--pulses", "20", "--json",
-                                 str(tmp_path / "report.json")], catch_exceptions=False)
+                                 str(tmp_path / "report.json"), "--plot", str(tmp_path / "acc.png")],
+                           catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "of the conductance range at every pulse" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["accuracy"]["conductance_spice_s"]) == 41 and report["accuracy"]["max_error_of_range"] < 0.01
+    assert (tmp_path / "acc.png").stat().st_size > 10_000
     assert (tmp_path / "devices" / "foreign_memristor.json").is_file()
     listing = runner.invoke(cli, ["models", "list"], catch_exceptions=False).output
     assert "foreign_memristor.json (tabulated)" in listing

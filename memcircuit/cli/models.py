@@ -254,8 +254,10 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Twin JSON to write (default: <user device dir>/<file stem>.json; see models list).")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write the accuracy report as JSON ('-' for stdout).")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
+              help="PNG of the accuracy check: conductance per pulse, ngspice and the twin.")
 def characterize(source, params, module, state_node, state_param, v_max, v_read, n_pulses, output,
-                 json_out) -> None:
+                 json_out, plot_file) -> None:
     """Build a numeric twin of a Verilog-A memristor model from ngspice simulations.
 
     The model is checked (as models check) and compiled; 1 ps transients of the compiled module
@@ -269,7 +271,7 @@ def characterize(source, params, module, state_node, state_param, v_max, v_read,
 
     \b
     Examples:
-      memcircuit models characterize examples/devices/taox_rram.va -o taox.json
+      memcircuit models characterize examples/devices/taox_filament.va -o taox.json --plot taox.png
       memcircuit models characterize models/vteam.va --module mc_vteam_linear --v-max 1
     """
     from memcircuit.cli.common import check_output
@@ -279,6 +281,7 @@ def characterize(source, params, module, state_node, state_param, v_max, v_read,
 
     check_output(output, "--output")
     check_output(json_out, "--json")
+    check_output(plot_file, "--plot")
     device = VaDevice(source, _overrides(params), module=module, state_node=state_node, state_param=state_param)
     twin = build_twin(device, v_max=v_max, v_read=v_read, n_pulses=n_pulses)
     target = Path(output) if output else user_device_dir() / f"{Path(source).stem}.json"
@@ -299,6 +302,16 @@ def characterize(source, params, module, state_node, state_param, v_max, v_read,
     echo(f"wrote {target} ({twin.xs.size} x {twin.vs.size} grid)")
     emit_json({"source": source, "module": device.module, "twin": str(target), **{k: v for k, v in info.items()}},
               json_out)
+    if plot_file:
+        from memcircuit.plot import save_figure
+        from memcircuit.plot.device import plot_pulse_response
+
+        ax = plot_pulse_response(acc["conductance_spice_s"], reference=acc["conductance_twin_s"],
+                                 title=f"{Path(source).name}: {n_pulses} pulses of "
+                                       f"{format_si(acc['amplitudes_v'][0], 'V')}, then of "
+                                       f"{format_si(acc['amplitudes_v'][1], 'V')}")
+        save_figure(ax, plot_file)
+        echo(f"wrote {plot_file}")
 
 
 @models.command("check")
