@@ -54,7 +54,8 @@ def write_atomic(path: str | Path, text: str) -> None:
 
 
 def jsonable(obj: Any) -> Any:
-    """``obj`` with numpy values as Python numbers, paths as strings and NaN/inf as None."""
+    """``obj`` with numpy values as Python numbers, paths and other objects as strings and NaN/inf
+    as None."""
     if isinstance(obj, np.ndarray):
         return jsonable(obj.tolist())
     if isinstance(obj, (np.floating, float)):
@@ -68,7 +69,9 @@ def jsonable(obj: Any) -> Any:
         return [jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
-    return obj
+    if obj is None or isinstance(obj, (str, int, float)):
+        return obj
+    return str(obj)   # e.g. a device model given as an object: its name
 
 
 def json_text(data: Any) -> str:

@@ -109,6 +109,8 @@ def _device_instance(device: DeviceModel, name: str, p: str, n: str, x0: float, 
     ``memcircuit.devices.sample_devices``) get the cell's parameters as instance overrides. The
     frozen form is the behavioural instance pointed at the frozen subcircuit."""
     kwargs = {"cell": cell} if getattr(device, "cell_shape", None) else {}
+    if frozen is not None and getattr(device, "va_only", False):   # the compiled module inside its read subckt
+        return SubcktInstance(name, (p, n), frozen, (("x0", x0),))
     inst = device.instance(name, p, n, x0, form="behavioural" if form == "frozen" else form, **kwargs)
     if frozen is not None:
         if not isinstance(inst, SubcktInstance):
@@ -182,8 +184,8 @@ def crossbar_subckt(spec: CrossbarSpec, *, g: np.ndarray | None = None, device: 
     if device is not None and form == "behavioural":
         subckts.append(device.behavioural_subckt())
     if device is not None and form == "osdi":
-        name = getattr(device, "osdi_model_name", lambda: f"{device.family}_va")()
-        models.append(device.osdi_model(name))
+        model_name = getattr(device, "osdi_model_name", lambda: f"{device.family}_va")()
+        models.append(device.osdi_model(model_name))
 
     if spec.c_wire > 0:
         for i in range(R):

@@ -73,12 +73,9 @@ def crossbar_circuit(spec: CrossbarSpec, cells: Cells, form: str = "frozen",
                     VoltageSource("Vwl", (WORD_LINE, "0"), dc=spec.transistor.v_gate)]
     osdi = ()
     if cells.device is not None and form == "osdi":
-        va = cells.device.va_path()
-        if va is None:
+        if cells.device.va_path() is None:
             raise ConfigError(f"{cells.device.family} has no Verilog-A form")
-        from memcircuit.spice import compile_va
-
-        osdi = (str(compile_va(va)),)
+        osdi = (str(cells.device.osdi_path()),)
     return Circuit(title, elements=tuple(elements), subckts=(sub, *extra), models=models, includes=includes,
                    osdi=osdi, options=options)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -98,15 +99,54 @@ def progress_enabled() -> bool:
 
 # -- options shared by the commands that build tiles (tile read/program, build, train, infer) ----------
 
-def circuit_options(device_default: str | None = None, device_help: str | None = None):
+def state_options(func):
+    """Decorator: ``--state-node`` / ``--state-param`` of a Verilog-A device, folded into the
+    command's ``device_items`` (its ``--device-param`` list) as ``state_node=`` / ``state_param=``."""
+    @functools.wraps(func)
+    def wrapper(*args, state_node: str | None = None, state_param: str | None = None, **kwargs):
+        extra = tuple(f"{k}={v}" for k, v in (("state_node", state_node), ("state_param", state_param)) if v)
+        if extra and kwargs.get("device") is None:
+            raise ConfigError("--state-node and --state-param describe a Verilog-A --device PATH.va")
+        kwargs["device_items"] = tuple(kwargs.get("device_items") or ()) + extra
+        return func(*args, **kwargs)
+
+    wrapper = click.option("--state-param", metavar="NAME",
+                           help="Verilog-A device: the instance parameter that starts the state (default: the "
+                                "one added to the state node, or x0, w0, x_init, ...).")(wrapper)
+    return click.option("--state-node", metavar="NAME",
+                        help="Verilog-A device: the internal node holding the state offset (default: the only "
+                             "ddt node, or x, w, state, s, st).")(wrapper)
+
+
+def circuit_options(device_default: str | None = None, device_help: str | None = None, device_params: bool = False):
     """Decorator: the options that describe a tile's circuit (device, cell, wires, sense amplifier,
-    ADC, driver, read voltage); :func:`spec_kwargs` turns them into tile keywords."""
+    ADC, driver, read voltage); :func:`spec_kwargs` turns them into tile keywords. With
+    ``device_params`` also ``--device-param``, resolved here: the command then receives ``device``
+    as a model (a name when no parameter is given) and no ``device_items``."""
     def decorate(func):
+        if device_params:
+            inner = func
+
+            @functools.wraps(inner)
+            def func(*args, device_items: tuple[str, ...] = (), **kwargs):
+                if device_items:
+                    from memcircuit.tiles import resolve_device
+
+                    if kwargs.get("device") is None:
+                        raise ConfigError("--device-param needs a --device")
+                    kwargs["device"] = resolve_device(kwargs["device"], **parse_key_values(device_items,
+                                                                                            "--device-param"))
+                return inner(*args, **kwargs)
+
+            func = shared_options("--device-param")(func)
+        func = state_options(func)
         options = [
             click.option("--device", metavar="MODEL", default=device_default,
                          show_default=device_default is not None,
-                         help=device_help or "Memristor model name (memcircuit models list). "
-                                             "Default: linear resistors."),
+                         help=device_help or "Memristor model: a name (memcircuit models list), a device "
+                                             ".json, or your own Verilog-A file (PATH.va: compiled, runs at "
+                                             "spice; its twin from `models characterize` runs everywhere; "
+                                             "docs/DEVICES.md). Default: linear resistors."),
             click.option("--cell", type=click.Choice(["1R", "1T1R"]), default="1R", show_default=True,
                          help="1R: the cell element alone; 1T1R: in series with a level-1 NMOS access transistor."),
             click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
@@ -165,7 +205,9 @@ def ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> lis
 
 _SHARED = {
     "--device-param": dict(param_decls=("--device-param", "device_items"), multiple=True, metavar="KEY=VALUE",
-                           help="Device parameter override, repeatable (e.g. --device-param a_ltp=5)."),
+                           help="Device parameter override, repeatable (e.g. --device-param a_ltp=5). For a "
+                                "Verilog-A model: its module parameters, and state_node=, state_param=, "
+                                "state_min=, state_max=, module= when they are not found by name."),
     "--signed": dict(type=click.Choice(["differential", "reference"]), default="differential", show_default=True,
                      help="Signed weights on G+ - G- pairs or against a reference column."),
     "--tile-size": dict(default="64x64", show_default=True, help="Physical tile ROWSxCOLS; larger layers split."),

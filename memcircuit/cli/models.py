@@ -65,12 +65,13 @@ def list_models(json_out: str | None) -> None:
       memcircuit models list
       memcircuit models list --json - | jq '.families[0].parameters'
     """
-    from memcircuit.devices import DEVICES, PRESETS
+    from memcircuit.devices import DEVICES, PRESETS, user_device_dir, user_devices
 
     families = [cls().describe() for cls in DEVICES.values()]
     presets = [{"name": k, "family": p.family, "values": p.values, "source": p.source} for k, p in PRESETS.items()]
+    users = user_devices()
     if json_out is not None:
-        emit_json({"families": families, "presets": presets}, json_out)
+        emit_json({"families": families, "presets": presets, "user_devices": users}, json_out)
         if json_out == "-":
             return
     for fam in families:
@@ -82,6 +83,13 @@ def list_models(json_out: str | None) -> None:
     click.echo("\npresets:")
     for p in presets:
         click.echo(f"  {p['name']:20s} ({p['family']}) {p['source']}")
+    click.echo(f"\nuser devices in {user_device_dir()} (--device PATH.json):")
+    for u in users:
+        error = u["max_error_of_range"]
+        accuracy = f", twin within {100 * error:.2g} % of the range vs ngspice" if error is not None else ""
+        click.echo(f"  {u['path']} ({u['family']}) {u['source']}{accuracy}")
+    if not users:
+        click.echo("  none (memcircuit models characterize PATH.va saves twins there)")
 
 
 def _common(func):
@@ -89,7 +97,8 @@ def _common(func):
         click.argument("model"),
         click.option("--form", type=FORM_CHOICES, default="behavioural", show_default=True,
                      help="behavioural: ngspice B-source subcircuit; va: Verilog-A through OSDI (needs OpenVAF); "
-                          "numeric: the numpy twin (iv only; pulses always report the twin beside ngspice)."),
+                          "numeric: the numpy twin (iv only; pulses always report the twin beside ngspice). "
+                          "MODEL may be your own PATH.va (runs as va) or a twin .json from models characterize."),
         click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Override a model parameter (repeatable), SI prefixes allowed: --param r_off=20k."),
         click.option("--x0", type=float, default=None, help="Initial state in [0, 1] (default: the model's)."),
@@ -128,6 +137,8 @@ def iv(model, form, params, x0, json_out, plot_file, amp, freq, cycles, points) 
     from memcircuit.netlist import Sine
 
     device = _device(model, params)
+    if getattr(device, "va_only", False) and form == "behavioural":   # a user's model has one circuit form
+        form = "va"
     d_amp, d_freq, _ = device.demo
     amp = d_amp if amp is None else amp
     freq = d_freq if freq is None else freq
@@ -185,10 +196,15 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
         raise ConfigError("pulses are simulated in ngspice: use --form behavioural or --form va "
                           "(the JSON always carries the numeric twin's prediction)")
     device = _device(model, params)
+    if getattr(device, "va_only", False) and form == "behavioural":   # a user's model has one circuit form
+        form = "va"
     sign = 1.0 if polarity == "+" else -1.0
     # positive pulses raise the state in every family: start from the bound they move away from,
     # or 1 % of the range inside it where the bound is a fixed point (a window function that
     # vanishes there, as Joglekar's does)
+    twin_form = not getattr(device, "va_only", False)   # a user's Verilog-A model has no twin until characterized
+    if x0 is None and not twin_form:
+        x0 = device.x_min if sign > 0 else device.x_max
     if x0 is None:
         bound = device.x_min if sign > 0 else device.x_max
         inside = bound + 0.01 * sign * (device.x_max - device.x_min)
@@ -200,14 +216,15 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
     record = simulate(device, Pwl(points), stop, start, form=form, points=max(2000, 40 * n_pulses))
     x = np.r_[start, np.interp(reads, record["time"], record["x"])]
     twin = [np.array([start])]
-    for _ in range(n_pulses):
+    for _ in range(n_pulses if twin_form else 0):
         twin.append(device.apply_pulse(twin[-1], sign * amp, width))
-    x_twin = np.concatenate(twin)
+    x_twin = np.concatenate(twin) if twin_form else None
     g = device.conductance(x, v_read)
-    g_twin = device.conductance(x_twin, v_read)
+    g_twin = device.conductance(x_twin, v_read) if twin_form else None
     click.echo(f"{model} ({form}): {n_pulses} pulses of {format_si(sign * amp, 'V')} x {format_si(width, 's')}; "
                "conductance "
-               f"{g[0]:.4g} -> {g[-1]:.4g} S (numeric twin {g_twin[-1]:.4g} S)", err=json_out == "-")
+               f"{g[0]:.4g} -> {g[-1]:.4g} S" + (f" (numeric twin {g_twin[-1]:.4g} S)" if twin_form else ""),
+               err=json_out == "-")
     emit_json({"model": model, "family": device.name, "form": form, "n": n_pulses, "amp": sign * amp,
                "width": width, "v_read": v_read, "x0": start, "pulse": np.arange(n_pulses + 1),
                "x": x, "conductance": g, "x_numeric": x_twin, "conductance_numeric": g_twin}, json_out)
@@ -219,6 +236,82 @@ def pulses(model, form, params, x0, json_out, plot_file, n_pulses, amp, width, p
                                                             f"{format_si(width, 's')} pulses ({form})")
         save_figure(ax, plot_file)
         click.echo(f"wrote {plot_file}", err=json_out == "-")
+
+
+@models.command("characterize")
+@click.argument("source", metavar="PATH.va", type=click.Path(dir_okay=False))
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A module parameter (repeatable), SI prefixes allowed: --param Roff=40k.")
+@click.option("--module", help="The module, when the file holds several.")
+@click.option("--state-node", help="The internal node holding the state offset (default: found by name).")
+@click.option("--state-param", help="The instance parameter starting the state (default: found by name).")
+@click.option("--v-max", type=SIFloat(positive=True), default=2.0, show_default=True,
+              help="Largest voltage tabulated (V, both polarities); pulses and bias points beyond it are clipped.")
+@click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True,
+              help="Read voltage of the conductance trajectory (V).")
+@click.option("--pulses", "n_pulses", type=click.IntRange(min=1, max=10_000), default=100, show_default=True,
+              help="Set pulses, then as many reset pulses, in the accuracy check.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Twin JSON to write (default: <user device dir>/<file stem>.json; see models list).")
+@click.option("--json", "json_out", metavar="FILE|-", help="Write the accuracy report as JSON ('-' for stdout).")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
+              help="PNG of the accuracy check: conductance per pulse, ngspice and the twin.")
+def characterize(source, params, module, state_node, state_param, v_max, v_read, n_pulses, output,
+                 json_out, plot_file) -> None:
+    """Build a numeric twin of a Verilog-A memristor model from ngspice simulations.
+
+    The model is checked (as models check) and compiled; 1 ps transients of the compiled module
+    measure the current I(x, V) and the state rate dx/dt(x, V) on a grid that resolves the
+    state's bounds and the switching thresholds, which are found by simulation first (the
+    bounds: where a long pulse of +-V_MAX leaves the state). The twin interpolates those tables
+    and runs at numeric, ideal and hybrid (--device twin.json); at spice it runs as PATH.va
+    again (its SHA-256 is stored and checked). Accuracy, printed and stored in the JSON: the
+    conductance after each of 100 set and 100 reset pulses, ngspice vs the twin, as a fraction
+    of the conductance range.
+
+    \b
+    Examples:
+      memcircuit models characterize examples/devices/taox_filament.va -o taox.json --plot taox.png
+      memcircuit models characterize models/vteam.va --module mc_vteam_linear --v-max 1
+    """
+    from memcircuit.cli.common import check_output
+    from memcircuit.devices import save_device, user_device_dir
+    from memcircuit.devices.tabulated import characterize as build_twin
+    from memcircuit.devices.vamodel import VaDevice
+
+    check_output(output, "--output")
+    check_output(json_out, "--json")
+    check_output(plot_file, "--plot")
+    device = VaDevice(source, _overrides(params), module=module, state_node=state_node, state_param=state_param)
+    twin = build_twin(device, v_max=v_max, v_read=v_read, n_pulses=n_pulses)
+    target = Path(output) if output else user_device_dir() / f"{Path(source).stem}.json"
+    save_device(twin, target, source=f"characterized from {source} (memcircuit models characterize)")
+    info, acc = twin.info, twin.info["accuracy"]
+
+    def echo(text: str) -> None:
+        click.echo(text, err=json_out == "-")
+
+    echo(f"{source} ({device.module}): state {info['state_range'][0]:.4g} .. {info['state_range'][1]:.4g} on node "
+         f"{device.state_node}, started by {device.state_param}; thresholds {format_si(info['threshold_v'][0], 'V')} / "
+         f"{format_si(info['threshold_v'][1], 'V')}; read conductance "
+         f"{format_si(info['read_conductance_s'][0], 'S')} .. {format_si(info['read_conductance_s'][1], 'S')} "
+         f"at {format_si(v_read, 'V')}")
+    echo(f"accuracy: {n_pulses} pulses of {format_si(acc['amplitudes_v'][0], 'V')} then {n_pulses} of "
+         f"{format_si(acc['amplitudes_v'][1], 'V')}, {format_si(acc['width_s'], 's')} each: twin vs ngspice within "
+         f"{100 * acc['max_error_of_range']:.3g} % of the conductance range at every pulse")
+    echo(f"wrote {target} ({twin.xs.size} x {twin.vs.size} grid)")
+    emit_json({"source": source, "module": device.module, "twin": str(target), **{k: v for k, v in info.items()}},
+              json_out)
+    if plot_file:
+        from memcircuit.plot import save_figure
+        from memcircuit.plot.device import plot_pulse_response
+
+        ax = plot_pulse_response(acc["conductance_spice_s"], reference=acc["conductance_twin_s"],
+                                 title=f"{Path(source).name}: {n_pulses} pulses of "
+                                       f"{format_si(acc['amplitudes_v'][0], 'V')}, then of "
+                                       f"{format_si(acc['amplitudes_v'][1], 'V')}")
+        save_figure(ax, plot_file)
+        echo(f"wrote {plot_file}")
 
 
 @models.command("check")

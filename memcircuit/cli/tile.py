@@ -26,7 +26,7 @@ from memcircuit.units import format_si
 
 def tile_options(func):
     """Options that describe the physical tile (shared by ``tile`` and ``build`` commands)."""
-    func = circuit_options()(func)
+    func = circuit_options(device_params=True)(func)
     for option in reversed([
         click.option("--rows", type=click.IntRange(min=1), required=True, help="Rows (inputs, driven from the left)."),
         click.option("--cols", type=click.IntRange(min=1), required=True,

@@ -14,6 +14,7 @@ from memcircuit.cli.common import (
     parse_tile_size,
     progress_enabled,
     shared_options,
+    state_options,
     warn,
 )
 from memcircuit.errors import ConfigError
@@ -70,6 +71,7 @@ Examples:
               help="Layer sizes, input first, classes last, e.g. 30,16,2.")
 @click.option("--device", default="exp-pulse", show_default=True, help="Device model (see memcircuit models list).")
 @shared_options("--device-param")
+@state_options
 @click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="sgd", show_default=True,
               help="Weight-update rule (pulse-program generator).")
 @click.option("--opt", "opt_items", multiple=True, metavar="KEY=VALUE",

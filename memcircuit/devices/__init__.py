@@ -35,6 +35,9 @@ from memcircuit.devices.model import FORMS, ExprDevice, Preset, canonical_form
 from memcircuit.devices.pershin import PRESETS as _P_PERSHIN
 from memcircuit.devices.pershin import Pershin
 from memcircuit.devices.pulse import PulseDevice
+from memcircuit.devices.tabulated import FAMILY as TABULATED
+from memcircuit.devices.tabulated import TabulatedDevice
+from memcircuit.devices.vamodel import VaDevice, is_va_path, va_device
 from memcircuit.devices.variation import DeviceArray, sample_devices
 from memcircuit.devices.vteam import PRESETS as _P_VTEAM
 from memcircuit.devices.vteam import Vteam
@@ -73,13 +76,17 @@ def _convert(cls: type[ExprDevice], name: str, value: Any) -> Any:
 
 
 def get_device(name: str, **overrides: Any) -> ExprDevice:
-    """A device by family or preset name (``-``/``_`` and case do not matter), or a device file
-    written by :func:`save_device` (a path ending in ``.json``), with parameter overrides
-    (numbers, or strings with SI prefixes such as ``"10k"``).
+    """A device by family or preset name (``-``/``_`` and case do not matter), a device file
+    written by :func:`save_device` (a path ending in ``.json``) or a Verilog-A model (a path
+    ending in ``.va``: :class:`~memcircuit.devices.vamodel.VaDevice`, whose overrides are module
+    parameters and the options ``module``, ``state_node``, ``state_param``, ``state_min``,
+    ``state_max``), with parameter overrides (numbers, or strings with SI prefixes such as ``"10k"``).
 
     Raises :class:`ConfigError` naming the valid names or parameters."""
     if str(name).lower().endswith(".json"):
         return load_device(name, **overrides)
+    if is_va_path(name):
+        return va_device(name, **overrides)
     key = _key(name)
     if key in DEVICES:
         cls, values = DEVICES[key], {}
@@ -100,16 +107,20 @@ def get_device(name: str, **overrides: Any) -> ExprDevice:
 DEVICE_FILE_FORMAT = "memcircuit-device/1"
 
 
-def save_device(device: ExprDevice, path: str | Path, *, source: str = "", extra: dict[str, Any] | None = None) -> Path:
+def save_device(device: ExprDevice | TabulatedDevice, path: str | Path, *, source: str = "",
+                extra: dict[str, Any] | None = None) -> Path:
     """Write a device as JSON: its family, every parameter (SI units), where it came from
     (``source``) and anything else worth keeping (``extra``, e.g. a fit's quality).
     :func:`load_device` and :func:`get_device` read it back."""
     if getattr(device, "cell_shape", None) is not None:
         raise ConfigError("a per-cell device array cannot be saved as one device; save the nominal model")
-    params = {f.name: getattr(device.params, f.name) for f in fields(device.params)}
-    data = {"format": DEVICE_FILE_FORMAT, "family": device.name,
-            "params": {k: v if isinstance(v, str) else float(v) for k, v in params.items()},
-            "source": source, **(extra or {})}
+    if isinstance(device, TabulatedDevice):
+        data = {"format": DEVICE_FILE_FORMAT, **device.to_json(), "source": source, **(extra or {})}
+    else:
+        params = {f.name: getattr(device.params, f.name) for f in fields(device.params)}
+        data = {"format": DEVICE_FILE_FORMAT, "family": device.name,
+                "params": {k: v if isinstance(v, str) else float(v) for k, v in params.items()},
+                "source": source, **(extra or {})}
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -138,7 +149,7 @@ def _plain(obj: Any) -> Any:
     return obj if obj is None or isinstance(obj, str) else str(obj)
 
 
-def load_device(path: str | Path, **overrides: Any) -> ExprDevice:
+def load_device(path: str | Path, **overrides: Any) -> ExprDevice | TabulatedDevice:
     """The device in a file written by :func:`save_device`, with parameter overrides."""
     p = Path(path)
     if not p.is_file():
@@ -148,10 +159,41 @@ def load_device(path: str | Path, **overrides: Any) -> ExprDevice:
         family, params = data["family"], dict(data["params"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p} is not a memcircuit device file ({type(exc).__name__}: {exc})") from None
+    if data.get("format") == DEVICE_FILE_FORMAT and family == TABULATED:
+        if overrides:
+            raise ConfigError(f"{p}: a tabulated device takes no parameter overrides (got {', '.join(overrides)}); "
+                              "characterize the model again with those parameters")
+        return TabulatedDevice.from_json(data, str(p))
     if data.get("format") != DEVICE_FILE_FORMAT or _key(family) not in DEVICES:
         raise ConfigError(f"{p} is not a memcircuit device file (format {data.get('format')!r}, "
                           f"family {family!r})")
     return get_device(family, **{**params, **overrides})
+
+
+def user_device_dir() -> Path:
+    """Where ``memcircuit models characterize`` saves twins by default and ``models list`` looks:
+    ``$MEMCIRCUIT_DEVICES``, else ``~/.local/share/memcircuit/devices``."""
+    import os
+
+    root = os.environ.get("MEMCIRCUIT_DEVICES")
+    return Path(root) if root else Path.home() / ".local" / "share" / "memcircuit" / "devices"
+
+
+def user_devices() -> list[dict[str, Any]]:
+    """The device files in :func:`user_device_dir`: path, family, source and the twin's accuracy."""
+    out = []
+    folder = user_device_dir()
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if not isinstance(data, dict) or data.get("format") != DEVICE_FILE_FORMAT:
+            continue
+        info = data.get("info") or {}
+        out.append({"path": str(path), "family": data.get("family"), "source": data.get("source", ""),
+                    "max_error_of_range": (info.get("accuracy") or {}).get("max_error_of_range")})
+    return out
 
 
 def default_x0(name: str) -> float | None:
@@ -160,5 +202,5 @@ def default_x0(name: str) -> float | None:
 
 
 __all__ = ["DEVICES", "FORMS", "PRESETS", "DeviceArray", "DeviceModel", "DeviceParams", "ExprDevice", "Preset",
-           "PulseDevice", "canonical_form", "default_x0", "get_device", "load_device", "sample_devices",
-           "save_device"]
+           "PulseDevice", "TabulatedDevice", "VaDevice", "canonical_form", "default_x0", "get_device", "load_device",
+           "sample_devices", "save_device", "user_device_dir", "user_devices"]

@@ -58,6 +58,9 @@ class DeviceModel(abc.ABC):
     def __init__(self, params: DeviceParams | None = None) -> None:
         self.params = params if params is not None else self.params_class()
 
+    def __str__(self) -> str:   # how commands name the device in messages and JSON
+        return self.name or self.family
+
     # -- numeric twin -------------------------------------------------------------------------
     @abc.abstractmethod
     def current(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:

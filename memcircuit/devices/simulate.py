@@ -22,25 +22,29 @@ from memcircuit.netlist import Circuit, Pwl, Sine, Tran, VoltageSource
 INSTANCE = "Xmem"
 
 
-def circuit(device: ExprDevice, wave: Sine | Pwl, x0: float, form: str = "behavioural") -> Circuit:
-    """The one-device test circuit (see the module docstring)."""
+def circuit(device: ExprDevice, wave: Sine | Pwl, x0: float, form: str = "behavioural",
+            options: tuple = ()) -> Circuit:
+    """The one-device test circuit (see the module docstring); ``options``: ngspice ``.options``."""
     form = canonical_form(form)
     if form == "numeric":
         raise ConfigError("the numeric form has no circuit")
+    if getattr(device, "va_only", False):   # a user's Verilog-A model runs compiled whatever form was asked
+        form = "va"
     elements = (VoltageSource("V1", ("a", "0"), 0.0, wave), device.instance(INSTANCE, "a", "0", x0, form=form))
     if form == "behavioural":
         return Circuit(f"memcircuit {device.name} (behavioural)", elements=elements,
-                       subckts=(device.behavioural_subckt(),))
+                       subckts=(device.behavioural_subckt(),), options=options)
     return Circuit(f"memcircuit {device.name} (Verilog-A)", elements=elements, models=(device.osdi_model(),),
-                   osdi=(device.osdi_path(),))
+                   osdi=(device.osdi_path(),), options=options)
 
 
 def simulate(device: ExprDevice, wave: Sine | Pwl, stop: float, x0: float, *, form: str = "behavioural",
-             points: int = 2000, engine: str = "batch") -> dict[str, np.ndarray]:
+             points: int = 2000, engine: str = "batch", options: tuple = ()) -> dict[str, np.ndarray]:
     """Drive ``device`` with ``wave`` from 0 to ``stop`` s starting at state ``x0``.
 
-    ngspice forms print ``points`` steps (the internal step is capped at the same interval);
-    the numeric twin integrates on the same grid (plus every PWL corner)."""
+    ngspice forms print ``points`` steps (the internal step is capped at the same interval) with
+    the ngspice ``.options`` given (e.g. ``(("reltol", 1e-6),)``); the numeric twin integrates
+    on the same grid (plus every PWL corner)."""
     form = canonical_form(form)
     if not stop > 0 or points < 10:
         raise ConfigError(f"simulation needs stop > 0 s and >= 10 points (got {stop}, {points})")
@@ -57,6 +61,6 @@ def simulate(device: ExprDevice, wave: Sine | Pwl, stop: float, x0: float, *, fo
         return {"time": t, "v": v, "i": i[:, 0], "x": x[:, 0]}
     from memcircuit.spice import run
 
-    result = run(circuit(device, wave, x0, form), Tran(step, stop, max_step=step, uic=True), engine=engine)
+    result = run(circuit(device, wave, x0, form, options), Tran(step, stop, max_step=step, uic=True), engine=engine)
     return {"time": result.time, "v": result["v(a)"], "i": -result["i(v1)"],
             "x": device.read_state(result, INSTANCE, x0, form)}

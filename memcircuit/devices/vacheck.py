@@ -795,12 +795,11 @@ def check_va(path: str | Path, *, compile: bool = True, simulate: bool = True) -
     return report
 
 
-def require_runnable(path: str | Path) -> Path:
-    """Check a user's Verilog-A model before any simulation uses it; return the compiled ``.osdi``.
-
-    Raises :class:`ModelCompileError` naming the first error (``PATH:LINE: error: ...``) and how
-    many more there are, exactly as ``memcircuit models check`` reports them (the ngspice
-    operating point included)."""
+def runnable_report(path: str | Path) -> VaReport:
+    """:func:`check_va` of a model about to be simulated: the report of a model without errors
+    (compiled, ``osdi`` set), else :class:`ModelCompileError` naming the first error
+    (``PATH:LINE: error: ...``) and how many more there are, exactly as ``memcircuit models
+    check`` reports them (the ngspice operating point included)."""
     report = check_va(path)
     if report.errors:
         first = report.errors[0].format()
@@ -808,4 +807,15 @@ def require_runnable(path: str | Path) -> Path:
         tail = f" (and {more} more error{'s' * (more != 1)}; `memcircuit models check {path}` lists them)"
         raise ModelCompileError(first + (tail if more else ""))
     assert report.osdi is not None
-    return report.osdi
+    return report
+
+
+def require_runnable(path: str | Path) -> Path:
+    """Check a user's Verilog-A model before any simulation uses it; return the compiled ``.osdi``
+    (see :func:`runnable_report`)."""
+    return runnable_report(path).osdi
+
+
+def source_text(path: str | Path) -> str:
+    """The model's source with comments and strings blanked and includes next to it inlined."""
+    return _Source(Path(path), []).text

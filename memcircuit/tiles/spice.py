@@ -194,7 +194,8 @@ class SpiceTile(CrossbarTile):
     def _state_vectors(self, form: str) -> list[str]:
         """Result vectors of the device states (see :meth:`_final_states`), row-major."""
         if form == "osdi":
-            return [f"v(n.{XBAR.lower()}.nxd{i}_{j}#st)" for i in range(self.rows) for j in range(self.cols)]
+            node = getattr(self.device, "state_node", "st").lower()   # a user's Verilog-A model names its own
+            return [f"v(n.{XBAR.lower()}.nxd{i}_{j}#{node})" for i in range(self.rows) for j in range(self.cols)]
         return [state_vector(i, j) for i in range(self.rows) for j in range(self.cols)]
 
     def _driver_vectors(self) -> list[str]:
