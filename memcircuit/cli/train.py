@@ -12,6 +12,8 @@ from memcircuit.cli.common import (
     emit_json,
     parse_key_values,
     parse_tile_size,
+    periphery_from_cli,
+    periphery_options,
     progress_enabled,
     shared_options,
     warn,
@@ -98,12 +100,11 @@ Examples:
               help="Word-line (row) segments alone, ohm; replaces --r-wire on the rows.")
 @click.option("--r-wire-col", type=SIFloat(nonnegative=True), metavar="OHM",
               help="Bit-line (column) segments alone, ohm; replaces --r-wire on the columns.")
-@click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True)
 @click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True, help="Read amplitude (V).")
 @click.option("--w-max", type=SIFloat(positive=True), default=1.0, show_default=True,
               help="Weight that spans the device conductance range.")
-@shared_options("--v-prog", "--t-unit", "--max-units", "--levels", "--input-bits")
-@click.option("--error-bits", type=click.IntRange(2, 24), help="Quantise errors.")
+@shared_options("--v-prog", "--t-unit", "--max-units", "--levels")
+@periphery_options
 @shared_options("--variation")
 @click.option("--patience", type=click.IntRange(min=1), help="Early stopping: epochs without improvement.")
 @click.option("--val-fraction", type=float, default=0.0, show_default=True,
@@ -125,7 +126,8 @@ def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items,
     from memcircuit.train.loop import TrainConfig, Trainer
 
     tile_rows, tile_cols = parse_tile_size(tile_size)
-    cfg = TrainConfig(layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
+    periphery = periphery_from_cli(opts["fidelity"], opts)
+    cfg = TrainConfig(periphery=periphery, layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
                       optimizer_options=parse_key_values(opt_items), device_options=parse_key_values(device_items),
                       **opts)
     check_output(json_out, "--json")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from memcircuit.circuits.spec import Periphery
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import FIDELITIES, Tile
 from memcircuit.train.model import DenseModel
@@ -40,8 +41,9 @@ PLACEMENTS = ("write-verify", "open-loop")
 class InferConfig:
     """Circuit and placement options of an inference run (SI units; names as in ``TrainConfig``).
 
-    ``tile_options``: further :func:`memcircuit.tiles.make_tile` keywords (``cell``, ``tia``,
-    ``adc``, ``driver``, ...); ``batch``: samples per forward read.
+    ``periphery``: drivers, sense amplifiers, ADC and input DAC (:class:`Periphery`);
+    ``tile_options``: further :func:`memcircuit.tiles.make_tile` keywords (``cell``, wires, ...);
+    ``batch``: samples per forward read.
     """
 
     fidelity: str = "numeric"
@@ -51,9 +53,8 @@ class InferConfig:
     tile_rows: int = 64
     tile_cols: int = 64
     r_wire: float = 0.0
-    sense: str = "ideal"
+    periphery: Periphery = field(default_factory=Periphery)
     v_read: float = 0.1
-    input_bits: int | None = None
     variation: float = 0.0
     placement: str = "write-verify"
     verify_rounds: int = 0
@@ -78,6 +79,9 @@ class InferConfig:
             raise ConfigError(f"device variation must be >= 0, got {self.variation}")
         if self.batch < 1:
             raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        if isinstance(self.periphery, dict):
+            object.__setattr__(self, "periphery", Periphery.from_options(self.periphery))
+        self.periphery.require_modelled(self.fidelity)
 
     def to_json(self) -> dict[str, Any]:
         """The options as JSON values (periphery parameter objects as their fields)."""
@@ -121,7 +125,7 @@ class CircuitNetwork:
         self.device = resolve_device(cfg.device, **cfg.device_options)
         g_min, g_max = conductance_range(self.device, cfg.v_read)
         self.mapping = MappingConfig(g_min, g_max, cfg.signed, 1.0, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
-                                     cfg.input_bits, None)
+                                     cfg.periphery.input_bits, None)
         self.scales = layer_scales(model)
         self._tiles = 0
         self.net = Network(model.sizes, self.mapping, self._make_tile, np.random.default_rng([cfg.seed, 0]),
@@ -152,8 +156,9 @@ class CircuitNetwork:
         kw = dict(cfg.tile_options)
         if cfg.fidelity in ("spice", "hybrid") and cfg.workers > 1:
             kw["workers"] = cfg.workers
-        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, sense=cfg.sense,
-                         v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]), **kw)
+        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire,
+                         v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]),
+                         **cfg.periphery.tile_kwargs(), **kw)
 
     def _write_pulses(self) -> None:
         """Open-loop programming (and read-verify rounds) by the pulse optimizers' initial write."""

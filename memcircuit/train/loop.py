@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
 from memcircuit.errors import ConfigError, TrainingError, TrainingTimeout
 from memcircuit.fileio import write_atomic, write_json
 from memcircuit.tiles.base import FIDELITIES
@@ -74,15 +75,13 @@ class TrainConfig:
     r_wire: float = 0.0
     r_wire_row: float | None = None
     r_wire_col: float | None = None
-    sense: str = "ideal"
+    periphery: Periphery = field(default_factory=Periphery)
     v_read: float = 0.1
     w_max: float = 1.0
     v_prog: float | None = None
     t_unit: float | None = None
     max_units: int = 128
     levels: float = 1000.0
-    input_bits: int | None = None
-    error_bits: int | None = None
     variation: float = 0.0
     patience: int | None = None
     test_fraction: float = 0.2
@@ -116,6 +115,13 @@ class TrainConfig:
                               f"got fidelity {self.fidelity!r}")
         if self.variation < 0:
             raise ConfigError(f"device variation must be >= 0, got {self.variation}")
+        if isinstance(self.periphery, dict):
+            object.__setattr__(self, "periphery", Periphery.from_options(self.periphery))
+        self.periphery.require_modelled(self.fidelity)
+        clash = {"sense", "tia", "adc", "driver"} & set(self.tile_options)
+        if clash:
+            raise ConfigError(f"tile option(s) {', '.join(sorted(clash))}: set the periphery with its own options "
+                              f"({', '.join(PERIPHERY_FIELDS)})")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -124,7 +130,13 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:
+        """From JSON values; periphery options may also be flat keys (``"opamp_gain": "1k"``, as in
+        sweep specs and in the configurations written before they were grouped)."""
         names = {f.name for f in fields(cls)}
+        flat = {k: data[k] for k in data if k in PERIPHERY_FIELDS}
+        if flat:
+            data = {k: v for k, v in data.items() if k not in flat}
+            data["periphery"] = {**data.get("periphery", {}), **flat}
         unknown = set(data) - names
         if unknown:
             raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
@@ -150,7 +162,7 @@ class Trainer:
         require_layers_fit(cfg.dataset, cfg.layers, self.data.n_features, self.data.n_classes)
         self.device, g_min, g_max = device_and_range(cfg)
         self.mapping = MappingConfig(g_min, g_max, cfg.signed, cfg.w_max, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
-                                     cfg.input_bits, cfg.error_bits)
+                                     cfg.periphery.input_bits, cfg.periphery.error_bits)
         self.cal: PulseCalibration = calibrate(self.device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,
                                                max_units=cfg.max_units, levels=cfg.levels)
         self._tile_count = 0
@@ -182,7 +194,7 @@ class Trainer:
         if cfg.variation > 0:
             device = self._varied_device((rows, cols), k)
         return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, r_wire_row=cfg.r_wire_row,
-                         r_wire_col=cfg.r_wire_col, sense=cfg.sense,
+                         r_wire_col=cfg.r_wire_col, **cfg.periphery.tile_kwargs(),
                          v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]), **kw)
 
     def _varied_device(self, shape: tuple[int, int], k: int):
