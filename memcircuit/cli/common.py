@@ -92,6 +92,18 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def energy_line(flat: dict[str, float]) -> str:
+    """One line of energy by component from :func:`memcircuit.tiles.energy.flat_energy` keys."""
+    from memcircuit.units import format_si
+
+    def part(phase: str) -> str:
+        items = [(k[len(f"energy_{phase}_"):-2], v) for k, v in flat.items() if k.startswith(f"energy_{phase}_")]
+        return f"{phase} {format_si(sum(v for _, v in items), 'J')} (" + \
+            ", ".join(f"{name} {format_si(v, 'J')}" for name, v in items) + ")"
+
+    return f"energy {format_si(flat['energy_total_j'], 'J')}: {part('read')}, {part('program')}"
+
+
 def progress_enabled() -> bool:
     return sys.stderr.isatty() or bool(os.environ.get("MEMCIRCUIT_PROGRESS"))
 

@@ -10,6 +10,7 @@ from memcircuit.cli.common import (
     check_output,
     circuit_options,
     emit_json,
+    energy_line,
     ideal_ignores,
     load_npy,
     parse_key_values,
@@ -154,7 +155,8 @@ def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fi
                                 f"{100 * summary['software_accuracy']:.2f} %), ")
     last = summary["layers"][-1]["output_error"]
     click.echo(f"{fidelity}: {len(x)} samples, {acc}{100 * summary['changed_predictions']:.2f} % predictions "
-               f"changed, output RMS error {last['rms']:.4g} ({summary['seconds']['read']:.2f} s of reads)", err=True)
+               f"changed, output RMS error {last['rms']:.4g} ({summary['seconds']['read']:.2f} s of reads); "
+               f"{energy_line(summary['energy'])}", err=True)
     emit_json(summary, json_out)
 
 

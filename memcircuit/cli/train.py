@@ -10,6 +10,7 @@ from memcircuit.cli.common import (
     SIFloat,
     check_output,
     emit_json,
+    energy_line,
     parse_key_values,
     parse_tile_size,
     periphery_from_cli,
@@ -47,8 +48,11 @@ Optimizers:
   fuzzy     fuzzy control of the momentum-SGD learning rate from the loss trend
   (ssm, stochastic, mbgd, pca-/nmf-seq/-sum: pulse-level rules of papers 2, 4 and 5)
 \b
-Outputs in --out: metrics.json (per epoch: epoch, train_acc, test_acc, loss, pulses, energy_j,
-seconds; "complete": true and final_test_acc once every epoch ran), metrics.csv, curves.png,
+Outputs in --out: metrics.json (per epoch: epoch, train_acc, test_acc, loss, pulses, energy_j
+(programming), seconds, and the energy of the epoch's reads and programming by component from
+the simulated currents: energy_read_{drivers,array,sense,adc}_j,
+energy_program_{drivers,array,lr_cells}_j, energy_total_j; "complete": true and final_test_acc
+once every epoch ran), metrics.csv, curves.png (with the energy stacked by component),
 config.json, checkpoints/ (one per epoch) and network.npz (the trained weights, for
 memcircuit infer). A run that fails (a non-finite update), reaches
 --timeout or is interrupted saves its last good batch as a partial checkpoint and records
@@ -145,7 +149,7 @@ def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items,
     last = summary["epochs"][-1] if summary["epochs"] else {}
     click.echo(f"{len(summary['epochs'])} epochs: train {100 * (last.get('train_acc') or 0):.1f} %, "
                f"test {100 * (summary['final_test_acc'] or 0):.1f} %, {summary['pulses_total']} pulses, "
-               f"{summary['energy_j_total']:.3g} J; {out_dir}/metrics.json", err=True)
+               f"{energy_line(summary['energy_total'])}; {out_dir}/metrics.json", err=True)
     emit_json(summary, json_out)
 
 

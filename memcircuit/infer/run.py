@@ -30,6 +30,7 @@ import numpy as np
 from memcircuit.circuits.spec import Periphery
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import FIDELITIES, Tile
+from memcircuit.tiles.energy import flat_energy, sum_energy
 from memcircuit.train.model import DenseModel
 from memcircuit.train.network import MappingConfig, Network, conductance_range
 from memcircuit.train.optimizers.pulsed import PulseOptimizer
@@ -203,6 +204,10 @@ class CircuitNetwork:
             bar.close()
         return [np.concatenate(p) if p else np.zeros((0, n)) for p, n in zip(parts, self.model.sizes[1:])]
 
+    def energy(self) -> dict[str, dict[str, float]]:
+        """Energy (J) the tiles have used so far (placement pulses and reads), by component."""
+        return sum_energy(tile.energy() for tile in self.net.tiles())
+
     def close(self) -> None:
         self.net.close()
 
@@ -229,7 +234,9 @@ def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | No
     of predictions the circuit changes, per-layer output errors against software (RMS, max and RMS
     relative to the software RMS, in the layer's pre-activation units; each layer is read with the
     circuit's own inputs, so errors accumulate), the placed-weight errors, the programming report
-    and the options; outputs are the per-layer pre-activations ``{"software": [...], "circuit": [...]}``.
+    and the options, and the energy of placement and reads by component (J,
+    :mod:`memcircuit.tiles.energy`); outputs are the per-layer pre-activations
+    ``{"software": [...], "circuit": [...]}``.
     """
     x = np.asarray(x, dtype=float).reshape(len(x), -1)
     n_in = model.sizes[0]
@@ -245,6 +252,7 @@ def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | No
         placed = time.perf_counter()
         z_hw = circuit.forward(x, progress=progress)
         read = time.perf_counter()
+        energy = flat_energy(circuit.energy())
         weight_err = circuit.weight_errors()
         programming = circuit.programming
         scales = circuit.scales
@@ -262,7 +270,7 @@ def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | No
                     "weight_error": weight_err[k]}
                    for k, (h, s) in enumerate(zip(z_hw, z_sw))],
         "g_min_s": g_range[0], "g_max_s": g_range[1], "programming": programming,
-        "seconds": {"place": placed - start, "read": read - placed},
+        "seconds": {"place": placed - start, "read": read - placed}, "energy": energy,
         "predictions": pred_hw, "software_predictions": pred_sw,
     }
     return summary, {"software": z_sw, "circuit": z_hw}

@@ -479,6 +479,14 @@ class Solution:
             v_out = adc_quantise(v_out, spec.adc)
         return sensed_current(spec, v_out).T
 
+    def sense_voltages(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(batch, sensed lines) TIA input and output voltages (V); (None, None) for ideal sensing."""
+        net = self.network
+        if net.spec.sense == "ideal":
+            return None, None
+        v_in = self.z[net.topo.sense_nodes]
+        return v_in.T, tia_sense_current(v_in, net.spec.tia)[2].T
+
     def driver_currents(self) -> np.ndarray:
         """(batch, drivers): current (A) each driver pushes into the network."""
         net = self.network

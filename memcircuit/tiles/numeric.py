@@ -36,12 +36,15 @@ class NumericTile(CrossbarTile):
         return net
 
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
-        return self.network(direction).solve(inputs).sensed()
+        sol = self.network(direction).solve(inputs)
+        self._add_read(inputs, sol.driver_currents(), *sol.sense_voltages())
+        return sol.sensed()
 
-    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
         if self.parasitic_free:  # the nodal solution is V_row - V_col exactly: skip the solve
             return self._direct_bias(row_v, col_v)
         drive = np.concatenate([row_v, col_v])[None, :]
         sol = self.network("bias").solve(drive)
-        power = float(np.sum(drive * sol.driver_currents()))
-        return sol.cell_voltages()[0], power
+        currents = sol.driver_currents()
+        return sol.cell_voltages()[0], float(np.sum(drive * currents)), \
+            float(np.sum(currents**2)) * self.spec.driver.r_out

@@ -43,6 +43,7 @@ from memcircuit.circuits.netlists import (
     sense_vectors,
     sensed_current,
     state_vector,
+    tia_nodes,
 )
 from memcircuit.errors import ConfigError, ModelCompileError
 from memcircuit.netlist import Op
@@ -50,7 +51,7 @@ from memcircuit.spice import SharedEngine
 from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.tiles.base import ProgramReport, PulseProgram
 from memcircuit.tiles.crossbar_tile import CrossbarTile
-from memcircuit.tiles.programming import count_pulses
+from memcircuit.tiles.energy import read_energy
 
 PROGRAM_FORMS = ("auto", "osdi", "behavioural")
 
@@ -105,22 +106,31 @@ class SpiceTile(CrossbarTile):
             reads[direction] = read_circuit(self.spec, self.cells(), None, direction=direction, base=base)
         return reads[direction]
 
-    def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> np.ndarray:
+    def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> tuple[np.ndarray, dict]:
+        """(sensed currents, energy by component) of one shard of a batch."""
         n_out = self.cols if direction == "forward" else self.rows
         circuit = self._read_circuit(direction)
         result = self.engine(k).run(circuit, read_analysis(inputs.shape[0]), sources=read_sources(circuit, inputs))
         values = np.stack([result[name] for name in sense_vectors(self.spec, n_out)], axis=1)
-        return sensed_current(self.spec, values)
+        i_src = -np.stack([result[f"i({name})"] for name in circuit.external_sources], axis=1)
+        v_sense = v_out = None
+        if self.spec.sense == "tia":
+            v_sense, v_out = (np.stack([result[f"v({node})"] for node in nodes], axis=1)
+                              for nodes in tia_nodes(self.spec, direction))
+        return sensed_current(self.spec, values), read_energy(self.spec, inputs, i_src, v_sense, v_out)
 
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
         n = min(self.workers, inputs.shape[0])
         if n == 1:
-            return self._read_chunk(0, inputs, direction)
-        self._read_circuit(direction)  # build once, before the threads share it
-        chunks = np.array_split(inputs, n)
-        with ThreadPoolExecutor(n) as pool:
-            parts = list(pool.map(lambda kc: self._read_chunk(kc[0], kc[1], direction), enumerate(chunks)))
-        return np.concatenate(parts, axis=0)
+            parts = [self._read_chunk(0, inputs, direction)]
+        else:
+            self._read_circuit(direction)  # build once, before the threads share it
+            chunks = np.array_split(inputs, n)
+            with ThreadPoolExecutor(n) as pool:
+                parts = list(pool.map(lambda kc: self._read_chunk(kc[0], kc[1], direction), enumerate(chunks)))
+        for _, energy in parts:
+            self.ledger.add("read", **energy)
+        return np.concatenate([currents for currents, _ in parts], axis=0)
 
     # -- programming -------------------------------------------------------------------------
     def program(self, program: PulseProgram) -> ProgramReport:
@@ -137,10 +147,8 @@ class SpiceTile(CrossbarTile):
         result = self.engine(0).run(circuit, tran)
         self._x = self._final_states(result, form)
         self._changed()
-        energy = self._energy(result)
-        return ProgramReport(g_before, self.conductances(), count_pulses(program), energy,
-                             extra={"fidelity": self.fidelity, "form": form, "time": result.time,
-                                    "step_starts": starts, "result": result})
+        return self._program_report(g_before, program, *self._energy(result),
+                                    {"form": form, "time": result.time, "step_starts": starts, "result": result})
 
     def program_form(self) -> str:
         """The device form the programming transients use: ``"osdi"`` or ``"behavioural"``."""
@@ -172,14 +180,16 @@ class SpiceTile(CrossbarTile):
         last = np.array([result[name][-1] for name in self._state_vectors(form)]).reshape(self.spec.shape)
         return self._x + last if form == "osdi" else last
 
-    def _energy(self, result) -> float:
-        """Energy (J) the drivers deliver: the integral of ``V_source * I_out`` over the run."""
+    def _energy(self, result) -> tuple[float, float]:
+        """Energy (J) the drivers deliver, the integral of ``V_source * I_out`` over the run, and
+        the part of it lost in their output resistances, the integral of ``I_out^2 r_out``."""
         t = result.time
-        total = 0.0
+        total = lost = 0.0
         for label, _, node in program_drivers(self.spec):
-            power = result[f"v({node})"] * -result[f"i(v{label})"]
-            total += float(np.sum(0.5 * (power[1:] + power[:-1]) * np.diff(t)))
-        return total
+            current = -result[f"i(v{label})"]
+            total += np.trapezoid(result[f"v({node})"] * current, t)
+            lost += np.trapezoid(current**2, t) * self.spec.driver.r_out
+        return float(total), float(lost)
 
 
 class HybridTile(SpiceTile):
@@ -190,7 +200,7 @@ class HybridTile(SpiceTile):
     def program(self, program: PulseProgram) -> ProgramReport:
         return CrossbarTile.program(self, program)
 
-    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
         result = self.engine(0).run(bias_circuit(self.spec, self.cells(), row_v, col_v), Op())
         v = np.empty(self.spec.shape)
         for i in range(self.rows):
@@ -199,4 +209,4 @@ class HybridTile(SpiceTile):
                 v[i, j] = result.scalar(top) - result.scalar(bottom)
         drive = np.concatenate([row_v, col_v])
         currents = np.array([-result.scalar(f"i(v{label})") for label, _, _ in program_drivers(self.spec)])
-        return v, float(np.sum(drive * currents))
+        return v, float(np.sum(drive * currents)), float(np.sum(currents**2)) * self.spec.driver.r_out

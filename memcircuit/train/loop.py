@@ -32,6 +32,7 @@ from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
 from memcircuit.errors import ConfigError, TrainingError, TrainingTimeout
 from memcircuit.fileio import write_atomic, write_json
 from memcircuit.tiles.base import FIDELITIES
+from memcircuit.tiles.energy import EnergyLedger, flat_energy, sum_energy
 from memcircuit.tiles.tiled import check_parallel_tiles
 from memcircuit.train.checkpoint import (
     checkpoint_path,
@@ -46,8 +47,9 @@ from memcircuit.train.optimizers import REGISTRY, make_optimizer
 from memcircuit.train.optimizers.base import Factored
 from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, require_finite
 
+ENERGY_KEYS = tuple(flat_energy(EnergyLedger().snapshot()))
 METRIC_KEYS = ("epoch", "train_acc", "test_acc", "val_acc", "loss", "val_loss", "test_loss", "pulses",
-               "energy_j", "seconds", "lr")
+               "energy_j", "seconds", "lr", *ENERGY_KEYS)
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,13 @@ class Trainer:
                 energy += float(report.energy_j or 0.0)
         return pulses, energy
 
+    def take_energy(self) -> dict[str, dict[str, float]]:
+        """Energy (J) every tile of the network has used since the last call, by phase and
+        component (:mod:`memcircuit.tiles.energy`; learning-rate cells from the optimizer)."""
+        parts = sum_energy(tile.take_energy() for tile in self.net.tiles())
+        parts["program"]["lr_cells"] += self.optimizer.take_cell_energy()
+        return parts
+
     def _layer_name(self, k: int) -> str:
         sizes = self.cfg.layers
         return f"{k + 1} of {len(sizes) - 1} ({sizes[k]} -> {sizes[k + 1]})"
@@ -262,9 +271,10 @@ class Trainer:
         order = np.random.default_rng([cfg.seed, 2, epoch]).permutation(len(d.y_train))
         rng = np.random.default_rng([cfg.seed, 3, epoch])
         batches = [order[i:i + cfg.batch] for i in range(0, len(order), cfg.batch)]
-        acc = {"batch": 0, "correct": 0, "loss_sum": 0.0, "pulses": 0, "energy": 0.0, "seconds": 0.0}
+        acc = {"batch": 0, "correct": 0, "loss_sum": 0.0, "pulses": 0, "energy": 0.0, "seconds": 0.0,
+               "energy_parts": flat_energy(EnergyLedger().snapshot())}
         if partial is not None:
-            acc.update({k: partial[k] for k in acc})
+            acc.update({k: partial.get(k, acc[k]) for k in acc})
             rng.bit_generator.state = partial["rng"]
         bar = None
         if self.progress:
@@ -278,6 +288,7 @@ class Trainer:
             self._snapshot(epoch, acc, rng)
             self._check_deadline()
             xb, yb = d.x_train[batches[b]], d.y_train[batches[b]]
+            self.take_energy()          # what came before the batch (evaluation reads) is not the epoch's
             try:
                 cache = self.net.forward(xb)
                 loss = cross_entropy(cache.probs, yb)
@@ -288,6 +299,8 @@ class Trainer:
             acc["correct"] += int(np.sum(cache.probs.argmax(axis=1) == yb))
             acc["loss_sum"] += loss * len(yb)
             acc["pulses"], acc["energy"] = acc["pulses"] + p, acc["energy"] + e
+            spent = flat_energy(self.take_energy())
+            acc["energy_parts"] = {k: acc["energy_parts"][k] + spent[k] for k in spent}
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
@@ -305,7 +318,8 @@ class Trainer:
         self.optimizer.end_epoch(train_loss, val_loss)
         row = {"epoch": epoch, "train_acc": train_acc, "test_acc": test_acc, "val_acc": val_acc,
                "loss": train_loss, "val_loss": val_loss, "test_loss": test_loss, "pulses": pulses,
-               "energy_j": energy, "seconds": acc["seconds"] + time.perf_counter() - t0, "lr": lr}
+               "energy_j": energy, "seconds": acc["seconds"] + time.perf_counter() - t0, "lr": lr,
+               **acc["energy_parts"]}
         row.update({k: v for k, v in self.optimizer.epoch_metrics().items() if k not in row})
         return row
 
@@ -391,7 +405,8 @@ class Trainer:
                "complete": complete, "status": "complete" if complete else self.status,
                "epochs_done": done, "epochs_planned": self.cfg.epochs,
                "pulses_total": int(sum(r["pulses"] for r in self.history)),
-               "energy_j_total": float(sum(r["energy_j"] or 0.0 for r in self.history))}
+               "energy_j_total": float(sum(r["energy_j"] or 0.0 for r in self.history)),
+               "energy_total": {key: float(sum(r.get(key) or 0.0 for r in self.history)) for key in ENERGY_KEYS}}
         if self.error is not None:
             out["error"] = self.error
         if complete:

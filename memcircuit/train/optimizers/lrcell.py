@@ -57,6 +57,7 @@ class LrCell(Optimizer):
         self.x = [np.full(cell_shape(s), self.x_start) for s in shapes]
         self.g_ref = [np.zeros(1) for _ in shapes]
         self.rng = rng
+        self._energy = 0.0
 
     def _arrays(self):
         return {"cells": self.x, "g_ref": self.g_ref}
@@ -78,8 +79,16 @@ class LrCell(Optimizer):
         hit = widths > 0
         if hit.any():
             xs = self.x[k]
-            xs[hit] = self.cell.apply_pulse(xs[hit], -self.cal.polarity * self.cal.v_prog, widths[hit], rng=self.rng)
+            v = -self.cal.polarity * self.cal.v_prog
+            # energy of the adaptation pulses: V I(V, x) t at the state each pulse starts from
+            current = self.cell.current(np.full(xs[hit].shape, v), xs[hit])
+            self._energy += float(np.sum(np.abs(v * current) * widths[hit]))
+            xs[hit] = self.cell.apply_pulse(xs[hit], v, widths[hit], rng=self.rng)
         return upd
+
+    def take_cell_energy(self) -> float:
+        spent, self._energy = self._energy, 0.0
+        return spent
 
     def effective_lr(self) -> float:
         return float(self.lr * np.mean([self.scale(k).mean() for k in range(len(self.x))]))
