@@ -121,3 +121,38 @@ def test_tile_sweep_jobs_take_the_periphery_names(tmp_path):
     assert low["max_rel_error"] > 100 * high["max_rel_error"]
     with pytest.raises(ConfigError, match="ideal fidelity cannot model"):
         check_job({"fidelity": "ideal", "sense": "tia"})
+
+
+def _trained(fidelity: str, **periphery) -> tuple[float, float]:
+    """(final test accuracy, final training loss) of a small iris run with this periphery."""
+    import tempfile
+
+    from memcircuit.train.loop import Trainer
+
+    cfg = TrainConfig(dataset="iris", layers=(4, 3), device_options={"a_ltp": 5.0, "a_ltd": 5.0}, epochs=3, batch=8,
+                      lr=0.3, optimizer="momentum", fidelity=fidelity, max_train=48, max_test=30,
+                      periphery=periphery)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(cfg, out)
+        try:
+            summary = trainer.run()
+        finally:
+            trainer.close()
+    return summary["final_test_acc"], summary["epochs"][-1]["loss"]
+
+
+def test_finite_opamp_gain_lowers_trained_accuracy():
+    """A TIA of open-loop gain 1 reports about half of each column current, unevenly
+    (1/(1 + (1 + R_f G_col)/A)): the same run learns worse than with gain 1e5."""
+    good = _trained("numeric", sense="tia")
+    poor = _trained("numeric", sense="tia", opamp_gain=1.0)
+    assert poor[1] > 1.2 * good[1] and poor[0] <= good[0]
+
+
+@pytest.mark.ngspice
+def test_opamp_output_swing_lowers_trained_accuracy():
+    """Outputs clipped at +-20 mV (the unclipped outputs of this run reach past it) lose the large currents
+    that carry the decision: the same run at spice learns worse than with +-1 V."""
+    good = _trained("spice", sense="tia")
+    poor = _trained("spice", sense="tia", opamp_swing=0.02)
+    assert poor[1] > 1.2 * good[1] and poor[0] < good[0]
