@@ -151,8 +151,10 @@ _PERIPHERY_HELP = {
                   "PTM 45 nm op-amp (spice and hybrid fidelities)."),
     "adc_bits": (click.IntRange(1, 24), "Quantise the TIA output with an ADC (bits; needs --sense tia)."),
     "adc_range": (SIFloat(positive=True), "ADC input range: +-this, V."),
-    "input_bits": (click.IntRange(2, 24), "Input (forward-read) DAC resolution, bits."),
-    "error_bits": (click.IntRange(2, 24), "Error (backward-read) DAC resolution, bits."),
+    "input_bits": (click.IntRange(2, 24), "Input DAC resolution, bits: forward reads (activations in train and "
+                                          "infer; tile read rounds its inputs over +-max|V|)."),
+    "error_bits": (click.IntRange(2, 24), "Error DAC resolution, bits: backward reads (errors in train; tile "
+                                          "read --transpose). Inference has no backward read."),
 }
 
 
