@@ -55,7 +55,7 @@ def test_a_fidelity_that_cannot_model_an_option_says_so(options, fidelity, messa
 
 
 def test_tia_options_without_a_tia_are_refused():
-    with pytest.raises(ConfigError, match="opamp_gain set the TIA"):
+    with pytest.raises(ConfigError, match="opamp_gain: TIA options without a TIA"):
         Periphery(opamp_gain=100.0)
     with pytest.raises(ConfigError, match="unknown training option.*opamp_gian"):
         train_config({"opamp_gian": 3})

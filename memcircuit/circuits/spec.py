@@ -268,7 +268,7 @@ class Periphery:
             default = Periphery.__dataclass_fields__
             stray = [n for n in _TIA_FIELDS if getattr(self, n) != default[n].default]
             if stray:
-                raise ConfigError(f"{', '.join(stray)} set the TIA: add sense tia (--sense tia)")
+                raise ConfigError(f"{', '.join(stray)}: TIA options without a TIA; add sense tia (--sense tia)")
         self.tile_kwargs()        # the parameter classes check the numbers
 
     @classmethod
