@@ -157,9 +157,10 @@ def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray | None, *,
     for k, port in enumerate(driven):
         elements += driver_elements(f"drv{k}", port, None if inputs is None else inputs[:, k], spec.driver)
     circuit = _with_sense(circuit.with_elements(*elements), spec, sensed)
-    # the drivers' currents and the TIA nodes give the read's energy (memcircuit.tiles.energy)
-    energy = [f"i(vdrv{k})" for k in range(len(driven))]
-    if spec.sense == "tia":
+    # with external drivers (the tiles' form), their currents and the TIA nodes give the read's
+    # energy (memcircuit.tiles.energy)
+    energy = [f"i(vdrv{k})" for k in range(len(driven))] if inputs is None else []
+    if spec.sense == "tia" and inputs is None:
         energy += [f"v({node})" for nodes in tia_nodes(spec, direction) for node in nodes]
     return circuit.with_saves(*sense_vectors(spec, len(sensed)), *energy)
 
