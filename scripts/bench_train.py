@@ -9,6 +9,8 @@ epoch each, momentum SGD on the ``exp-pulse`` device, zero wire resistance.
     .venv/bin/python scripts/bench_train.py                        # both nets, all fidelities
     .venv/bin/python scripts/bench_train.py --sets wbc --epochs 3 --fidelities spice,numeric
     .venv/bin/python scripts/bench_train.py --max-train 64          # subset for the slow fidelities
+    .venv/bin/python scripts/bench_train.py --sets wbc --fidelities spice --optimizers momentum,lr-cell
+        # optimizers side by side: the last column is seconds per epoch against the first optimizer
 
 Targets (issue 5): a 30-16-2 epoch at ``spice`` (reads and programming in ngspice) in at most
 2 minutes on 2 cores; ``numeric`` at least 50x faster than ``spice`` and within 1 % test accuracy.
@@ -36,7 +38,8 @@ NETS = {
 @click.option("--epochs", default=1, show_default=True, type=int)
 @click.option("--batch", default=32, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--optimizer", default="momentum", show_default=True)
+@click.option("--optimizers", default="momentum", show_default=True,
+              help="Comma-separated optimizers, each run at every fidelity; compared with the first.")
 @click.option("--lr", default=0.1, show_default=True, type=float)
 @click.option("--device", default="exp-pulse", show_default=True)
 @click.option("--r-wire", default=0.0, show_default=True, type=float, help="Ohm per segment.")
@@ -48,7 +51,7 @@ NETS = {
 @click.option("--timeout", default=3600.0, show_default=True, type=float, help="Seconds per ngspice run.")
 @click.option("--workers", default=1, show_default=True, type=int, help="ngspice workers per tile.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the table as JSON.")
-def main(sets, fidelities, epochs, batch, seed, optimizer, lr, device, r_wire, max_train, max_test, levels, max_units,
+def main(sets, fidelities, epochs, batch, seed, optimizers, lr, device, r_wire, max_train, max_test, levels, max_units,
          timeout, workers, json_out) -> None:
     """Seconds per epoch and accuracy per fidelity, side by side in one run."""
     import math
@@ -57,42 +60,47 @@ def main(sets, fidelities, epochs, batch, seed, optimizer, lr, device, r_wire, m
     from memcircuit.train.loop import TrainConfig, Trainer
 
     rows = []
-    for name in sets.split(","):
+    runs = [(name, opt, fid) for name in sets.split(",") for opt in optimizers.split(",")
+            for fid in fidelities.split(",")]
+    for name, optimizer, fid in runs:
         net = NETS[name]
-        for fid in fidelities.split(","):
-            spice_kw = {"timeout": timeout} if fid in ("spice", "hybrid") else {}
-            cfg = TrainConfig(**net, device=device, optimizer=optimizer, lr=lr, fidelity=fid, epochs=epochs,
-                              batch=batch, seed=seed, r_wire=r_wire, workers=workers, max_train=max_train,
-                              max_test=max_test, levels=levels, max_units=max_units, tile_options=spice_kw)
-            full = len(load_dataset(net["dataset"], seed=seed).y_train)
-            with tempfile.TemporaryDirectory() as tmp:
-                t0 = time.perf_counter()
-                trainer = Trainer(cfg, Path(tmp) / "run")
-                try:
-                    summary = trainer.run()
-                finally:
-                    trainer.close()
-                total = time.perf_counter() - t0
-            ep = summary["epochs"]
-            used = summary["dataset"]["train"]
-            measured = sum(r["seconds"] for r in ep) / len(ep)
-            row = {"net": name, "fidelity": fid, "train_samples": used, "full_train": full,
-                   "s_per_epoch_measured": measured,
-                   "s_per_epoch": measured * math.ceil(full / batch) / math.ceil(used / batch), "total_s": total,
-                   "test_acc": summary["final_test_acc"], "train_acc": summary["final_train_acc"],
-                   "pulses": summary["pulses_total"], "energy_j": summary["energy_j_total"]}
-            rows.append(row)
-            click.echo(f"{name:7s} {fid:8s} {row['s_per_epoch']:9.2f} s/epoch  test {100 * row['test_acc']:.2f} %",
-                       err=True)
-    click.echo("\n| net | fidelity | train samples used | s / epoch (full split) | speed-up vs spice | test acc (%) | "
-               "diff vs spice (pp) | pulses | energy (J) |")
-    click.echo("|---|---|---|---|---|---|---|---|---|")
+        spice_kw = {"timeout": timeout} if fid in ("spice", "hybrid") else {}
+        cfg = TrainConfig(**net, device=device, optimizer=optimizer, lr=lr, fidelity=fid, epochs=epochs,
+                          batch=batch, seed=seed, r_wire=r_wire, workers=workers, max_train=max_train,
+                          max_test=max_test, levels=levels, max_units=max_units, tile_options=spice_kw)
+        full = len(load_dataset(net["dataset"], seed=seed).y_train)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            trainer = Trainer(cfg, Path(tmp) / "run")
+            try:
+                summary = trainer.run()
+            finally:
+                trainer.close()
+            total = time.perf_counter() - t0
+        ep = summary["epochs"]
+        used = summary["dataset"]["train"]
+        measured = sum(r["seconds"] for r in ep) / len(ep)
+        row = {"net": name, "optimizer": optimizer, "fidelity": fid, "train_samples": used, "full_train": full,
+               "s_per_epoch_measured": measured,
+               "s_per_epoch": measured * math.ceil(full / batch) / math.ceil(used / batch), "total_s": total,
+               "test_acc": summary["final_test_acc"], "train_acc": summary["final_train_acc"],
+               "pulses": summary["pulses_total"], "energy_j": summary["energy_j_total"]}
+        rows.append(row)
+        click.echo(f"{name:7s} {optimizer:9s} {fid:8s} {row['s_per_epoch']:9.2f} s/epoch  "
+                   f"test {100 * row['test_acc']:.2f} %", err=True)
+    first = optimizers.split(",")[0]
+    click.echo("\n| net | optimizer | fidelity | train samples used | s / epoch (full split) | speed-up vs spice | "
+               f"test acc (%) | diff vs spice (pp) | pulses | energy (J) | time vs {first} |")
+    click.echo("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        ref = next((r for r in rows if r["net"] == row["net"] and r["fidelity"] == "spice"), None)
+        same = [r for r in rows if r["net"] == row["net"]]
+        ref = next((r for r in same if r["optimizer"] == row["optimizer"] and r["fidelity"] == "spice"), None)
+        base = next(r for r in same if r["optimizer"] == first and r["fidelity"] == row["fidelity"])
         speed = f"{ref['s_per_epoch'] / row['s_per_epoch']:.1f}x" if ref else "-"
         diff = f"{100 * (row['test_acc'] - ref['test_acc']):+.2f}" if ref else "-"
-        click.echo(f"| {row['net']} | {row['fidelity']} | {row['train_samples']} | {row['s_per_epoch']:.2f} | "
-                   f"{speed} | {100 * row['test_acc']:.2f} | {diff} | {row['pulses']} | {row['energy_j']:.3g} |")
+        click.echo(f"| {row['net']} | {row['optimizer']} | {row['fidelity']} | {row['train_samples']} | "
+                   f"{row['s_per_epoch']:.2f} | {speed} | {100 * row['test_acc']:.2f} | {diff} | {row['pulses']} | "
+                   f"{row['energy_j']:.3g} | {row['s_per_epoch'] / base['s_per_epoch']:.2f}x |")
     if json_out:
         from memcircuit.fileio import write_atomic
 

@@ -16,6 +16,8 @@ as Markdown and written to ``OUT/results.json``.
     .venv/bin/python scripts/reproduce_p3.py                     # the docs/RESULTS.md numbers (~1 h, 2 cores)
     .venv/bin/python scripts/reproduce_p3.py --seeds 10 --fidelity numeric --epochs 30   # bigger / slower
     .venv/bin/python scripts/reproduce_p3.py --sets iris --seeds 5 --skip-b               # a quick look
+    .venv/bin/python scripts/reproduce_p3.py --skip-a --b-set iris --seeds 3 --epochs 5 --fidelity spice
+        # experiment B on iris with the learning-rate cells' circuits in ngspice
 """
 
 from __future__ import annotations
@@ -83,11 +85,16 @@ def _stat(values: list[float]) -> str:
 @click.option("--r-wire", default=0.0, show_default=True, type=float,
               help="Ohm per wire segment (IR drop in reads and programming at the numeric/spice fidelities).")
 @click.option("--skip-b", is_flag=True, help="Only experiment A.")
-def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variation, workers, r_wire, skip_b) -> None:
+@click.option("--skip-a", is_flag=True, help="Only experiment B.")
+@click.option("--b-set", default="breast-cancer", show_default=True, type=click.Choice(list(SETS)),
+              help="Data set of experiment B.")
+def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variation, workers, r_wire, skip_b, skip_a,
+         b_set) -> None:
     base = dict(device=device, fidelity=fidelity, epochs=epochs, val_fraction=0.15, levels=levels,
                 max_units=max_units, r_wire=r_wire)
     jobs: dict[tuple, dict[str, Any]] = {}
-    for name in sets.split(","):
+    a_sets = [] if skip_a else sets.split(",")
+    for name in a_sets:
         layers, _, batch, max_train = SETS[name]
         for opt, kw in OPTIMIZERS.items():
             for seed in range(seeds):
@@ -95,15 +102,15 @@ def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variatio
                                                     max_train=max_train,
                                                     seed=seed, out=f"{out}/A/{name}/{opt}/seed{seed}", **kw)
     if not skip_b:
-        layers, _, batch, _ = SETS["breast-cancer"]
+        layers, b_target, batch, _ = SETS[b_set]
         for var in (0.0, variation):
             for seed in range(seeds):
-                common = dict(base, dataset="breast-cancer", layers=layers, batch=batch, seed=seed, variation=var)
+                common = dict(base, dataset=b_set, layers=layers, batch=batch, seed=seed, variation=var)
                 for lr in SGD_GRID:
                     jobs[("B", var, f"sgd@{lr:g}", seed)] = dict(common, optimizer="sgd", lr=lr,
-                                                                 out=f"{out}/B/var{var:g}/sgd{lr:g}/seed{seed}")
+                                                                 out=f"{out}/B/{b_set}/var{var:g}/sgd{lr:g}/seed{seed}")
                 jobs[("B", var, "lr-cell", seed)] = dict(common, optimizer="lr-cell", lr=3.0,
-                                                         out=f"{out}/B/var{var:g}/lrcell/seed{seed}")
+                                                         out=f"{out}/B/{b_set}/var{var:g}/lrcell/seed{seed}")
     keys = list(jobs)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = dict(zip(keys, pool.map(run_one, [dict(jobs[k]) for k in keys])))
@@ -115,7 +122,7 @@ def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variatio
                f"{seeds} seeds, {epochs} epochs)\n")
     click.echo("| data set | optimizer | lr | target | epochs to target | final test acc (%) |")
     click.echo("|---|---|---|---|---|---|")
-    for name in sets.split(","):
+    for name in a_sets:
         _, target, _, _ = SETS[name]
         for opt, kw in OPTIMIZERS.items():
             res = [results[("A", name, opt, s)] for s in range(seeds)]
@@ -125,8 +132,8 @@ def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variatio
                                 "epochs_to_target": ett, "final_test_acc": acc})
             click.echo(f"| {name} | {opt} | {kw['lr']:g} | {100 * target:.0f} % | {_stat(ett)} | {_stat(acc)} |")
     if not skip_b:
-        click.echo(f"\n### B: learning-rate cells against the best fixed LR (breast cancer, {seeds} seeds)\n")
-        click.echo("| variation | rule | epochs to 97 % | final test acc (%) | final val acc (%) |")
+        click.echo(f"\n### B: learning-rate cells against the best fixed LR ({b_set}, {fidelity}, {seeds} seeds)\n")
+        click.echo(f"| variation | rule | epochs to {100 * b_target:.0f} % | final test acc (%) | final val acc (%) |")
         click.echo("|---|---|---|---|---|")
         for var in (0.0, variation):
             val = {lr: np.mean([results[("B", var, f"sgd@{lr:g}", s)]["rows"][-1]["val_acc"] for s in range(seeds)])
@@ -135,7 +142,7 @@ def main(out, seeds, epochs, fidelity, levels, max_units, device, sets, variatio
             for label, key in ((f"sgd, best fixed lr {best:g} of {', '.join(map(str, SGD_GRID))}", f"sgd@{best:g}"),
                                ("lr-cell per layer, lr0 = 3 (untuned)", "lr-cell")):
                 res = [results[("B", var, key, s)] for s in range(seeds)]
-                ett = [_first(r["rows"], SETS["breast-cancer"][1]) for r in res]
+                ett = [_first(r["rows"], b_target) for r in res]
                 acc = [100 * r["final_test_acc"] for r in res]
                 vacc = [100 * r["rows"][-1]["val_acc"] for r in res]
                 report["B"].append({"variation": var, "rule": label, "epochs_to_target": ett, "final_test_acc": acc,

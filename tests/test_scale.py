@@ -171,3 +171,27 @@ def test_program_bias_in_batched_solves_keeps_the_ir_drop_to_a_small_fraction():
     lag = rel(moved["program"], moved["interval"])
     assert wires > 0.01                                               # the IR drop matters here
     assert lag < 0.05 * wires and lag < 2e-3                          # measured: 5.6e-4 vs 2.4e-2
+
+
+@pytest.mark.parametrize("fidelity", ["numeric", pytest.param("spice", marks=pytest.mark.ngspice)])
+def test_product_reads_book_the_same_read_energy_as_solved_reads(fidelity):
+    """The product path also gives the driver currents (W_drive), so the energy ledger of a read
+    does not depend on the path it took."""
+    rows, cols = 7, 5
+    g, v, _ = _cases(np.random.default_rng(4), rows, cols, 12)
+    with make_tile(fidelity, rows, cols, g=g, r_wire_row=2.0, r_wire_col=3.0) as tile:
+        tile.take_energy()
+        solved = tile.read(v[:2]) if fidelity == "numeric" else tile._sweep(v, "forward")
+        if fidelity == "numeric":
+            assert tile.read_info["path"] == "solve"
+            solved = np.vstack([solved, tile.network("forward").solve(v[2:]).sensed()])
+            tile._add_read(v[2:], tile.network("forward").solve(v[2:]).driver_currents())
+        e_solved = tile.take_energy()["read"]
+        tile.set_conductances(g)        # a new state: nothing cached
+        product = tile.read(v)
+        assert tile.read_info["path"] == "product"
+        e_product = tile.take_energy()["read"]
+    assert rel(product, solved) < 1e-9
+    for part in ("drivers", "array"):
+        assert abs(e_product[part] - e_solved[part]) <= 1e-9 * max(abs(e_solved["array"]), 1e-30)
+    assert e_product["array"] > 0

@@ -16,12 +16,14 @@ from memcircuit.tiles import FIDELITIES, NumericTile, TiledLayer, make_tile
 ALL = list(FIDELITIES)
 
 
-def dense_reference(g: np.ndarray, v: np.ndarray, r_wire: float, r_out: float = 0.0) -> np.ndarray:
+def dense_reference(g: np.ndarray, v: np.ndarray, r_wire: float, r_out: float = 0.0,
+                    drivers: bool = False) -> np.ndarray:
     """Column currents of the reference topology by a dense nodal solve (no library code).
 
     Unknowns: row nodes (i, j), column nodes (i, j). Row i is driven by an ideal source V_i
     through ``r_out + r_wire`` into (i, 0); segments ``r_wire`` between neighbours; column j ends
     through one more ``r_wire`` in a 0 V virtual ground; the current is ``V(R-1, j) / r_wire``.
+    With ``drivers``: the (batch, rows) currents the sources push in, ``(V_i - V(i, 0)) / (r_out + r_wire)``.
     """
     rows, cols = g.shape
     n = 2 * rows * cols
@@ -55,6 +57,8 @@ def dense_reference(g: np.ndarray, v: np.ndarray, r_wire: float, r_out: float = 
     for j in range(cols):
         a[cn(rows - 1, j), cn(rows - 1, j)] += gw
     x = np.linalg.solve(a, b)
+    if drivers:
+        return (v.T - x[[rn(i, 0) for i in range(rows)]]).T / (r_out + r_wire)
     return (x[[cn(rows - 1, j) for j in range(cols)]] * gw).T
 
 

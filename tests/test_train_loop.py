@@ -51,8 +51,8 @@ def test_every_optimizer_learns_iris_at_ideal(tmp_path, optimizer):
 
 @pytest.mark.parametrize("variant", [dict(signed="reference", optimizer="momentum", lr=0.3),
                                      dict(optimizer="lr-cell", lr_cell_per="synapse", lr=3.0),
-                                     dict(optimizer="momentum", lr=0.3, input_bits=4, error_bits=4, tile_rows=3,
-                                          tile_cols=4)])
+                                     dict(optimizer="momentum", lr=0.3, periphery={"input_bits": 4, "error_bits": 4},
+                                          tile_rows=3, tile_cols=4)])
 def test_layouts_cells_and_quantisation_learn(tmp_path, variant):
     summary, _ = _run(tmp_path, **{**dict(epochs=6, fidelity="ideal", layers=(4, 8, 3)), **variant})
     rows = summary["epochs"]

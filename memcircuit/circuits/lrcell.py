@@ -24,9 +24,10 @@ from memcircuit.circuits.sense import OPAMP_SUBCKT, opamp_subckt, tia_linear_gai
 from memcircuit.circuits.spec import OpAmpParams, TiaParams
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError
-from memcircuit.netlist import Resistor, Subckt, SubcktInstance
+from memcircuit.netlist import Circuit, Pwl, Resistor, Subckt, SubcktInstance, Tran, VoltageSource
 
 LR_SUBCKT = "lr_cell"
+LR_OPAMP = "opamp_lr"
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,36 @@ class LearningRateCell:
             SubcktInstance("Xamp", ("0", "n", "out"), OPAMP_SUBCKT),
         ))
         return sub, extra + (opamp_subckt(self.params.opamp),)
+
+
+def use_circuit(device: DeviceModel, x: float, params: LrCellParams, t_read: float, *, edge: float = 1e-9
+                ) -> tuple[Circuit, Tran, dict[str, object]]:
+    """One use of a learning-rate cell as a transient: ``(circuit, analysis, probes)``.
+
+    The inverting stage of :class:`LearningRateCell` with the cell memristor in its dynamic
+    (behavioural) form, starting at state ``x``: its input ``in`` is held at ``-v_read`` for
+    ``t_read`` s (the stage's output then sets the update pulses: ``+gain * v_read`` V), then
+    driven to ``v_adapt`` for ``t_adapt`` s (the adaptation pulse; the virtual ground keeps the
+    memristor's other end at 0 V, so the cell sees ``v_adapt``), then back at ``-v_read``.
+    ``probes``: ``t_gain`` (s, end of the first read), ``out`` (output vector), ``state`` (the
+    memristor's state vector), ``source`` (the input source's current vector, for the energy).
+    """
+    p = params
+    t_a = max(float(p.t_adapt), 0.0)
+    e = min(edge, t_a / 4) if t_a > 0 else edge
+    t1 = t_read
+    points = [(0.0, -p.v_read), (t1, -p.v_read)]
+    if t_a > 0:
+        # edges placed as the array's pulses (memcircuit.circuits.drivers.pulse_waveforms): the
+        # pulse holds v_adapt for t_adapt - e and ramps for e at each end
+        points += [(t1 + e, p.v_adapt), (t1 + t_a, p.v_adapt), (t1 + t_a + e, -p.v_read)]
+    stop = points[-1][0] + t_read
+    points.append((stop, -p.v_read))
+    memristor = device.instance("Xlr", "in", "n", float(x), form="behavioural")
+    elements = (VoltageSource("Vlr", ("in", "0"), dc=-p.v_read, wave=Pwl(tuple(points))), memristor,
+                Resistor("Rf", ("n", "out"), p.r_f), SubcktInstance("Xamp", ("0", "n", "out"), LR_OPAMP))
+    circuit = Circuit("memcircuit learning-rate cell", elements=elements,
+                      subckts=(device.behavioural_subckt(), opamp_subckt(p.opamp, LR_OPAMP)))
+    width = min(t_read, t_a) if t_a > 0 else t_read
+    analysis = Tran(step=min(width / 20, e / 2), stop=stop, max_step=max(t_a, t_read) / 10, uic=True)
+    return circuit, analysis, {"t_gain": t1, "out": "v(out)", "state": "v(xlr.x)", "source": "i(vlr)"}

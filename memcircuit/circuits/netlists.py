@@ -114,6 +114,12 @@ def sense_vectors(spec: CrossbarSpec, n: int) -> list[str]:
     return [f"v(o{k})" for k in range(n)]
 
 
+def tia_nodes(spec: CrossbarSpec, direction: str) -> tuple[list[str], list[str]]:
+    """(inverting inputs, outputs) of the TIAs of a read in ``direction``, as node names."""
+    sensed = _lines(spec, direction)[1]
+    return sensed, [f"o{k}" for k in range(len(sensed))]
+
+
 def sensed_current(spec: CrossbarSpec, values: np.ndarray) -> np.ndarray:
     """Convert sensed vectors (A for ideal sense, V for a TIA/ADC output) to amperes."""
     return values if spec.sense == "ideal" else -values / spec.tia.r_f
@@ -148,7 +154,12 @@ def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray | None, *,
     for k, port in enumerate(driven):
         elements += driver_elements(f"drv{k}", port, None if inputs is None else inputs[:, k], spec.driver)
     circuit = _with_sense(circuit.with_elements(*elements), spec, sensed)
-    return circuit.with_saves(*sense_vectors(spec, len(sensed)))
+    # with external drivers (the tiles' form), their currents and the TIA nodes give the read's
+    # energy (memcircuit.tiles.energy)
+    energy = [f"i(vdrv{k})" for k in range(len(driven))] if inputs is None else []
+    if spec.sense == "tia" and inputs is None:
+        energy += [f"v({node})" for nodes in tia_nodes(spec, direction) for node in nodes]
+    return circuit.with_saves(*sense_vectors(spec, len(sensed)), *energy)
 
 
 def _batch_inputs(inputs: np.ndarray, n_driven: int, direction: str) -> np.ndarray:

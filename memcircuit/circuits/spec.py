@@ -16,7 +16,7 @@ in series with its first segment.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from memcircuit.errors import ConfigError
 
@@ -217,3 +217,118 @@ class CrossbarSpec:
     def ideal_wires(self) -> bool:
         """True when neither rows nor columns have wire resistance."""
         return self.wire_row == 0 and self.wire_col == 0
+
+
+TIA_OPAMPS = ("behavioural", "transistor")
+
+
+@dataclass(frozen=True)
+class Periphery:
+    """The periphery of every tile of a command or run, as flat SI options.
+
+    The one list of periphery option names: ``memcircuit tile read/program``, ``train``,
+    ``infer`` and sweep job specs take exactly these fields (``--opamp-gain`` is ``opamp_gain``),
+    and :meth:`tile_kwargs` is the one place that turns them into tile keywords.
+
+    * ``r_out``: driver output resistance (ohm);
+    * ``sense``: ``"ideal"`` (0 V virtual ground) or ``"tia"``; ``r_f`` the TIA feedback
+      resistance (ohm); ``tia_opamp``: ``"behavioural"`` (:class:`OpAmpParams`: ``opamp_gain``
+      V/V, ``opamp_gbw`` Hz, output swing ``+-opamp_swing`` V) or ``"transistor"`` (the two-stage
+      PTM 45 nm op-amp, spice and hybrid only);
+    * ``adc_bits`` / ``adc_range``: ADC of the TIA output over ``+-adc_range`` V (None: no ADC);
+    * ``input_bits`` / ``error_bits``: resolution of the input (forward) and error (backward) DACs.
+    """
+
+    r_out: float = 0.0
+    sense: str = "ideal"
+    r_f: float = 10e3
+    opamp_gain: float = 1e5
+    opamp_gbw: float = 10e6
+    opamp_swing: float = 1.0
+    tia_opamp: str = "behavioural"
+    adc_bits: int | None = None
+    adc_range: float = 1.0
+    input_bits: int | None = None
+    error_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sense not in SENSES:
+            raise ConfigError(f"sense must be one of {', '.join(SENSES)}, got {self.sense!r}")
+        if self.tia_opamp not in TIA_OPAMPS:
+            raise ConfigError(f"tia_opamp must be one of {', '.join(TIA_OPAMPS)}, got {self.tia_opamp!r}")
+        _positive("op-amp output swing (V)", self.opamp_swing)
+        _positive("ADC range (V)", self.adc_range)
+        for name in ("input_bits", "error_bits"):
+            bits = getattr(self, name)
+            if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 24):
+                raise ConfigError(f"{name} must be an integer in 2..24, got {bits!r}")
+        if self.adc_bits is not None and self.sense != "tia":
+            raise ConfigError("adc_bits (--adc-bits) digitises the TIA output: add sense tia (--sense tia)")
+        if self.sense != "tia":
+            default = Periphery.__dataclass_fields__
+            stray = [n for n in _TIA_FIELDS if getattr(self, n) != default[n].default]
+            if stray:
+                raise ConfigError(f"{', '.join(stray)}: TIA options without a TIA; add sense tia (--sense tia)")
+        self.tile_kwargs()        # the parameter classes check the numbers
+
+    @classmethod
+    def from_options(cls, options: dict) -> Periphery:
+        """From option values that may be SI strings (``"10k"``) or numbers; unknown names refused."""
+        from memcircuit.units import parse_si
+
+        unknown = set(options) - set(PERIPHERY_FIELDS)
+        if unknown:
+            raise ConfigError(f"unknown periphery option(s): {', '.join(sorted(unknown))}")
+        typed = {}
+        for name, value in options.items():
+            kind = PERIPHERY_FIELDS[name]
+            if value is None or kind == "str":
+                typed[name] = value
+            elif "int" in kind:
+                number = parse_si(value, name=name)
+                if not float(number).is_integer():
+                    raise ConfigError(f"{name} must be an integer, got {value!r}")
+                typed[name] = int(number)
+            else:
+                typed[name] = parse_si(value, name=name)
+        return cls(**typed)
+
+    def tile_kwargs(self, dac_full_scale: float | None = None, backward: bool = False) -> dict:
+        """:func:`memcircuit.tiles.make_tile` keywords (``sense``, ``tia``, ``adc``, ``driver``).
+
+        The DAC bits go to the drivers only with ``dac_full_scale`` (V; a tile driven with
+        voltages directly): the training and inference networks quantise activations and errors
+        themselves before they become read voltages (``backward``: the error DAC drives)."""
+        bits = (self.error_bits if backward else self.input_bits) if dac_full_scale else None
+        return {"sense": self.sense,
+                "tia": TiaParams(r_f=self.r_f, transistor=self.tia_opamp == "transistor",
+                                 opamp=OpAmpParams(gain=self.opamp_gain, gbw=self.opamp_gbw,
+                                                   v_low=-self.opamp_swing, v_high=self.opamp_swing)),
+                "adc": None if self.adc_bits is None else AdcParams(self.adc_bits, -self.adc_range, self.adc_range),
+                "driver": DriverParams(r_out=self.r_out, dac_bits=bits,
+                                       v_full=dac_full_scale if bits is not None else 1.0)}
+
+    def unsupported(self, fidelity: str) -> list[str]:
+        """The options set here that ``fidelity`` cannot model (empty when all are modelled):
+        ``ideal`` is ``G^T V`` without driver, TIA or ADC; ``numeric`` solves the behavioural
+        op-amp only."""
+        default = Periphery()
+        if fidelity == "ideal":
+            names = ("r_out", "sense", "adc_bits", *_TIA_FIELDS)
+            return [n for n in names if getattr(self, n) != getattr(default, n)]
+        if fidelity == "numeric" and self.sense == "tia" and self.tia_opamp == "transistor":
+            return ["tia_opamp"]
+        return []
+
+    def require_modelled(self, fidelity: str) -> None:
+        """:class:`ConfigError` naming the options set here that ``fidelity`` cannot model."""
+        missing = self.unsupported(fidelity)
+        if missing:
+            names = ", ".join(f"{n} (--{n.replace('_', '-')})" for n in missing)
+            why = ("it is G^T V with ideal drivers and sensing; use the numeric or spice fidelity"
+                   if fidelity == "ideal" else "the transistor-level op-amp needs the spice or hybrid fidelity")
+            raise ConfigError(f"the {fidelity} fidelity cannot model {names}: {why}")
+
+
+_TIA_FIELDS = ("r_f", "opamp_gain", "opamp_gbw", "opamp_swing", "tia_opamp", "adc_range")
+PERIPHERY_FIELDS: dict[str, str] = {f.name: str(f.type) for f in fields(Periphery)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from memcircuit.cli.common import SIFloat, emit_json, load_npy, write_atomic
+from memcircuit.cli.common import SIFloat, emit_json, load_npy, periphery_from_cli, write_atomic
 from memcircuit.cli.tile import check_tile_memory, spec_kwargs, tile_options
 from memcircuit.errors import ConfigError
 
@@ -34,9 +34,8 @@ def build() -> None:
                    ".op would relax every state to the fixed point of its rate equation).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Netlist file to write (default: stdout).")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write a summary (sizes, element counts) as JSON.")
-def crossbar(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, opamp_gain, adc_bits, r_out,
-             v_read, signed, g_file,
-             g_min, g_max, seed, form, output, json_out) -> None:
+def crossbar(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, signed, g_file,
+             g_min, g_max, seed, form, output, json_out, **options) -> None:
     """Write a crossbar netlist: ROWS x COLS cells, row drivers at the read voltage, sense amplifiers.
 
     Topology (docs/DESIGN.md): rows driven from the left, columns sensed at the bottom, one
@@ -64,8 +63,10 @@ def crossbar(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_
 
     phys = physical_cols(cols, signed)
     check_tile_memory(rows, phys, cell)
-    spec = CrossbarSpec(rows, phys, r_wire=r_wire, sense=sense,
-                        **spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out, r_wire_row, r_wire_col))
+    periphery = periphery_from_cli(None, options)
+    sense = periphery.sense
+    spec = CrossbarSpec(rows, phys, r_wire=r_wire, **spec_kwargs(cell, r_wire_row, r_wire_col),
+                        **periphery.tile_kwargs())
     model = resolve_device(device)
     rng = np.random.default_rng(seed)
     if g_file:

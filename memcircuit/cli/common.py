@@ -93,6 +93,18 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def energy_line(flat: dict[str, float]) -> str:
+    """One line of energy by component from :func:`memcircuit.tiles.energy.flat_energy` keys."""
+    from memcircuit.units import format_si
+
+    def part(phase: str) -> str:
+        items = [(k[len(f"energy_{phase}_"):-2], v) for k, v in flat.items() if k.startswith(f"energy_{phase}_")]
+        return f"{phase} {format_si(sum(v for _, v in items), 'J')} (" + \
+            ", ".join(f"{name} {format_si(v, 'J')}" for name, v in items) + ")"
+
+    return f"energy {format_si(flat['energy_total_j'], 'J')}: {part('read')}, {part('program')}"
+
+
 def progress_enabled() -> bool:
     return sys.stderr.isatty() or bool(os.environ.get("MEMCIRCUIT_PROGRESS"))
 
@@ -155,50 +167,80 @@ def circuit_options(device_default: str | None = None, device_help: str | None =
                          help="Word-line (row) segments alone, ohm; replaces --r-wire on the rows (0: ideal)."),
             click.option("--r-wire-col", type=SIFloat(nonnegative=True), metavar="OHM",
                          help="Bit-line (column) segments alone, ohm; replaces --r-wire on the columns (0: ideal)."),
-            click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True,
-                         help="ideal: 0 V virtual ground; tia: behavioural op-amp transimpedance amplifier."),
-            click.option("--r-f", type=SIFloat(positive=True), default=10e3, show_default=True,
-                         help="TIA feedback resistance, ohm."),
-            click.option("--opamp-gain", type=SIFloat(positive=True), default=1e5, show_default=True,
-                         help="TIA op-amp open-loop DC gain (V/V)."),
-            click.option("--adc-bits", type=click.IntRange(1, 24), help="Quantise the TIA output with an ADC (bits)."),
-            click.option("--r-out", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
-                         help="Driver output resistance, ohm."),
             click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True,
                          help="Read voltage (V) at which memristor conductances are defined."),
         ]
         for option in reversed(options):
             func = option(func)
-        return func
+        return periphery_options(func)
     return decorate
 
 
-def spec_kwargs(cell: str, sense: str, r_f: float, opamp_gain: float, adc_bits: int | None,
-                r_out: float, r_wire_row: float | None = None, r_wire_col: float | None = None) -> dict:
-    """Keyword arguments of :class:`~memcircuit.circuits.spec.CrossbarSpec` from CLI options
-    (``r_wire`` and ``sense`` stay with the caller)."""
-    from memcircuit.circuits.spec import AdcParams, DriverParams, OpAmpParams, TiaParams
+# Help of every periphery option; the names and defaults are those of circuits.spec.Periphery.
+_PERIPHERY_HELP = {
+    "r_out": (SIFloat(nonnegative=True), "Driver output resistance, ohm."),
+    "sense": (click.Choice(["ideal", "tia"]), "ideal: 0 V virtual ground; tia: op-amp transimpedance amplifier."),
+    "r_f": (SIFloat(positive=True), "TIA feedback resistance, ohm."),
+    "opamp_gain": (SIFloat(positive=True), "TIA op-amp open-loop DC gain (V/V); the read error is about "
+                                           "1/(1 + gain/(1 + R_f G_column))."),
+    "opamp_gbw": (SIFloat(positive=True), "TIA op-amp gain-bandwidth product, Hz (the dominant pole is "
+                                          "gbw/gain; matters in transients only, not in DC reads)."),
+    "opamp_swing": (SIFloat(positive=True), "TIA op-amp output swing: the output saturates at +-this, V."),
+    "tia_opamp": (click.Choice(["behavioural", "transistor"]),
+                  "behavioural: the op-amp macromodel of the options above; transistor: two-stage "
+                  "PTM 45 nm op-amp (spice and hybrid fidelities)."),
+    "adc_bits": (click.IntRange(1, 24), "Quantise the TIA output with an ADC (bits; needs --sense tia)."),
+    "adc_range": (SIFloat(positive=True), "ADC input range: +-this, V."),
+    "input_bits": (click.IntRange(2, 24), "Input DAC resolution, bits: forward reads (activations in train and "
+                                          "infer; tile read rounds its inputs over +-max|V|)."),
+    "error_bits": (click.IntRange(2, 24), "Error DAC resolution, bits: backward reads (errors in train; tile "
+                                          "read --transpose). Inference has no backward read."),
+}
 
-    if adc_bits is not None and sense != "tia":
-        raise ConfigError("--adc-bits digitises the TIA output: add --sense tia")
-    return {"cell": cell, "tia": TiaParams(r_f=r_f, opamp=OpAmpParams(gain=opamp_gain)),
-            "adc": AdcParams(bits=adc_bits) if adc_bits is not None else None,
-            "driver": DriverParams(r_out=r_out),
-            **{k: v for k, v in (("r_wire_row", r_wire_row), ("r_wire_col", r_wire_col)) if v is not None}}
+
+def periphery_options(func):
+    """Decorator: one option per :class:`~memcircuit.circuits.spec.Periphery` field (``--opamp-gain``
+    for ``opamp_gain``), same defaults; :func:`periphery_from_cli` collects them."""
+    from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
+
+    default = Periphery()
+    for name in reversed(PERIPHERY_FIELDS):
+        kind, text = _PERIPHERY_HELP[name]
+        value = getattr(default, name)
+        func = click.option(f"--{name.replace('_', '-')}", name, type=kind, default=value,
+                            show_default=value is not None, help=text)(func)
+    return func
 
 
-def ideal_ignores(fidelity: str, r_wire: float, sense: str, kwargs: dict) -> list[str]:
-    """The circuit options the ``ideal`` fidelity ignores by definition (told on stderr)."""
+def periphery_from_cli(fidelity: str | None, options: dict):
+    """The :class:`~memcircuit.circuits.spec.Periphery` of a command, its options removed from
+    ``options``; :class:`ConfigError` when ``fidelity`` cannot model one of them."""
+    from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
+
+    periphery = Periphery(**{name: options.pop(name) for name in PERIPHERY_FIELDS})
+    if fidelity is not None:
+        periphery.require_modelled(fidelity)
+    return periphery
+
+
+def spec_kwargs(cell: str, r_wire_row: float | None = None, r_wire_col: float | None = None) -> dict:
+    """Keyword arguments of :class:`~memcircuit.circuits.spec.CrossbarSpec` for the cell and the
+    wires alone from CLI options (``r_wire`` stays with the caller; the periphery comes from
+    :meth:`~memcircuit.circuits.spec.Periphery.tile_kwargs`)."""
+    return {"cell": cell, **{k: v for k, v in (("r_wire_row", r_wire_row), ("r_wire_col", r_wire_col))
+                             if v is not None}}
+
+
+def ideal_ignores(fidelity: str, r_wire: float, kwargs: dict) -> list[str]:
+    """The wire and cell options the ``ideal`` fidelity ignores by definition (told on stderr;
+    periphery options it cannot model are an error, :func:`require_modelled`)."""
     if fidelity != "ideal":
         return []
     ignored = [name for name, used in (("--r-wire", r_wire > 0), ("--r-wire-row", bool(kwargs.get("r_wire_row"))),
                                        ("--r-wire-col", bool(kwargs.get("r_wire_col"))),
-                                       ("--sense tia", sense == "tia"),
-                                       ("--cell 1T1R", kwargs["cell"] == "1T1R"),
-                                       ("--r-out", kwargs["driver"].r_out > 0),
-                                       ("--adc-bits", kwargs["adc"] is not None)) if used]
+                                       ("--cell 1T1R", kwargs["cell"] == "1T1R")) if used]
     if ignored:
-        click.echo(f"note: the ideal fidelity is G^T V with ideal wires and periphery; it ignores "
+        click.echo(f"note: the ideal fidelity is G^T V with ideal wires; it ignores "
                    f"{', '.join(ignored)} (use --fidelity numeric or spice for them)", err=True)
     return ignored
 
@@ -213,7 +255,6 @@ _SHARED = {
     "--tile-size": dict(default="64x64", show_default=True, help="Physical tile ROWSxCOLS; larger layers split."),
     "--variation": dict(type=SIFloat(nonnegative=True), default=0.0, show_default=True,
                         help="Device-to-device spread (relative sigma of the device parameters)."),
-    "--input-bits": dict(type=click.IntRange(2, 24), help="Quantise activations (periphery DAC)."),
     "--workers": dict(type=click.IntRange(min=1), default=1, show_default=True,
                       help="Parallel ngspice workers per tile, each reading a shard of the batch (spice/hybrid)."),
     "--parallel-tiles": dict(type=click.IntRange(min=1), default=1, show_default=True,

@@ -10,10 +10,12 @@ from memcircuit.cli.common import (
     check_output,
     circuit_options,
     emit_json,
+    energy_line,
     ideal_ignores,
     load_npy,
     parse_key_values,
     parse_tile_size,
+    periphery_from_cli,
     progress_enabled,
     shared_options,
     spec_kwargs,
@@ -107,7 +109,7 @@ def _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples):
 @click.option("--verify-rounds", type=click.IntRange(min=0), default=0, show_default=True,
               help="Read-verify correction rounds of unit pulses after an open-loop write.")
 @circuit_options(device_default="exp-pulse", device_help="Memristor model of the cells (memcircuit models list).")
-@shared_options("--device-param", "--signed", "--tile-size", "--variation", "--input-bits", "--v-prog", "--t-unit",
+@shared_options("--device-param", "--signed", "--tile-size", "--variation", "--v-prog", "--t-unit",
                 "--max-units", "--levels", "--workers", "--parallel-tiles")
 @click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True, help="Samples per tile read.")
 @click.option("--timeout", type=SIFloat(positive=True), default=DEFAULT_TIMEOUT, show_default=True,
@@ -118,22 +120,22 @@ def _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples):
 @click.option("--json", "json_out", metavar="FILE|-", help="Write the comparison as JSON ('-' = stdout).")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="PNG of circuit vs software outputs.")
 def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fidelity, placement, verify_rounds,
-          device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, opamp_gain, adc_bits, r_out, v_read,
-          device_items, signed, tile_size,
-          variation, input_bits, v_prog, t_unit, max_units, levels, workers, parallel_tiles, batch, timeout, seed,
-          json_out, plot_out) -> None:
+          device, cell, r_wire, r_wire_row, r_wire_col, v_read, device_items, signed, tile_size,
+          variation, v_prog, t_unit, max_units, levels, workers, parallel_tiles, batch, timeout, seed,
+          json_out, plot_out, **options) -> None:
     from memcircuit.infer import InferConfig, infer, load_model
 
     check_output(json_out, "--json")
     check_output(plot_out, "--plot")
     tile_rows, tile_cols = parse_tile_size(tile_size)
-    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out, r_wire_row, r_wire_col)
-    ideal_ignores(fidelity, r_wire, sense, kwargs)
+    periphery = periphery_from_cli(fidelity, options)
+    kwargs = spec_kwargs(cell, r_wire_row, r_wire_col)
+    ideal_ignores(fidelity, r_wire, kwargs)
     if fidelity in ("spice", "hybrid"):
         kwargs["timeout"] = timeout
     cfg = InferConfig(fidelity=fidelity, device=device, device_options=parse_key_values(device_items, "--device-param"),
-                      signed=signed, tile_rows=tile_rows, tile_cols=tile_cols, r_wire=r_wire, sense=sense,
-                      v_read=v_read, input_bits=input_bits, variation=variation, placement=placement,
+                      signed=signed, tile_rows=tile_rows, tile_cols=tile_cols, r_wire=r_wire, periphery=periphery,
+                      v_read=v_read, variation=variation, placement=placement,
                       verify_rounds=verify_rounds, v_prog=v_prog, t_unit=t_unit, max_units=max_units, levels=levels,
                       seed=seed, workers=workers, parallel_tiles=parallel_tiles, batch=batch, tile_options=kwargs)
     model = load_model(model_file)
@@ -153,7 +155,8 @@ def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fi
                                 f"{100 * summary['software_accuracy']:.2f} %), ")
     last = summary["layers"][-1]["output_error"]
     click.echo(f"{fidelity}: {len(x)} samples, {acc}{100 * summary['changed_predictions']:.2f} % predictions "
-               f"changed, output RMS error {last['rms']:.4g} ({summary['seconds']['read']:.2f} s of reads)", err=True)
+               f"changed, output RMS error {last['rms']:.4g} ({summary['seconds']['read']:.2f} s of reads); "
+               f"{energy_line(summary['energy'])}", err=True)
     emit_json(summary, json_out)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from memcircuit.cli.common import (
     emit_json,
     ideal_ignores,
     load_npy,
+    periphery_from_cli,
     spec_kwargs,
     warn,
 )
@@ -50,15 +52,15 @@ def _shape(arr: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
     return arr
 
 
-def _tile(fidelity: str, rows: int, cols: int, g: np.ndarray, device: str | None, r_wire: float, sense: str,
+def _tile(fidelity: str, rows: int, cols: int, g: np.ndarray, device: str | None, r_wire: float,
           v_read: float, seed: int, workers: int | None, timeout: float, kwargs: dict):
     from memcircuit.tiles import make_tile
 
-    ideal_ignores(fidelity, r_wire, sense, kwargs)
+    ideal_ignores(fidelity, r_wire, kwargs)
     extra = {"workers": workers} if workers and fidelity in ("spice", "hybrid") else {}
     if fidelity in ("spice", "hybrid"):
         extra["timeout"] = timeout
-    return make_tile(fidelity, rows, cols, device=device, g=g, r_wire=r_wire, sense=sense, v_read=v_read,
+    return make_tile(fidelity, rows, cols, device=device, g=g, r_wire=r_wire, v_read=v_read,
                      seed=seed, **kwargs, **extra)
 
 
@@ -81,15 +83,15 @@ def tile() -> None:
               help="Seconds one ngspice run may take before it is killed (spice, hybrid).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the device model's randomness.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write currents and metadata as JSON ('-' = stdout).")
-def read(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, opamp_gain, adc_bits, r_out,
-         v_read, g_file, v_file,
-         fidelity, transpose, workers, timeout, seed, json_out) -> None:
+def read(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, g_file, v_file,
+         fidelity, transpose, workers, timeout, seed, json_out, **options) -> None:
     """Read a batch of input vectors through a tile.
 
     Forward (default): row i is driven at V[b, i] from its left end, every column ends in the
     sense amplifier; the result is BATCH x COLS amperes flowing into the column ends (for a
     TIA: the current it reports, -V_out/R_f). With --transpose the columns are driven and the
-    rows sensed (backward pass). Without --device the cells are linear resistors.
+    rows sensed (backward pass). Without --device the cells are linear resistors. --input-bits
+    (--error-bits with --transpose) rounds the inputs to a DAC spanning +-max|V|.
 
     \b
     Example (64 x 64, 2.5 ohm per wire segment, checked against ngspice):
@@ -106,16 +108,19 @@ def read(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, o
     if v.ndim != 2 or v.shape[1] != width or not v.shape[0]:
         raise ConfigError(f"--inputs must be BATCH x {width} volts (BATCH >= 1) for a "
                           f"{'backward' if transpose else 'forward'} read, got shape {v.shape}")
-    _warn_read_disturb(device, max(float(np.max(np.abs(v))), v_read))
-    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out, r_wire_row, r_wire_col)
+    v_max = float(np.max(np.abs(v)))
+    _warn_read_disturb(device, max(v_max, v_read))
+    periphery = periphery_from_cli(fidelity, options)
+    kwargs = {**spec_kwargs(cell, r_wire_row, r_wire_col),
+              **periphery.tile_kwargs(dac_full_scale=v_max or v_read, backward=transpose)}
     start = time.perf_counter()
-    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, workers, timeout, kwargs) as t:
+    with _tile(fidelity, rows, cols, g, device, r_wire, v_read, seed, workers, timeout, kwargs) as t:
         currents = t.read_t(v) if transpose else t.read(v)
     seconds = time.perf_counter() - start
     if json_out:
         emit_json({"fidelity": fidelity, "direction": "backward" if transpose else "forward",
                    "rows": rows, "cols": cols, "r_wire": r_wire, "r_wire_row": t.spec.wire_row,
-                   "r_wire_col": t.spec.wire_col, "sense": sense, "device": device,
+                   "r_wire_col": t.spec.wire_col, "device": device, **asdict(periphery),
                    "currents": currents, "seconds": seconds}, json_out)
     else:
         click.echo(f"{fidelity} {'backward' if transpose else 'forward'} read: {currents.shape[0]} inputs -> "
@@ -206,9 +211,8 @@ def _load_program(path: str):
               help="Save the driver waveforms (and simulated driver currents at spice fidelity) as PNG.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Write conductances before/after and energy as JSON.")
 @click.option("--save", "save_out", type=click.Path(dir_okay=False), help="Save the conductances after as .npy.")
-def program(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f, opamp_gain, adc_bits, r_out,
-            v_read, g_file,
-            pulse_file, fidelity, timeout, seed, plot_out, json_out, save_out) -> None:
+def program(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, g_file,
+            pulse_file, fidelity, timeout, seed, plot_out, json_out, save_out, **options) -> None:
     """Apply a pulse program to a tile of memristors and report what changed.
 
     Every step fires all row and column drivers together (cell (i, j) sees V_row_i - V_col_j,
@@ -235,9 +239,9 @@ def program(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, sense, r_f
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
     _warn_program_range(prog, device)
-    kwargs = spec_kwargs(cell, sense, r_f, opamp_gain, adc_bits, r_out, r_wire_row, r_wire_col)
+    kwargs = {**spec_kwargs(cell, r_wire_row, r_wire_col), **periphery_from_cli(fidelity, options).tile_kwargs()}
     start = time.perf_counter()
-    with _tile(fidelity, rows, cols, g, device, r_wire, sense, v_read, seed, None, timeout, kwargs) as t:
+    with _tile(fidelity, rows, cols, g, device, r_wire, v_read, seed, None, timeout, kwargs) as t:
         report = t.program(prog)
     seconds = time.perf_counter() - start
     if plot_out:

@@ -10,8 +10,11 @@ from memcircuit.cli.common import (
     SIFloat,
     check_output,
     emit_json,
+    energy_line,
     parse_key_values,
     parse_tile_size,
+    periphery_from_cli,
+    periphery_options,
     progress_enabled,
     shared_options,
     state_options,
@@ -46,8 +49,11 @@ Optimizers:
   fuzzy     fuzzy control of the momentum-SGD learning rate from the loss trend
   (ssm, stochastic, mbgd, pca-/nmf-seq/-sum: pulse-level rules of papers 2, 4 and 5)
 \b
-Outputs in --out: metrics.json (per epoch: epoch, train_acc, test_acc, loss, pulses, energy_j,
-seconds; "complete": true and final_test_acc once every epoch ran), metrics.csv, curves.png,
+Outputs in --out: metrics.json (per epoch: epoch, train_acc, test_acc, loss, pulses, energy_j
+(programming), seconds, and the energy of the epoch's reads and programming by component from
+the simulated currents: energy_read_{drivers,array,sense,adc}_j,
+energy_program_{drivers,array,lr_cells}_j, energy_total_j; "complete": true and final_test_acc
+once every epoch ran), metrics.csv, curves.png (with the energy stacked by component),
 config.json, checkpoints/ (one per epoch) and network.npz (the trained weights, for
 memcircuit infer). A run that fails (a non-finite update), reaches
 --timeout or is interrupted saves its last good batch as a partial checkpoint and records
@@ -100,12 +106,11 @@ Examples:
               help="Word-line (row) segments alone, ohm; replaces --r-wire on the rows.")
 @click.option("--r-wire-col", type=SIFloat(nonnegative=True), metavar="OHM",
               help="Bit-line (column) segments alone, ohm; replaces --r-wire on the columns.")
-@click.option("--sense", type=click.Choice(["ideal", "tia"]), default="ideal", show_default=True)
 @click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True, help="Read amplitude (V).")
 @click.option("--w-max", type=SIFloat(positive=True), default=1.0, show_default=True,
               help="Weight that spans the device conductance range.")
-@shared_options("--v-prog", "--t-unit", "--max-units", "--levels", "--input-bits")
-@click.option("--error-bits", type=click.IntRange(2, 24), help="Quantise errors.")
+@shared_options("--v-prog", "--t-unit", "--max-units", "--levels")
+@periphery_options
 @shared_options("--variation")
 @click.option("--patience", type=click.IntRange(min=1), help="Early stopping: epochs without improvement.")
 @click.option("--val-fraction", type=float, default=0.0, show_default=True,
@@ -127,7 +132,8 @@ def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items,
     from memcircuit.train.loop import TrainConfig, Trainer
 
     tile_rows, tile_cols = parse_tile_size(tile_size)
-    cfg = TrainConfig(layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
+    periphery = periphery_from_cli(opts["fidelity"], opts)
+    cfg = TrainConfig(periphery=periphery, layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
                       optimizer_options=parse_key_values(opt_items), device_options=parse_key_values(device_items),
                       **opts)
     check_output(json_out, "--json")
@@ -145,7 +151,7 @@ def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items,
     last = summary["epochs"][-1] if summary["epochs"] else {}
     click.echo(f"{len(summary['epochs'])} epochs: train {100 * (last.get('train_acc') or 0):.1f} %, "
                f"test {100 * (summary['final_test_acc'] or 0):.1f} %, {summary['pulses_total']} pulses, "
-               f"{summary['energy_j_total']:.3g} J; {out_dir}/metrics.json", err=True)
+               f"{energy_line(summary['energy_total'])}; {out_dir}/metrics.json", err=True)
     emit_json(summary, json_out)
 
 

@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from memcircuit.circuits.spec import Periphery
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import FIDELITIES, Tile
+from memcircuit.tiles.energy import flat_energy, sum_energy
 from memcircuit.train.model import DenseModel
 from memcircuit.train.network import MappingConfig, Network, conductance_range
 from memcircuit.train.optimizers.pulsed import PulseOptimizer
@@ -40,8 +42,9 @@ PLACEMENTS = ("write-verify", "open-loop")
 class InferConfig:
     """Circuit and placement options of an inference run (SI units; names as in ``TrainConfig``).
 
-    ``tile_options``: further :func:`memcircuit.tiles.make_tile` keywords (``cell``, ``tia``,
-    ``adc``, ``driver``, ...); ``batch``: samples per forward read.
+    ``periphery``: drivers, sense amplifiers, ADC and input DAC (:class:`Periphery`);
+    ``tile_options``: further :func:`memcircuit.tiles.make_tile` keywords (``cell``, wires, ...);
+    ``batch``: samples per forward read.
     """
 
     fidelity: str = "numeric"
@@ -51,9 +54,8 @@ class InferConfig:
     tile_rows: int = 64
     tile_cols: int = 64
     r_wire: float = 0.0
-    sense: str = "ideal"
+    periphery: Periphery = field(default_factory=Periphery)
     v_read: float = 0.1
-    input_bits: int | None = None
     variation: float = 0.0
     placement: str = "write-verify"
     verify_rounds: int = 0
@@ -78,6 +80,9 @@ class InferConfig:
             raise ConfigError(f"device variation must be >= 0, got {self.variation}")
         if self.batch < 1:
             raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        if isinstance(self.periphery, dict):
+            object.__setattr__(self, "periphery", Periphery.from_options(self.periphery))
+        self.periphery.require_modelled(self.fidelity)
 
     def to_json(self) -> dict[str, Any]:
         """The options as JSON values (periphery parameter objects as their fields)."""
@@ -121,7 +126,7 @@ class CircuitNetwork:
         self.device = resolve_device(cfg.device, **cfg.device_options)
         g_min, g_max = conductance_range(self.device, cfg.v_read)
         self.mapping = MappingConfig(g_min, g_max, cfg.signed, 1.0, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
-                                     cfg.input_bits, None)
+                                     cfg.periphery.input_bits, None)
         self.scales = layer_scales(model)
         self._tiles = 0
         self.net = Network(model.sizes, self.mapping, self._make_tile, np.random.default_rng([cfg.seed, 0]),
@@ -152,8 +157,9 @@ class CircuitNetwork:
         kw = dict(cfg.tile_options)
         if cfg.fidelity in ("spice", "hybrid") and cfg.workers > 1:
             kw["workers"] = cfg.workers
-        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, sense=cfg.sense,
-                         v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]), **kw)
+        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire,
+                         v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]),
+                         **cfg.periphery.tile_kwargs(), **kw)
 
     def _write_pulses(self) -> None:
         """Open-loop programming (and read-verify rounds) by the pulse optimizers' initial write."""
@@ -198,6 +204,10 @@ class CircuitNetwork:
             bar.close()
         return [np.concatenate(p) if p else np.zeros((0, n)) for p, n in zip(parts, self.model.sizes[1:])]
 
+    def energy(self) -> dict[str, dict[str, float]]:
+        """Energy (J) the tiles have used so far (placement pulses and reads), by component."""
+        return sum_energy(tile.energy() for tile in self.net.tiles())
+
     def close(self) -> None:
         self.net.close()
 
@@ -224,7 +234,9 @@ def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | No
     of predictions the circuit changes, per-layer output errors against software (RMS, max and RMS
     relative to the software RMS, in the layer's pre-activation units; each layer is read with the
     circuit's own inputs, so errors accumulate), the placed-weight errors, the programming report
-    and the options; outputs are the per-layer pre-activations ``{"software": [...], "circuit": [...]}``.
+    and the options, and the energy of placement and reads by component (J,
+    :mod:`memcircuit.tiles.energy`); outputs are the per-layer pre-activations
+    ``{"software": [...], "circuit": [...]}``.
     """
     x = np.asarray(x, dtype=float).reshape(len(x), -1)
     n_in = model.sizes[0]
@@ -240,6 +252,7 @@ def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | No
         placed = time.perf_counter()
         z_hw = circuit.forward(x, progress=progress)
         read = time.perf_counter()
+        energy = flat_energy(circuit.energy())
         weight_err = circuit.weight_errors()
         programming = circuit.programming
         scales = circuit.scales
@@ -257,7 +270,7 @@ def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | No
                     "weight_error": weight_err[k]}
                    for k, (h, s) in enumerate(zip(z_hw, z_sw))],
         "g_min_s": g_range[0], "g_max_s": g_range[1], "programming": programming,
-        "seconds": {"place": placed - start, "read": read - placed},
+        "seconds": {"place": placed - start, "read": read - placed}, "energy": energy,
         "predictions": pred_hw, "software_predictions": pred_sw,
     }
     return summary, {"software": z_sw, "circuit": z_hw}

@@ -107,11 +107,48 @@ def plot_programming(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
     return ax
 
 
+def energy_components(rows: list[dict[str, Any]]) -> list[str]:
+    """The ``energy_<phase>_<part>_j`` keys of the rows (without the total), in their order."""
+    keys = [k for k in rows[0] if k.startswith("energy_") and k.endswith("_j") and k not in ("energy_j",
+                                                                                             "energy_total_j")]
+    return keys if all(all(_is_number(r.get(k)) for k in keys) for r in rows) else []
+
+
+def plot_energy(metrics: dict[str, Any], ax: Axes | None = None) -> Axes:
+    """Energy per epoch stacked by component (read: drivers, array, sense amplifiers, ADC;
+    programming: drivers, array, learning-rate cells), in J with an SI prefix."""
+    rows = metrics["epochs"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.0))
+    epoch = _column(rows, "epoch")
+    keys = energy_components(rows)
+    values = np.array([_column(rows, k) for k in keys]) if keys else np.zeros((0, len(rows)))
+    totals = values.sum(axis=0) if keys else np.zeros(len(rows))
+    scale, prefix = engineering_scale(totals[totals > 0] if np.any(totals > 0) else np.array([1.0]))
+    bottom = np.zeros(len(rows))
+    colours = plt.get_cmap("tab10")
+    for n, (key, value) in enumerate(zip(keys, values)):
+        if np.any(value > 0):
+            label = key[len("energy_"):-2].replace("_", " ").replace("lr cells", "learning-rate cells")
+            ax.bar(epoch, value / scale, width=0.6, bottom=bottom / scale, color=colours(n), label=label)
+            bottom += value
+    ax.set_ylabel(f"energy per epoch ({prefix}J)")
+    _epoch_axis(ax, epoch)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="component", title_fontsize=8)
+    ax.set_title("energy by component (training reads and programming)", fontsize=10)
+    return ax
+
+
 def save_training_figure(metrics: dict[str, Any], path: str | Path) -> Path:
-    """Curves and programming activity in one PNG."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.6, 6.5), height_ratios=(2, 1), constrained_layout=True)
-    plot_training(metrics, ax=top)
-    plot_programming(metrics, ax=bottom)
+    """Curves, programming activity and (for runs that record it) energy by component in one PNG."""
+    with_energy = bool(energy_components(metrics["epochs"])) if metrics.get("epochs") else False
+    fig, axes = plt.subplots(3 if with_energy else 2, 1, figsize=(7.6, 9.0 if with_energy else 6.5),
+                             height_ratios=(2, 1, 1.2) if with_energy else (2, 1), constrained_layout=True)
+    plot_training(metrics, ax=axes[0])
+    plot_programming(metrics, ax=axes[1])
+    if with_energy:
+        plot_energy(metrics, ax=axes[2])
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memcircuit.tiles.energy import EnergyLedger
+
 FIDELITIES = ("spice", "hybrid", "numeric", "ideal")
 
 
@@ -82,13 +84,16 @@ class PulseProgram:
 
 @dataclass
 class ProgramReport:
-    """What a program did: conductances before/after (S), pulses fired, energy (J) where simulated."""
+    """What a program did: conductances before/after (S), pulses fired, energy (J) the drivers
+    delivered where simulated, and its split (``energy_parts``: ``drivers`` output resistances,
+    ``array`` cells and wires; :mod:`memcircuit.tiles.energy`)."""
 
     g_before: np.ndarray
     g_after: np.ndarray
     pulses: int
     energy_j: float | None = None
     extra: dict = field(default_factory=dict)
+    energy_parts: dict = field(default_factory=dict)
 
 
 class Tile(abc.ABC):
@@ -100,6 +105,7 @@ class Tile(abc.ABC):
         if rows < 1 or cols < 1:
             raise ValueError("a tile needs at least one row and one column")
         self.rows, self.cols = rows, cols
+        self.ledger = EnergyLedger()
 
     @abc.abstractmethod
     def read(self, v: np.ndarray) -> np.ndarray:
@@ -124,6 +130,15 @@ class Tile(abc.ABC):
         at the read voltage is ``g`` (an ideal write-verify, no programming pulses).
         """
         raise NotImplementedError(f"{type(self).__name__} cannot set conductances directly")
+
+    def energy(self) -> dict[str, dict[str, float]]:
+        """Energy (J) used so far by reads and programming, by component
+        (:class:`~memcircuit.tiles.energy.EnergyLedger`)."""
+        return self.ledger.snapshot()
+
+    def take_energy(self) -> dict[str, dict[str, float]]:
+        """:meth:`energy`, and the count back to zero."""
+        return self.ledger.take()
 
     def states(self) -> np.ndarray | None:
         """(rows, cols) device states (dimensionless), or None for linear-resistor cells."""

@@ -5,10 +5,13 @@ per-cell states ``x``. Subclasses supply the circuit solution:
 
 * ``_read(inputs, direction)``: (batch, lines) V -> (batch, sensed lines) A;
 * ``_bias(row_v, col_v)``: DC drivers on every row and column -> (cell voltages (rows, cols) V,
-  power the drivers deliver, W). The default :meth:`program` applies every constant-voltage
-  interval of every pulse step with the device's numeric twin (``apply_pulse``) at the cell
-  voltages ``_bias`` gives at the start of the interval (the ``hybrid``, ``numeric`` and
-  ``ideal`` rows of the fidelity table in docs/DESIGN.md).
+  power the drivers deliver, the part of it lost in their output resistances, W).
+
+The default :meth:`program` applies every constant-voltage interval of every pulse step with the
+device's numeric twin (``apply_pulse``) at the cell voltages ``_bias`` gives at the start of the
+interval (the ``hybrid``, ``numeric`` and ``ideal`` rows of the fidelity table in
+docs/DESIGN.md). Reads and programming book what they used in the tile's
+:class:`~memcircuit.tiles.energy.EnergyLedger`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from memcircuit.circuits.spec import CrossbarSpec
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import ProgramReport, PulseProgram, Tile
+from memcircuit.tiles.energy import read_energy
 from memcircuit.tiles.programming import count_pulses, segments
 
 
@@ -152,14 +156,28 @@ class CrossbarTile(Tile):
         raise NotImplementedError
 
     # -- programming -------------------------------------------------------------------------
-    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
         raise NotImplementedError
 
-    def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float]]:
+    def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
         """:meth:`_bias` of several driver settings at the cell state of the first call (batched
         solves where the fidelity has them), yielded in order."""
         for rows, cols in drives:
             yield self._bias(rows, cols)
+
+    def _add_read(self, v_src: np.ndarray, i_src: np.ndarray, v_sense: np.ndarray | None = None,
+                  v_out: np.ndarray | None = None) -> None:
+        """Book a read's energy (:func:`~memcircuit.tiles.energy.read_energy`)."""
+        self.ledger.add("read", **read_energy(self.spec, v_src, i_src, v_sense, v_out))
+
+    def _program_report(self, g_before: np.ndarray, program: PulseProgram, delivered: float, lost: float,
+                        extra: dict) -> ProgramReport:
+        """The report of a programming run whose drivers delivered ``delivered`` J, ``lost`` J of
+        it in their output resistances (booked in the ledger)."""
+        parts = {"drivers": lost, "array": delivered - lost}
+        self.ledger.add("program", **parts)
+        return ProgramReport(g_before, self.conductances(), count_pulses(program), delivered,
+                             extra={"fidelity": self.fidelity, **extra}, energy_parts=parts)
 
     def _cell_current(self, v: np.ndarray) -> np.ndarray:
         """Current (A) through every cell for cell voltages ``v`` (..., rows, cols) V."""
@@ -168,13 +186,14 @@ class CrossbarTile(Tile):
         x = self._x if self._x.shape == v.shape else np.broadcast_to(self._x, v.shape)
         return self.device.current(v, x)
 
-    def _direct_bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
-        """Cell voltages ``V_row_i - V_col_j`` and the power the drivers deliver, ``sum v i(v)`` (W).
+    def _direct_bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """Cell voltages ``V_row_i - V_col_j``, the power the drivers deliver, ``sum v i(v)`` (W),
+        and none lost in them.
 
         Exact when nothing sits between the drivers and the cells (no wire or driver resistance,
         no access transistor): every node of a line is then the driver's node."""
         v = row_v[:, None] - col_v[None, :]
-        return v, float(np.sum(v * self._cell_current(v)))
+        return v, float(np.sum(v * self._cell_current(v))), 0.0
 
     @property
     def parasitic_free(self) -> bool:
@@ -189,7 +208,7 @@ class CrossbarTile(Tile):
     def program(self, program: PulseProgram) -> ProgramReport:
         device = self._require_device()
         g_before = self.conductances()
-        energy = 0.0
+        energy = lost = 0.0
         for k, step in enumerate(program.steps):
             if step.rows.size != self.rows or step.cols.size != self.cols:
                 raise ConfigError(f"pulse step {k} drives {step.rows.size} rows x {step.cols.size} cols; "
@@ -201,8 +220,9 @@ class CrossbarTile(Tile):
         for duration, rows, cols in intervals:
             dt = duration / self.substeps
             for _ in range(self.substeps):
-                v_cell, power = next(lagged) if lagged is not None else self._bias(rows, cols)
+                v_cell, power, loss = next(lagged) if lagged is not None else self._bias(rows, cols)
                 energy += power * dt
+                lost += loss * dt
                 hit = v_cell != 0
                 if hit.any():
                     # whole-array call (per-cell device parameters broadcast); cells at 0 V keep
@@ -210,5 +230,4 @@ class CrossbarTile(Tile):
                     moved = device.apply_pulse(self._x, v_cell, dt, rng=self.rng)
                     self._x = np.where(hit, moved, self._x)
                     self._changed()
-        return ProgramReport(g_before, self.conductances(), count_pulses(program), energy,
-                             extra={"fidelity": self.fidelity})
+        return self._program_report(g_before, program, energy, lost, {})

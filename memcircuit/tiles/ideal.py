@@ -16,12 +16,17 @@ class IdealTile(CrossbarTile):
     fidelity = "ideal"
 
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
+        forward = direction == "forward"
         if self.device is None:
-            return inputs @ self._g if direction == "forward" else inputs @ self._g.T
-        if direction == "forward":  # row i at V_i, columns at 0 V: current into each column end
-            return self._cell_current(np.repeat(inputs[:, :, None], self.cols, axis=2)).sum(axis=1)
-        # columns at E_j, rows at 0 V: the cell voltage is -E_j; current flows into the row end
-        return -self._cell_current(np.repeat(-inputs[:, None, :], self.rows, axis=1)).sum(axis=2)
+            g = self._g if forward else self._g.T
+            self._add_read(inputs, inputs * g.sum(axis=1))   # a driver feeds every cell of its line
+            return inputs @ g
+        if forward:  # row i at V_i, columns at 0 V: current into each column end
+            cells = self._cell_current(np.repeat(inputs[:, :, None], self.cols, axis=2))
+        else:        # columns at E_j, rows at 0 V: the cell voltage is -E_j; current flows into the row end
+            cells = -self._cell_current(np.repeat(-inputs[:, None, :], self.rows, axis=1))
+        self._add_read(inputs, cells.sum(axis=2) if forward else cells.sum(axis=1))
+        return cells.sum(axis=1) if forward else cells.sum(axis=2)
 
-    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
         return self._direct_bias(row_v, col_v)

@@ -9,8 +9,9 @@ memristor cells), so the errors are what the wires and the periphery of the chos
 
 * ``rows``/``cols`` (8, 8), ``fidelity`` (``"numeric"``), ``r_wire`` (ohm per segment, 0;
   ``r_wire_row`` / ``r_wire_col`` for the word / bit lines alone),
-  ``sense`` (``"ideal"``/``"tia"``), ``cell`` (``"1R"``/``"1T1R"``), ``v_read`` (V, 0.1): inputs
-  are uniform in +-v_read;
+  ``cell`` (``"1R"``/``"1T1R"``), ``v_read`` (V, 0.1): inputs are uniform in +-v_read;
+* the periphery by the names of :class:`~memcircuit.circuits.spec.Periphery` (``sense``, ``r_f``,
+  ``opamp_gain``, ``adc_bits``, ``input_bits`` (a DAC over +-v_read), ...), as on the command line;
 * ``device``: none (default: linear resistors, conductances uniform in ``g_min`` .. ``g_max`` S,
   default 1e-6 .. 1e-4) or a model name / ``{"name": ...}`` with ``device.<param>`` overrides as in
   the ``device`` job (:func:`memcircuit.devices.jobs.device_from_params`); memristor states are
@@ -34,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
 from memcircuit.errors import ConfigError
 
-_KEYS = {"rows", "cols", "fidelity", "r_wire", "r_wire_row", "r_wire_col", "sense", "cell", "v_read", "g_min",
-         "g_max", "variation", "seed", "batch", "workers", "timeout"}
+_KEYS = {"rows", "cols", "fidelity", "r_wire", "r_wire_row", "r_wire_col", "cell", "v_read", "g_min",
+         "g_max", "variation", "seed", "batch", "workers", "timeout", *PERIPHERY_FIELDS}
 
 
 def _rel(value: np.ndarray, reference: np.ndarray) -> float:
@@ -69,11 +71,13 @@ def _settings(params: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"tile job parameter {key} must be an integer >= {0 if key == 'seed' else 1}, "
                               f"got {p[key]!r}")
     rows, cols, batch, seed = (int(counts[k]) for k in ("rows", "cols", "batch", "seed"))
-    fidelity, sense, cell = str(p.get("fidelity", "numeric")), str(p.get("sense", "ideal")), str(p.get("cell", "1R"))
+    fidelity, cell = str(p.get("fidelity", "numeric")), str(p.get("cell", "1R"))
     spice_kw = {k: number(p, k) for k in ("workers", "timeout") if k in p}
     check_tile_options(fidelity, {"cell": cell, **spice_kw})
-    if sense not in ("ideal", "tia") or cell not in ("1R", "1T1R"):
-        raise ConfigError(f"tile job: sense must be ideal or tia and cell 1R or 1T1R, got {sense!r}, {cell!r}")
+    if cell not in ("1R", "1T1R"):
+        raise ConfigError(f"tile job: cell must be 1R or 1T1R, got {cell!r}")
+    periphery = Periphery.from_options({k: p[k] for k in PERIPHERY_FIELDS if k in p})
+    periphery.require_modelled(fidelity)
     workers = int(spice_kw.get("workers", 1)) if fidelity in ("spice", "hybrid") else 0
     check_memory(crossbar_bytes(rows, cols, cell=cell, engines=workers), f"a {rows} x {cols} tile")
     variation = number(p, "variation", spread or 0.0)
@@ -84,8 +88,9 @@ def _settings(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"need 0 < g_min <= g_max, got {g_range[0]}, {g_range[1]} S")
     if "workers" in spice_kw:
         spice_kw["workers"] = int(spice_kw["workers"])
-    return {"rows": rows, "cols": cols, "batch": batch, "seed": seed, "fidelity": fidelity, "sense": sense,
-            "cell": cell, "device": device, "variation": variation, "g_range": g_range, "spice_kw": spice_kw,
+    return {"rows": rows, "cols": cols, "batch": batch, "seed": seed, "fidelity": fidelity,
+            "periphery": periphery, "cell": cell, "device": device, "variation": variation, "g_range": g_range,
+            "spice_kw": spice_kw,
             "v_read": number(p, "v_read", 0.1), "r_wire": number(p, "r_wire", 0.0),
             "wires": {k: number(p, k, 0.0) for k in ("r_wire_row", "r_wire_col") if k in p}}
 
@@ -116,12 +121,13 @@ def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
             device = sample_devices(device, (rows, cols), np.random.default_rng([seed, 5]), spread=variation)
     v = rng.uniform(-v_read, v_read, (batch, rows))
     e = rng.uniform(-v_read, v_read, (batch, cols))
-    common = dict(device=device, r_wire=s["r_wire"], sense=s["sense"], v_read=v_read, seed=seed, cell=s["cell"],
+    common = dict(device=device, r_wire=s["r_wire"], v_read=v_read, seed=seed, cell=s["cell"],
                   **s["wires"], **cells)
     spice_kw = s["spice_kw"]
     with make_tile("ideal", rows, cols, **common) as ideal:
         ref, ref_t, g = ideal.read(v), ideal.read_t(e), ideal.conductances()
-    with make_tile(fidelity, rows, cols, **common, **spice_kw) as tile:
+    with make_tile(fidelity, rows, cols, **common, **spice_kw,
+                   **s["periphery"].tile_kwargs(dac_full_scale=v_read)) as tile:
         t0 = time.perf_counter()
         out = tile.read(v)
         t1 = time.perf_counter()

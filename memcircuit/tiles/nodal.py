@@ -146,7 +146,7 @@ class NodalNetwork:
         self._g_version = 0
         self._y_cache: tuple[int, dict[str, sp.spmatrix]] | None = None
         self._lin: tuple[int, Factorization] | None = None  # factorisation of the linear matrix
-        self._w: tuple[int, np.ndarray] | None = None     # effective conductance matrix
+        self._w: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None  # effective conductance matrices
         self._lu0 = self._lu_op = None  # zero-bias and last operating-point factorisations
         self.timing = {"factor": None, "rhs": None}  # s: last numeric factorisation, one solve
         self.set_cells(g=g, device=device, states=states)
@@ -510,13 +510,13 @@ class NodalNetwork:
         self._last_iterations = 1
         return x
 
-    def effective_matrix(self) -> np.ndarray:
-        """W (sensed lines, driven lines), S: the sensed currents of any input are ``W @ drive``
-        exactly, IR drop included, while the cells do not change.
+    def effective_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W_sense (sensed lines, driven lines), W_drive (driven lines, driven lines)), S: the
+        sensed currents of any input are ``W_sense @ drive`` and the driver currents
+        ``W_drive @ drive``, exactly, IR drop included, while the cells do not change.
 
-        Only for linear networks with ideal (0 V) sense amplifiers. Costs min(sensed, driven)
-        solves with the present factorisation (by the symmetry of the nodal matrix either side
-        may be solved for), done in column blocks so that memory stays bounded."""
+        Only for linear networks with ideal (0 V) sense amplifiers. Costs one solve per driven
+        line with the present factorisation, in column blocks so that memory stays bounded."""
         if not self.linear or self.spec.sense != "ideal":
             raise ConfigError("an effective conductance matrix exists for linear cells with ideal sensing only")
         if self._w is not None and self._w[0] == self._g_version:
@@ -524,24 +524,27 @@ class NodalNetwork:
         n = self.topo.n
         d = self.topo.drive_terms - n
         s = self.topo.sense_nodes - n
+        terms = np.concatenate([s, d])
         blocks = self._blocks()
-        w = -blocks["tt"][s][:, d].toarray()
+        # current from the network into each terminal: -(Y_tt - Y_tu Y_uu^-1 Y_ut) t; drivers push
+        # the opposite of what flows into them
+        w = -blocks["tt"][terms][:, d].toarray()
         if n:
             f = self.linear_factor()
             ut = blocks["ut"].tocsc()
+            tu = blocks["tu"][terms]
             chunk = int(max(1, min(128, 2e8 // (8 * n))))  # at most ~200 MB of solutions at a time
-            if self.symmetric and s.size < d.size:
-                ut_d = ut[:, d]
-                for k in range(0, s.size, chunk):
-                    xs = self._solve_with(f, ut[:, s[k:k + chunk]].toarray())
-                    w[k:k + chunk] += np.asarray((ut_d.T @ xs).T)
-            else:
-                tu_s = blocks["tu"][s]
-                for k in range(0, d.size, chunk):
-                    xd = self._solve_with(f, ut[:, d[k:k + chunk]].toarray())
-                    w[:, k:k + chunk] += np.asarray(tu_s @ xd)
-        self._w = (self._g_version, w)
-        return w
+            for k in range(0, d.size, chunk):
+                xd = self._solve_with(f, ut[:, d[k:k + chunk]].toarray())
+                w[:, k:k + chunk] += np.asarray(tu @ xd)
+        pair = (w[: s.size], -w[s.size:])
+        self._w = (self._g_version, pair)
+        return pair
+
+    def effective_matrix(self) -> np.ndarray:
+        """W (sensed lines, driven lines), S: ``W @ drive`` are the sensed currents (see
+        :meth:`effective_matrices`)."""
+        return self.effective_matrices()[0]
 
     def _iterate(self, lu, x, t, scale_v, tol, max_iter, warm: bool = False):
         """Chord iterations with the factorisation ``lu``, refactorised once at the operating point:
@@ -641,6 +644,14 @@ class Solution:
         if spec.adc is not None:
             v_out = adc_quantise(v_out, spec.adc)
         return sensed_current(spec, v_out).T
+
+    def sense_voltages(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(batch, sensed lines) TIA input and output voltages (V); (None, None) for ideal sensing."""
+        net = self.network
+        if net.spec.sense == "ideal":
+            return None, None
+        v_in = self.z[net.topo.sense_nodes]
+        return v_in.T, tia_sense_current(v_in, net.spec.tia)[2].T
 
     def driver_currents(self) -> np.ndarray:
         """(batch, drivers): current (A) each driver pushes into the network."""

@@ -59,24 +59,31 @@ class NumericTile(CrossbarTile):
             self._inputs_read[direction] = (self._version, seen)
             if seen >= min(self.rows, self.cols):
                 self.read_info = {"path": "product", "reason": "linear circuit, cells unchanged"}
-                return inputs @ net.effective_matrix().T
+                w_sense, w_drive = net.effective_matrices()
+                self._add_read(inputs, inputs @ w_drive.T)
+                return inputs @ w_sense.T
             self.read_info = {"path": "solve", "reason": "fewer inputs on this state than a product costs"}
-        return net.solve(inputs).sensed()
+        sol = net.solve(inputs)
+        self._add_read(inputs, sol.driver_currents(), *sol.sense_voltages())
+        return sol.sensed()
 
-    def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float]]:
+    def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
         """Batched bias solves, ~200 MB of cell voltages at a time; each block is solved at the
         cell states of the moment it is needed (the program's start for the first)."""
         chunk = int(max(1, 2e8 // (8 * 3 * self.rows * self.cols)))
         for k in range(0, len(drives), chunk):
             drive = np.array([np.concatenate(d) for d in drives[k:k + chunk]])
             sol = self.network("bias").solve(drive)
-            power = np.sum(drive * sol.driver_currents(), axis=1)
-            yield from zip(sol.cell_voltages(), power.tolist())
+            currents = sol.driver_currents()
+            power = np.sum(drive * currents, axis=1)
+            lost = np.sum(currents**2, axis=1) * self.spec.driver.r_out
+            yield from zip(sol.cell_voltages(), power.tolist(), lost.tolist())
 
-    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
         if self.parasitic_free:  # the nodal solution is V_row - V_col exactly: skip the solve
             return self._direct_bias(row_v, col_v)
         drive = np.concatenate([row_v, col_v])[None, :]
         sol = self.network("bias").solve(drive)
-        power = float(np.sum(drive * sol.driver_currents()))
-        return sol.cell_voltages()[0], power
+        currents = sol.driver_currents()
+        return sol.cell_voltages()[0], float(np.sum(drive * currents)), \
+            float(np.sum(currents**2)) * self.spec.driver.r_out

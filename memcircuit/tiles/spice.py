@@ -49,6 +49,7 @@ from memcircuit.circuits.netlists import (
     sense_vectors,
     sensed_current,
     state_vector,
+    tia_nodes,
 )
 from memcircuit.errors import ConfigError, ModelCompileError
 from memcircuit.netlist import Op
@@ -56,7 +57,7 @@ from memcircuit.spice import SharedEngine
 from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.tiles.base import ProgramReport, PulseProgram
 from memcircuit.tiles.crossbar_tile import CrossbarTile
-from memcircuit.tiles.programming import count_pulses
+from memcircuit.tiles.energy import read_energy
 
 PROGRAM_FORMS = ("auto", "osdi", "behavioural")
 
@@ -113,12 +114,18 @@ class SpiceTile(CrossbarTile):
             reads[direction] = read_circuit(self.spec, self.cells(), None, direction=direction, base=base)
         return reads[direction]
 
-    def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> np.ndarray:
+    def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> tuple[np.ndarray, dict, np.ndarray]:
+        """(sensed currents, energy by component, driver currents) of one shard of a batch."""
         n_out = self.cols if direction == "forward" else self.rows
         circuit = self._read_circuit(direction)
         result = self.engine(k).run(circuit, read_analysis(inputs.shape[0]), sources=read_sources(circuit, inputs))
         values = np.stack([result[name] for name in sense_vectors(self.spec, n_out)], axis=1)
-        return sensed_current(self.spec, values)
+        i_src = -np.stack([result[f"i({name})"] for name in circuit.external_sources], axis=1)
+        v_sense = v_out = None
+        if self.spec.sense == "tia":
+            v_sense, v_out = (np.stack([result[f"v({node})"] for node in nodes], axis=1)
+                              for nodes in tia_nodes(self.spec, direction))
+        return sensed_current(self.spec, values), read_energy(self.spec, inputs, i_src, v_sense, v_out), i_src
 
     @property
     def linear_read(self) -> bool:
@@ -126,25 +133,33 @@ class SpiceTile(CrossbarTile):
         transistors, and ideal (0 V) sense amplifiers (a TIA saturates)."""
         return self.spec.sense == "ideal" and self.spec.cell == "1R" and (self.device is None or self.device.ohmic)
 
-    def effective_matrix(self, direction: str) -> np.ndarray:
-        """W (sensed lines, driven lines), S, measured by ngspice: one sweep point per driven
-        line, each line alone at the read voltage. A linear read of any input is then ``W @ v``,
-        equal to ngspice's own solution of that input (the circuit is linear)."""
+    def effective_matrices(self, direction: str) -> tuple[np.ndarray, np.ndarray]:
+        """(W_sense, W_drive), S, measured by ngspice: one sweep point per driven line, each line
+        alone at the read voltage. A linear read of any input ``v`` then senses ``W_sense @ v``
+        and draws ``W_drive @ v`` from the drivers, equal to ngspice's own solution of that input
+        (the circuit is linear). The extraction sweep is not a read of the hardware: its energy
+        is not booked."""
         if not self.linear_read:
             raise ConfigError("an effective conductance matrix exists for linear cells with ideal sensing only")
         cached = self._effective.get(direction)
         if cached is None or cached[0] != self._version:
             n_in = self.rows if direction == "forward" else self.cols
-            w = self._sweep(np.eye(n_in) * self.v_read, direction).T / self.v_read
-            cached = self._effective[direction] = (self._version, w)
+            sensed, _, i_src = self._read_chunk(0, np.eye(n_in) * self.v_read, direction)
+            cached = self._effective[direction] = (self._version, (sensed.T / self.v_read, i_src.T / self.v_read))
         return cached[1]
+
+    def effective_matrix(self, direction: str) -> np.ndarray:
+        """W_sense of :meth:`effective_matrices`."""
+        return self.effective_matrices(direction)[0]
 
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
         n_in = inputs.shape[1]
         cached = self._effective.get(direction)
         if self.linear_read and (inputs.shape[0] > n_in or (cached is not None and cached[0] == self._version)):
             self.read_info = {"path": "product", "reason": "linear circuit: W from one ngspice sweep point per line"}
-            return inputs @ self.effective_matrix(direction).T
+            w_sense, w_drive = self.effective_matrices(direction)
+            self._add_read(inputs, inputs @ w_drive.T)
+            return inputs @ w_sense.T
         self.read_info = {"path": "sweep", "reason": ("non-linear cells or periphery" if not self.linear_read else
                                                       "batch not larger than the driven lines")}
         return self._sweep(inputs, direction)
@@ -153,12 +168,15 @@ class SpiceTile(CrossbarTile):
         """One ngspice DC sweep point per input (split over ``workers``)."""
         n = min(self.workers, inputs.shape[0])
         if n == 1:
-            return self._read_chunk(0, inputs, direction)
-        self._read_circuit(direction)  # build once, before the threads share it
-        chunks = np.array_split(inputs, n)
-        with ThreadPoolExecutor(n) as pool:
-            parts = list(pool.map(lambda kc: self._read_chunk(kc[0], kc[1], direction), enumerate(chunks)))
-        return np.concatenate(parts, axis=0)
+            parts = [self._read_chunk(0, inputs, direction)]
+        else:
+            self._read_circuit(direction)  # build once, before the threads share it
+            chunks = np.array_split(inputs, n)
+            with ThreadPoolExecutor(n) as pool:
+                parts = list(pool.map(lambda kc: self._read_chunk(kc[0], kc[1], direction), enumerate(chunks)))
+        for _, energy, _ in parts:
+            self.ledger.add("read", **energy)
+        return np.concatenate([currents for currents, _, _ in parts], axis=0)
 
     # -- programming -------------------------------------------------------------------------
     def program(self, program: PulseProgram) -> ProgramReport:
@@ -175,10 +193,8 @@ class SpiceTile(CrossbarTile):
         result = self.engine(0).run(circuit, tran)
         self._x = self._final_states(result, form)
         self._changed()
-        energy = self._energy(result)
-        return ProgramReport(g_before, self.conductances(), count_pulses(program), energy,
-                             extra={"fidelity": self.fidelity, "form": form, "time": result.time,
-                                    "step_starts": starts, "result": result})
+        return self._program_report(g_before, program, *self._energy(result),
+                                    {"form": form, "time": result.time, "step_starts": starts, "result": result})
 
     def program_form(self) -> str:
         """The device form the programming transients use: ``"osdi"`` or ``"behavioural"``."""
@@ -211,14 +227,16 @@ class SpiceTile(CrossbarTile):
         last = np.array([result[name][-1] for name in self._state_vectors(form)]).reshape(self.spec.shape)
         return self._x + last if form == "osdi" else last
 
-    def _energy(self, result) -> float:
-        """Energy (J) the drivers deliver: the integral of ``V_source * I_out`` over the run."""
+    def _energy(self, result) -> tuple[float, float]:
+        """Energy (J) the drivers deliver, the integral of ``V_source * I_out`` over the run, and
+        the part of it lost in their output resistances, the integral of ``I_out^2 r_out``."""
         t = result.time
-        total = 0.0
+        total = lost = 0.0
         for label, _, node in program_drivers(self.spec):
-            power = result[f"v({node})"] * -result[f"i(v{label})"]
-            total += float(np.sum(0.5 * (power[1:] + power[:-1]) * np.diff(t)))
-        return total
+            current = -result[f"i(v{label})"]
+            total += np.trapezoid(result[f"v({node})"] * current, t)
+            lost += np.trapezoid(current**2, t) * self.spec.driver.r_out
+        return float(total), float(lost)
 
 
 class HybridTile(SpiceTile):
@@ -229,7 +247,7 @@ class HybridTile(SpiceTile):
     def program(self, program: PulseProgram) -> ProgramReport:
         return CrossbarTile.program(self, program)
 
-    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float]:
+    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
         result = self.engine(0).run(bias_circuit(self.spec, self.cells(), row_v, col_v), Op())
         v = np.empty(self.spec.shape)
         for i in range(self.rows):
@@ -238,4 +256,4 @@ class HybridTile(SpiceTile):
                 v[i, j] = result.scalar(top) - result.scalar(bottom)
         drive = np.concatenate([row_v, col_v])
         currents = np.array([-result.scalar(f"i(v{label})") for label, _, _ in program_drivers(self.spec)])
-        return v, float(np.sum(drive * currents))
+        return v, float(np.sum(drive * currents)), float(np.sum(currents**2)) * self.spec.driver.r_out

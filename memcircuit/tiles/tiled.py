@@ -24,6 +24,7 @@ import numpy as np
 
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import ProgramReport, PulseProgram, PulseStep, Tile
+from memcircuit.tiles.energy import sum_energy
 
 _Item = TypeVar("_Item")
 _Out = TypeVar("_Out")
@@ -134,6 +135,12 @@ class TiledLayer(Tile):
             extras.append(report.extra)
         return ProgramReport(g_before, self.conductances(), pulses, energy,
                              extra={"fidelity": self.fidelity, "tiles": extras})
+
+    def energy(self) -> dict[str, dict[str, float]]:
+        return sum_energy(tile.energy() for _, _, tile in self._each())
+
+    def take_energy(self) -> dict[str, dict[str, float]]:
+        return sum_energy(tile.take_energy() for _, _, tile in self._each())
 
     def _assemble(self, getter) -> np.ndarray | None:
         parts = [[getter(t) for t in row] for row in self.tiles]

@@ -8,6 +8,9 @@
 * ``opt.<key>``: an optimizer option (``memcircuit train --opt KEY=VALUE``);
 * ``tile.<key>``: a tile option (e.g. ``tile.substeps``).
 
+Periphery options take their flat names (``sense``, ``opamp_gain``, ``adc_bits``, ... :
+:class:`~memcircuit.circuits.spec.Periphery`), as on the command line.
+
 ``device`` may also be a mapping ``{"name": ..., "spread": ..., <param>: ...}``. ``target_acc``
 (optional) adds ``epochs_to_target``, the first epoch whose test accuracy reaches it.
 """
@@ -70,7 +73,7 @@ def _integer(key: str, value: Any) -> int:
 
 
 _FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
-_PLAIN = {"str": str, "bool": bool, "dict": dict}
+_PLAIN = {"str": str, "bool": bool, "dict": dict, "Periphery": dict}
 
 
 def _typed(key: str, value: Any) -> Any:

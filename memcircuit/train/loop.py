@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
 from memcircuit.errors import ConfigError, TrainingError, TrainingTimeout
 from memcircuit.fileio import write_atomic, write_json
 from memcircuit.tiles.base import FIDELITIES
+from memcircuit.tiles.energy import EnergyLedger, flat_energy, sum_energy
 from memcircuit.tiles.tiled import check_parallel_tiles
 from memcircuit.train.checkpoint import (
     checkpoint_path,
@@ -45,8 +47,9 @@ from memcircuit.train.optimizers import REGISTRY, make_optimizer
 from memcircuit.train.optimizers.base import Factored
 from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, require_finite
 
+ENERGY_KEYS = tuple(flat_energy(EnergyLedger().snapshot()))
 METRIC_KEYS = ("epoch", "train_acc", "test_acc", "val_acc", "loss", "val_loss", "test_loss", "pulses",
-               "energy_j", "seconds", "lr")
+               "energy_j", "seconds", "lr", *ENERGY_KEYS)
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,13 @@ class TrainConfig:
     r_wire: float = 0.0
     r_wire_row: float | None = None
     r_wire_col: float | None = None
-    sense: str = "ideal"
+    periphery: Periphery = field(default_factory=Periphery)
     v_read: float = 0.1
     w_max: float = 1.0
     v_prog: float | None = None
     t_unit: float | None = None
     max_units: int = 128
     levels: float = 1000.0
-    input_bits: int | None = None
-    error_bits: int | None = None
     variation: float = 0.0
     patience: int | None = None
     test_fraction: float = 0.2
@@ -116,6 +117,13 @@ class TrainConfig:
                               f"got fidelity {self.fidelity!r}")
         if self.variation < 0:
             raise ConfigError(f"device variation must be >= 0, got {self.variation}")
+        if isinstance(self.periphery, dict):
+            object.__setattr__(self, "periphery", Periphery.from_options(self.periphery))
+        self.periphery.require_modelled(self.fidelity)
+        clash = {"sense", "tia", "adc", "driver"} & set(self.tile_options)
+        if clash:
+            raise ConfigError(f"tile option(s) {', '.join(sorted(clash))}: set the periphery with its own options "
+                              f"({', '.join(PERIPHERY_FIELDS)})")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -124,7 +132,13 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:
+        """From JSON values; periphery options may also be flat keys (``"opamp_gain": "1k"``, as in
+        sweep specs and in the configurations written before they were grouped)."""
         names = {f.name for f in fields(cls)}
+        flat = {k: data[k] for k in data if k in PERIPHERY_FIELDS}
+        if flat:
+            data = {k: v for k, v in data.items() if k not in flat}
+            data["periphery"] = {**data.get("periphery", {}), **flat}
         unknown = set(data) - names
         if unknown:
             raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
@@ -150,7 +164,7 @@ class Trainer:
         require_layers_fit(cfg.dataset, cfg.layers, self.data.n_features, self.data.n_classes)
         self.device, g_min, g_max = device_and_range(cfg)
         self.mapping = MappingConfig(g_min, g_max, cfg.signed, cfg.w_max, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
-                                     cfg.input_bits, cfg.error_bits)
+                                     cfg.periphery.input_bits, cfg.periphery.error_bits)
         self.cal: PulseCalibration = calibrate(self.device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,
                                                max_units=cfg.max_units, levels=cfg.levels)
         self._tile_count = 0
@@ -186,7 +200,7 @@ class Trainer:
         if cfg.variation > 0:
             device = self._varied_device((rows, cols), k)
         return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, r_wire_row=cfg.r_wire_row,
-                         r_wire_col=cfg.r_wire_col, sense=cfg.sense,
+                         r_wire_col=cfg.r_wire_col, **cfg.periphery.tile_kwargs(),
                          v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]), **kw)
 
     def _varied_device(self, shape: tuple[int, int], k: int):
@@ -209,6 +223,13 @@ class Trainer:
                 pulses += int(report.pulses)
                 energy += float(report.energy_j or 0.0)
         return pulses, energy
+
+    def take_energy(self) -> dict[str, dict[str, float]]:
+        """Energy (J) every tile of the network has used since the last call, by phase and
+        component (:mod:`memcircuit.tiles.energy`; learning-rate cells from the optimizer)."""
+        parts = sum_energy(tile.take_energy() for tile in self.net.tiles())
+        parts["program"]["lr_cells"] += self.optimizer.take_cell_energy()
+        return parts
 
     def _layer_name(self, k: int) -> str:
         sizes = self.cfg.layers
@@ -254,9 +275,10 @@ class Trainer:
         order = np.random.default_rng([cfg.seed, 2, epoch]).permutation(len(d.y_train))
         rng = np.random.default_rng([cfg.seed, 3, epoch])
         batches = [order[i:i + cfg.batch] for i in range(0, len(order), cfg.batch)]
-        acc = {"batch": 0, "correct": 0, "loss_sum": 0.0, "pulses": 0, "energy": 0.0, "seconds": 0.0}
+        acc = {"batch": 0, "correct": 0, "loss_sum": 0.0, "pulses": 0, "energy": 0.0, "seconds": 0.0,
+               "energy_parts": flat_energy(EnergyLedger().snapshot())}
         if partial is not None:
-            acc.update({k: partial[k] for k in acc})
+            acc.update({k: partial.get(k, acc[k]) for k in acc})
             rng.bit_generator.state = partial["rng"]
         bar = None
         if self.progress:
@@ -270,6 +292,7 @@ class Trainer:
             self._snapshot(epoch, acc, rng)
             self._check_deadline()
             xb, yb = d.x_train[batches[b]], d.y_train[batches[b]]
+            self.take_energy()          # what came before the batch (evaluation reads) is not the epoch's
             try:
                 cache = self.net.forward(xb)
                 loss = cross_entropy(cache.probs, yb)
@@ -280,6 +303,8 @@ class Trainer:
             acc["correct"] += int(np.sum(cache.probs.argmax(axis=1) == yb))
             acc["loss_sum"] += loss * len(yb)
             acc["pulses"], acc["energy"] = acc["pulses"] + p, acc["energy"] + e
+            spent = flat_energy(self.take_energy())
+            acc["energy_parts"] = {k: acc["energy_parts"][k] + spent[k] for k in spent}
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
@@ -297,7 +322,8 @@ class Trainer:
         self.optimizer.end_epoch(train_loss, val_loss)
         row = {"epoch": epoch, "train_acc": train_acc, "test_acc": test_acc, "val_acc": val_acc,
                "loss": train_loss, "val_loss": val_loss, "test_loss": test_loss, "pulses": pulses,
-               "energy_j": energy, "seconds": acc["seconds"] + time.perf_counter() - t0, "lr": lr}
+               "energy_j": energy, "seconds": acc["seconds"] + time.perf_counter() - t0, "lr": lr,
+               **acc["energy_parts"]}
         row.update({k: v for k, v in self.optimizer.epoch_metrics().items() if k not in row})
         return row
 
@@ -383,7 +409,8 @@ class Trainer:
                "complete": complete, "status": "complete" if complete else self.status,
                "epochs_done": done, "epochs_planned": self.cfg.epochs,
                "pulses_total": int(sum(r["pulses"] for r in self.history)),
-               "energy_j_total": float(sum(r["energy_j"] or 0.0 for r in self.history))}
+               "energy_j_total": float(sum(r["energy_j"] or 0.0 for r in self.history)),
+               "energy_total": {key: float(sum(r.get(key) or 0.0 for r in self.history)) for key in ENERGY_KEYS}}
         if self.error is not None:
             out["error"] = self.error
         if complete:

@@ -48,7 +48,8 @@ def _lr_cell(cfg, device, cal):
     levels = float(opts.pop("cell_levels", 100.0))
     if opts:
         raise ConfigError(f"lr-cell options are cell and cell_levels, got {', '.join(opts)}")
-    return LrCell(cfg.lr, cell, calibrate(cell, v_read=cfg.v_read, levels=levels), cfg.lr_cell_per, cfg.v_read)
+    return LrCell(cfg.lr, cell, calibrate(cell, v_read=cfg.v_read, levels=levels), cfg.lr_cell_per, cfg.v_read,
+                  circuit="spice" if cfg.fidelity == "spice" else "twin")
 
 
 _NO_OPTIONS = ("sgd", "momentum")

@@ -135,6 +135,11 @@ class Optimizer(abc.ABC):
     def end_epoch(self, train_loss: float, val_loss: float | None) -> None:
         """Hook for controllers that look at the loss trend (default: nothing)."""
 
+    def take_cell_energy(self) -> float:
+        """Energy (J) the optimizer's own circuits (learning-rate cells) have used since the last
+        call; none by default."""
+        return 0.0
+
     def effective_lr(self) -> float:
         """A scalar summary of the current learning rate, for the metrics."""
         return self.lr

@@ -1,0 +1,158 @@
+"""The periphery options: one set of names and defaults on every command, in training
+configurations and sweep specs, and a clear error where a fidelity cannot model one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
+from memcircuit.cli import cli
+from memcircuit.errors import ConfigError
+from memcircuit.train.jobs import train_config
+from memcircuit.train.loop import TrainConfig
+
+COMMANDS = [("tile", "read"), ("tile", "program"), ("build", "crossbar"), ("train",), ("infer",)]
+
+
+def _command(path):
+    cmd = cli
+    for name in path:
+        cmd = cmd.commands[name]
+    return cmd
+
+
+def test_every_command_takes_the_same_periphery_options_and_defaults():
+    default = Periphery()
+    for path in COMMANDS:
+        params = {p.name: p for p in _command(path).params}
+        for name in PERIPHERY_FIELDS:
+            assert name in params, (path, name)
+            assert params[name].opts == [f"--{name.replace('_', '-')}"], (path, name)
+            assert params[name].default == getattr(default, name), (path, name)
+
+
+def test_sweep_specs_and_saved_configs_take_the_flat_names():
+    cfg = train_config({"sense": "tia", "opamp_gain": "1k", "opamp_swing": "0.5", "adc_bits": "6", "input_bits": 4})
+    assert cfg.periphery == Periphery(sense="tia", opamp_gain=1e3, opamp_swing=0.5, adc_bits=6, input_bits=4)
+    again = TrainConfig.from_json(json.loads(json.dumps(cfg.to_json())))
+    assert again == cfg
+    tiles = cfg.periphery.tile_kwargs()
+    assert tiles["tia"].opamp.gain == 1e3 and tiles["tia"].opamp.v_high == 0.5 and tiles["adc"].bits == 6
+
+
+@pytest.mark.parametrize("options, fidelity, message", [
+    ({"sense": "tia"}, "ideal", "ideal fidelity cannot model sense (--sense)"),
+    ({"r_out": 100.0}, "ideal", "r_out (--r-out)"),
+    ({"sense": "tia", "tia_opamp": "transistor"}, "numeric", "spice or hybrid"),
+])
+def test_a_fidelity_that_cannot_model_an_option_says_so(options, fidelity, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(fidelity=fidelity, periphery=options)
+
+
+def test_tia_options_without_a_tia_are_refused():
+    with pytest.raises(ConfigError, match="opamp_gain: TIA options without a TIA"):
+        Periphery(opamp_gain=100.0)
+    with pytest.raises(ConfigError, match="unknown training option.*opamp_gian"):
+        train_config({"opamp_gian": 3})
+
+
+@pytest.fixture
+def arrays(tmp_path):
+    rng = np.random.default_rng(7)
+    g = rng.uniform(1e-5, 1e-4, (6, 4))
+    v = rng.uniform(-0.3, 0.3, (5, 6))
+    np.save(tmp_path / "G.npy", g)
+    np.save(tmp_path / "V.npy", v)
+    return tmp_path, g, v
+
+
+def _read(tmp, *extra):
+    result = CliRunner().invoke(cli, ["tile", "read", "--rows", "6", "--cols", "4", "--conductances",
+                                      str(tmp / "G.npy"), "--inputs", str(tmp / "V.npy"), "--json", "-", *extra])
+    return result
+
+
+def test_cli_error_is_one_line_exit_2(arrays):
+    tmp, *_ = arrays
+    result = _read(tmp, "--fidelity", "ideal", "--sense", "tia")
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "ideal fidelity cannot model sense (--sense)" in result.output
+
+
+def test_output_swing_and_finite_gain_against_the_analytic_tia(arrays):
+    """Numeric TIA reads against the op-amp formulas: the current reported is -V_out/R_f with
+    V_out = -A/(1 + A + R_f G_col) R_f I (finite gain, Sedra and Smith sec. 2.2) clipped at the swing."""
+    tmp, g, v = arrays
+    exact = v @ g
+    gain, r_f = 50.0, 2e3
+    data = json.loads(_read(tmp, "--sense", "tia", "--opamp-gain", gain, "--r-f", r_f).output)
+    g_col = g.sum(axis=0)
+    expected = exact * gain / (1 + gain + r_f * g_col)
+    np.testing.assert_allclose(data["currents"], expected, rtol=1e-3)
+    swing = 0.02        # V: well below the largest R_f |I| (about 0.1 V)
+    data = json.loads(_read(tmp, "--sense", "tia", "--r-f", r_f, "--opamp-swing", swing).output)
+    currents = np.array(data["currents"])
+    assert np.max(np.abs(currents)) <= swing / r_f * 1.001
+    assert np.max(np.abs(currents)) >= swing / r_f * 0.95    # the rail is reached
+    small = np.abs(exact) * r_f < 0.5 * swing
+    np.testing.assert_allclose(currents[small], exact[small], rtol=1e-2)
+
+
+def test_input_dac_bits_round_the_inputs(arrays):
+    tmp, g, v = arrays
+    data = json.loads(_read(tmp, "--input-bits", "3", "--fidelity", "ideal").output)
+    full = np.max(np.abs(v))
+    lsb = 2 * full / 7
+    vq = -full + lsb * np.round((v + full) / lsb)
+    np.testing.assert_allclose(data["currents"], vq @ g, rtol=1e-12)
+    assert data["input_bits"] == 3
+
+
+def test_tile_sweep_jobs_take_the_periphery_names(tmp_path):
+    from memcircuit.tiles.jobs import check_job, tile_job
+
+    low = tile_job({"sense": "tia", "opamp_gain": "100", "rows": 4, "cols": 3}, tmp_path)
+    high = tile_job({"sense": "tia", "opamp_gain": "100k", "rows": 4, "cols": 3}, tmp_path)
+    assert low["max_rel_error"] > 100 * high["max_rel_error"]
+    with pytest.raises(ConfigError, match="ideal fidelity cannot model"):
+        check_job({"fidelity": "ideal", "sense": "tia"})
+
+
+def _trained(fidelity: str, **periphery) -> tuple[float, float]:
+    """(final test accuracy, final training loss) of a small iris run with this periphery."""
+    import tempfile
+
+    from memcircuit.train.loop import Trainer
+
+    cfg = TrainConfig(dataset="iris", layers=(4, 3), device_options={"a_ltp": 5.0, "a_ltd": 5.0}, epochs=3, batch=8,
+                      lr=0.3, optimizer="momentum", fidelity=fidelity, max_train=48, max_test=30,
+                      periphery=periphery)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(cfg, out)
+        try:
+            summary = trainer.run()
+        finally:
+            trainer.close()
+    return summary["final_test_acc"], summary["epochs"][-1]["loss"]
+
+
+def test_finite_opamp_gain_lowers_trained_accuracy():
+    """A TIA of open-loop gain 1 reports about half of each column current, unevenly
+    (1/(1 + (1 + R_f G_col)/A)): the same run learns worse than with gain 1e5."""
+    good = _trained("numeric", sense="tia")
+    poor = _trained("numeric", sense="tia", opamp_gain=1.0)
+    assert poor[1] > 1.2 * good[1] and poor[0] <= good[0]
+
+
+@pytest.mark.ngspice
+def test_opamp_output_swing_lowers_trained_accuracy():
+    """Outputs clipped at +-20 mV (the unclipped outputs of this run reach past it) lose the large currents
+    that carry the decision: the same run at spice learns worse than with +-1 V."""
+    good = _trained("spice", sense="tia")
+    poor = _trained("spice", sense="tia", opamp_swing=0.02)
+    assert poor[1] > 1.2 * good[1] and poor[0] < good[0]
