@@ -327,6 +327,11 @@ class NodalNetwork:
         linear elements, for unknown voltages ``x`` and terminal voltages ``t`` (columns: a
         batch; None: all 0 V), without assembling the matrix of the present cells (cheap when only
         they change)."""
+        if self._y_cache is not None and self._y_cache[0] == self._g_version:
+            # the matrix of the present cells exists: its rows of terminal-adjacent nodes are few
+            blocks = self._y_cache[1]
+            y_x, y_t = (blocks["uu"], blocks["ut"]) if part == "u" else (blocks["tu"], blocks["tt"])
+            return y_t @ t if x is None else y_x @ x + y_t @ t
         y_x, y_t = self._yf[part]
         out = y_t @ t if x is None else y_x @ x + y_t @ t
         if self._g_cells.any():
