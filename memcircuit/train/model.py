@@ -218,7 +218,7 @@ class ConvModel:
 
     def layer_shapes(self) -> list[tuple[int, int]]:
         """(rows without bias, columns) of every layer's matrix on tiles (im2col for conv)."""
-        return [(w.shape[0], w.shape[1]) for w in self.stacked()]
+        return [(w.shape[0] - 1, w.shape[1]) for w in self.stacked()]
 
     def stacked(self) -> list[np.ndarray]:
         """Per conv or dense layer the (n_in + 1, n_out) matrix with the bias row last (conv:
