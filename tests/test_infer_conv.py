@@ -1,4 +1,4 @@
-"""``memcircuit infer`` of convolutional networks: ONNX Conv graphs built here with onnx.helper."""
+"""``memcircuit infer`` of convolutional networks: ONNX Conv graphs built in the tests with the onnx package."""
 
 from __future__ import annotations
 
