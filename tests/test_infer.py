@@ -272,19 +272,24 @@ def _bad(tmp_path, kind: str):
 
 @pytest.mark.parametrize(("kind", "message"), [
     ("operator", "unsupported operator LeakyRelu in node leaky"),
-    ("conv", "node conv1 (Conv): convolution is not supported yet"),
+    ("conv", "a convolutional network must end in a dense layer"),
     ("shape", "node fc (Gemm): shape mismatch: the weight matrix takes 3 inputs but its input has 4 values"),
     ("width", "wrong input width: "),
 ])
 def test_bad_models_are_one_line_and_exit_2(tmp_path, kind, message):
-    path = _bad(tmp_path, kind)
-    np.save(tmp_path / "x.npy", np.ones((3, 5)))
+    line = refused_in_one_line(tmp_path, _bad(tmp_path, kind), 5, message)
+    if kind == "width":
+        assert "5 values per sample" in line and "takes 4" in line
+
+
+def refused_in_one_line(tmp_path, path, width: int, message: str) -> str:
+    """``infer`` of model ``path`` on inputs of ``width`` values exits 2 with one line holding ``message``."""
+    np.save(tmp_path / "x.npy", np.ones((3, width)))
     proc = memcircuit("infer", str(path), "--inputs", str(tmp_path / "x.npy"), "--fidelity", "ideal")
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
-    if kind == "width":
-        assert "5 values per sample" in lines[0] and "takes 4" in lines[0]
+    return lines[0]
 
 
 def test_bad_data_options_are_one_line(tmp_path):

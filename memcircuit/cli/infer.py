@@ -23,15 +23,17 @@ from memcircuit.cli.common import (
 from memcircuit.errors import ConfigError
 from memcircuit.spice.engine import DEFAULT_TIMEOUT
 
-_HELP = """Evaluate a trained dense network through crossbar tiles at any fidelity.
+_HELP = """Evaluate a trained dense or convolutional network through crossbar tiles at any fidelity.
 
 The network's layers are placed on tiles as in training (inputs on the row read voltages, a bias
 row, signed weights on differential pairs or against a reference column, layers larger than
---tile-size split into tiles); each layer is scaled so that its largest |weight| spans the
-device's conductance range (the periphery rescales the currents). Weights are placed by an
-ideal write-verify (every cell at its target conductance) or, with --placement open-loop, by
-programming pulses from the erased state without reading back (device variation, noise and the
-non-linear pulse response then show). The same samples go through the software network.
+--tile-size split into tiles; a conv layer by im2col, kernel x channels on the rows and filters
+on the columns, one read per output position; pooling in the periphery); each layer is scaled
+so that its largest |weight| spans the device's conductance range (the periphery rescales the
+currents). Weights are placed by an ideal write-verify (every cell at its target conductance)
+or, with --placement open-loop, by programming pulses from the erased state without reading
+back (device variation, noise and the non-linear pulse response then show). The same samples
+go through the software network.
 
 \b
 Models:
@@ -39,8 +41,11 @@ Models:
          b{k} (n_out,) (zero if missing); activation a string array, one name per layer
          (relu, sigmoid, tanh, identity; the last also softmax), or one name for the hidden
          layers (output softmax). memcircuit train writes RUN/network.npz in this layout.
-  .onnx  a chain of Gemm, MatMul + Add, Relu, Sigmoid, Tanh, Flatten / Reshape, Softmax
-         (Identity, Dropout accepted); anything else is refused, naming the operator and node.
+         A CNN adds stages (its chain: conv:8x3x3, relu, maxpool:2, flatten, dense:10, as in
+         memcircuit train --model) and input_shape (C, H, W); its conv W{k} is (F, C, kh, kw).
+  .onnx  a chain of Gemm, MatMul + Add, Conv, MaxPool, AveragePool, Relu, Sigmoid, Tanh,
+         Flatten / Reshape, Softmax (Identity, Dropout accepted); anything else is refused,
+         naming the operator and node.
 \b
 Data: --dataset NAME (its standardised test split, as memcircuit train makes it; --split train
 for the training split) or --inputs X.npy (samples x features; extra axes are flattened) with
@@ -60,6 +65,7 @@ Examples:
   memcircuit infer mlp.onnx --dataset digits --placement open-loop --variation 0.1 \\
       --device-param sigma_c2c=0.01 --fidelity numeric --json -
   memcircuit infer mlp.npz --dataset iris --fidelity spice --sense tia --adc-bits 8 --max-samples 20
+  memcircuit infer runs/digits-cnn/network.npz --dataset digits --fidelity numeric --r-wire 1
 """
 
 

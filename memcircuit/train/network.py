@@ -134,12 +134,17 @@ def tile_grid(n_in: int, n_out: int, tile_rows: int, tile_cols: int,
 
 def network_bytes(layers: tuple[int, ...] | list[int], tile_rows: int, tile_cols: int, signed: str,
                   fidelity: str) -> float:
-    """Estimated bytes of a network's tiles (:func:`memcircuit.resources.crossbar_bytes`; one
-    ngspice worker per tile at the spice and hybrid fidelities)."""
+    """Estimated bytes of an MLP's tiles (``layers``: sizes, input first; :func:`layers_bytes`)."""
+    return layers_bytes(list(zip(layers[:-1], layers[1:])), tile_rows, tile_cols, signed, fidelity)
+
+
+def layers_bytes(pairs: list[tuple[int, int]], tile_rows: int, tile_cols: int, signed: str, fidelity: str) -> float:
+    """Estimated bytes of the tiles of layers ``(n_in, n_out)`` (:func:`memcircuit.resources.crossbar_bytes`;
+    one ngspice worker per tile at the spice and hybrid fidelities)."""
     from memcircuit.resources import crossbar_bytes
 
     total = 0.0
-    for n_in, n_out in zip(layers[:-1], layers[1:]):
+    for n_in, n_out in pairs:
         row_blocks, col_blocks = tile_grid(n_in, n_out, tile_rows, tile_cols, signed)
         engines = 1 if fidelity in ("spice", "hybrid") else 0
         total += sum(crossbar_bytes(r1 - r0, physical_cols(c1 - c0, signed), engines=engines)
@@ -322,7 +327,42 @@ class ForwardCache:
     probs: np.ndarray
 
 
-class Network:
+class TileNetwork:
+    """What the training loop and the optimizers use of a network on tiles, for every kind of
+    network: ``layers`` (:class:`MappedLayer` s), ``cfg``, ``pool``, and ``forward(x)`` giving a
+    cache with ``probs``; the kinds differ in their forward and backward passes."""
+
+    layers: list[MappedLayer]
+    pool: TilePool
+
+    def forward(self, x: np.ndarray):
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Class probabilities for ``x`` (forward reads only)."""
+        return np.concatenate([self.forward(x[i:i + batch]).probs for i in range(0, len(x), batch)])
+
+    def weights(self) -> list[np.ndarray]:
+        return [layer.weights() for layer in self.layers]
+
+    def tiles(self) -> list[Tile]:
+        return [t for layer in self.layers for t in layer.all_tiles()]
+
+    def close(self) -> None:
+        self.pool.close()
+        for tile in self.tiles():
+            tile.close()
+
+
+def output_error(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Error of the softmax + mean cross-entropy output for labels ``y``: ``(p - onehot(y)) / batch``."""
+    n = len(y)
+    target = np.zeros_like(probs)
+    target[np.arange(n), y] = 1.0
+    return (probs - target) / n
+
+
+class Network(TileNetwork):
     """An MLP on tiles: ``sizes = [n_in, hidden..., n_classes]``, softmax + cross-entropy output."""
 
     def __init__(self, sizes: list[int], cfg: MappingConfig, factory: TileFactory,
@@ -366,10 +406,6 @@ class Network:
             a = softmax(z) if k == len(self.layers) - 1 else activate(z, self.activations[k])
         return ForwardCache(inputs, pre, a)
 
-    def predict(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
-        """Class probabilities for ``x`` (forward reads only)."""
-        return np.concatenate([self.forward(x[i:i + batch]).probs for i in range(0, len(x), batch)])
-
     def backward(self, cache: ForwardCache, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per layer the rank-1 factors ``(x, delta)`` of the batch gradient.
 
@@ -378,9 +414,7 @@ class Network:
         mean loss is ``x^T delta``. Errors of hidden layers come from the tiles' backward read.
         """
         n = len(y)
-        target = np.zeros_like(cache.probs)
-        target[np.arange(n), y] = 1.0
-        delta = (cache.probs - target) / n
+        delta = output_error(cache.probs, y)
         out: list[tuple[np.ndarray, np.ndarray]] = []
         for k in range(len(self.layers) - 1, -1, -1):
             a = cache.inputs[k]
@@ -390,14 +424,3 @@ class Network:
                 prev_a = cache.inputs[k]
                 delta = back * activation_slope(cache.pre[k - 1], prev_a, self.activations[k - 1])
         return out[::-1]
-
-    def weights(self) -> list[np.ndarray]:
-        return [layer.weights() for layer in self.layers]
-
-    def tiles(self) -> list[Tile]:
-        return [t for layer in self.layers for t in layer.all_tiles()]
-
-    def close(self) -> None:
-        self.pool.close()
-        for tile in self.tiles():
-            tile.close()
