@@ -183,8 +183,10 @@ def test_spice_tile_read_stops_its_worker(tmp_path):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "G.npy", rng.uniform(1e-6, 1e-4, (32, 32)))
     np.save(tmp_path / "V.npy", rng.uniform(-0.2, 0.2, (20000, 32)))  # a read of a minute or more
+    # a TIA makes the read circuit non-linear: one sweep point per input (a linear tile would read
+    # this batch as a product with W, in a second)
     proc = start_cli(tmp_path, "tile", "read", "--rows", "32", "--cols", "32", "--conductances", "G.npy",
-                     "--inputs", "V.npy", "--fidelity", "spice", "--json", "out.json")
+                     "--inputs", "V.npy", "--fidelity", "spice", "--sense", "tia", "--json", "out.json")
     worker = wait_for(lambda: next((p for p in descendants(proc) if is_worker(p)), None), "the worker")
     wait_for(lambda: busy(worker, 1.5), "the worker to simulate")
     interrupt(proc, signal.SIGINT, [worker])

@@ -66,7 +66,8 @@ class Factorization:
         if b.size == 0:
             return np.zeros_like(b)
         if self.method == "cholmod":
-            return self.handle(b)
+            # CHOLMOD answers in Fortran order; scipy's sparse products copy such operands every time
+            return np.ascontiguousarray(self.handle(b))
         return self.handle.solve(b)
 
 
@@ -140,6 +141,7 @@ class FactorPool:
 
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
+        self.timing: dict[str, float | None] = {"factor": None, "rhs": None}  # s, shared by the networks
         self._exact: OrderedDict[tuple, Factorization] = OrderedDict()
         self._latest: dict[Any, Factorization] = {}
 

@@ -148,7 +148,7 @@ class NodalNetwork:
         self._lin: tuple[int, Factorization] | None = None  # factorisation of the linear matrix
         self._w: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None  # effective conductance matrices
         self._lu0 = self._lu_op = None  # zero-bias and last operating-point factorisations
-        self.timing = {"factor": None, "rhs": None}  # s: last numeric factorisation, one solve
+        self.timing = self.pool.timing  # s: last numeric factorisation, one right-hand side
         self.set_cells(g=g, device=device, states=states)
 
     def set_cells(self, *, g: np.ndarray | None = None, device: DeviceModel | None = None,
@@ -497,7 +497,8 @@ class NodalNetwork:
         current = (self._lin is not None and self._lin[0] == self._g_version) or self.pool.has(self._pool_key())
         f = None if current else self.pool.latest(self._layout)
         t_factor, t_rhs = self.timing["factor"], self.timing["rhs"]
-        cheaper = t_factor is None or t_rhs is None or 2.0 * batch * t_rhs < t_factor
+        # ~3 refinement solves against one factorisation and one solve
+        cheaper = batch <= 2 if t_factor is None or t_rhs is None else 2.0 * batch * t_rhs < t_factor
         if f is not None and cheaper:
             x = self._solve_with(f, rhs)
             prev = np.inf
