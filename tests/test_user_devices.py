@@ -251,3 +251,21 @@ def test_sweep_trains_with_the_twin(foreign_twin, tmp_path):
         result = run_sweep(spec, tmp_path / "sweep", ex, progress=False)
     assert result.failed == 0, [r.get("error") for r in result.rows]
     assert all(r["pulses"] > 0 for r in result.rows)
+
+
+def test_train_with_a_raw_verilog_a_file_characterizes_its_twin_once(tmp_path, monkeypatch):
+    """`train --device model.va`: training's pulse calibration needs a numeric twin, so the model
+    is characterized once (kept in the user device folder, keyed by its SHA-256 and options) and
+    the next run loads it."""
+    monkeypatch.setenv("MEMCIRCUIT_DEVICES", str(tmp_path / "devices"))
+    args = ["train", "--dataset", "iris", "--layers", "4,3", "--fidelity", "numeric", "--device", str(FOREIGN),
+            "--epochs", "1", "--batch", "16"]
+    for k in range(2):
+        result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / f"run{k}")], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        twins = list((tmp_path / "devices" / "auto").glob("*.json"))
+        assert len(twins) == 1                         # built by the first run, reused by the second
+        metrics = json.loads((tmp_path / f"run{k}" / "metrics.json").read_text())
+        assert metrics["complete"] is True and metrics["pulses_total"] > 0
+    first, second = (json.loads((tmp_path / f"run{k}" / "metrics.json").read_text()) for k in range(2))
+    assert first["final_test_acc"] == second["final_test_acc"]   # the same twin, the same numbers

@@ -179,6 +179,29 @@ def user_device_dir() -> Path:
     return Path(root) if root else Path.home() / ".local" / "share" / "memcircuit" / "devices"
 
 
+def cached_twin(device: VaDevice, *, v_read: float = 0.1) -> tuple[TabulatedDevice, Path, bool]:
+    """The numeric twin of a Verilog-A device, for what needs one (training's pulse calibration and
+    its numeric-twin fidelities): characterized once with the defaults of ``models characterize``
+    and kept in ``<user device dir>/auto/``, named by the source's SHA-256 and the device's
+    options, so later runs load it. Returns (twin, file, whether it was built now). At ``spice``
+    the twin runs the Verilog-A source again."""
+    import hashlib
+
+    from memcircuit.devices.tabulated import characterize, file_digest
+
+    opts = {k: v for k, v in device.options().items() if k != "path"}
+    key = hashlib.sha256(json.dumps([file_digest(device.path), opts, v_read], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:16]
+    path = user_device_dir() / "auto" / f"{device.path.stem}-{key}.json"
+    if path.is_file():
+        loaded = load_device(path)
+        if isinstance(loaded, TabulatedDevice):
+            return loaded, path, False
+    twin = characterize(device, v_read=v_read)
+    save_device(twin, path, source=f"characterized from {device.path} for training (automatic twin)")
+    return twin, path, True
+
+
 def user_devices() -> list[dict[str, Any]]:
     """The device files in :func:`user_device_dir`: path, family, source and the twin's accuracy."""
     out = []

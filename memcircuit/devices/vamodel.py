@@ -49,8 +49,8 @@ READ_V_MAX = 1.0
 _PARAM = re.compile(r"\bparameter\s+(?:real|integer)?\s*([^;]*);")
 _ASSIGN = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*(?:\bfrom\b.*|\bexclude\b.*)?$", re.S)
 _NEEDS_TWIN = ("{name} is a Verilog-A model without a numeric twin: it runs compiled in ngspice circuits, while the "
-               "numeric, ideal and hybrid fidelities and training's pulse calibration need the twin; build it with "
-               "`memcircuit models characterize {path} -o twin.json` and pass --device twin.json")
+               "numeric, ideal and hybrid fidelities need the twin (train and sweep build it themselves); build it "
+               "with `memcircuit models characterize {path} -o twin.json` and pass --device twin.json")
 
 
 def module_parameters(text: str) -> dict[str, float | None]:

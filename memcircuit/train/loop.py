@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
+from memcircuit.devices import VaDevice, cached_twin
 from memcircuit.errors import ConfigError, TrainingError, TrainingTimeout
 from memcircuit.fileio import write_atomic, write_json
 from memcircuit.tiles.base import FIDELITIES
@@ -149,10 +150,14 @@ class TrainConfig:
         return cls(**data)
 
 def device_and_range(cfg: TrainConfig):
-    """The run's device model and the conductance range (S) its weights use."""
+    """The run's device model and the conductance range (S) its weights use. A Verilog-A file
+    becomes its characterized twin (:func:`memcircuit.devices.cached_twin`; at ``spice`` the twin
+    runs the compiled file)."""
     from memcircuit.tiles import resolve_device
 
     device = resolve_device(cfg.device, **cfg.device_options)
+    if isinstance(device, VaDevice):  # pulse calibration and the twin fidelities need a numeric twin
+        device = cached_twin(device, v_read=cfg.v_read)[0]
     return (device, *conductance_range(device, cfg.v_read))
 
 
