@@ -33,9 +33,10 @@ def cpu_seconds(p) -> float:
 def test_tile_read_survives_its_worker_killed_mid_read():
     rng = np.random.default_rng(0)
     g, v = rng.uniform(1e-6, 1e-4, (32, 32)), rng.uniform(-0.2, 0.2, (600, 32))  # a read of seconds
-    with make_tile("spice", 32, 32, g=g, r_wire=2.5) as tile:
+    # a TIA keeps one sweep point per input (a linear tile would read this batch as a product)
+    with make_tile("spice", 32, 32, g=g, r_wire=2.5, sense="tia") as tile:
         expected = tile.read(v)
-    with make_tile("spice", 32, 32, g=g, r_wire=2.5) as tile:
+    with make_tile("spice", 32, 32, g=g, r_wire=2.5, sense="tia") as tile:
         tile.read(v[:2])  # the worker is up and has parsed the read netlist
         engine = tile.engine(0)
         worker = psutil.Process(engine.worker_pid)
