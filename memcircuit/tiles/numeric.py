@@ -63,9 +63,15 @@ class NumericTile(CrossbarTile):
                 self._add_read(inputs, inputs @ w_drive.T)
                 return inputs @ w_sense.T
             self.read_info = {"path": "solve", "reason": "fewer inputs on this state than a product costs"}
-        sol = net.solve(inputs)
-        self._add_read(inputs, sol.driver_currents(), *sol.sense_voltages())
-        return sol.sensed()
+        # node voltages are (unknowns x batch): solve in blocks of ~200 MB (a 1024 x 1024 tile has
+        # 2 million unknowns, 16 MB per input)
+        chunk = int(max(1, 2e8 // (8 * max(net.topo.n, 1))))
+        out = []
+        for k in range(0, inputs.shape[0], chunk):
+            sol = net.solve(inputs[k:k + chunk])
+            self._add_read(inputs[k:k + chunk], sol.driver_currents(), *sol.sense_voltages())
+            out.append(sol.sensed())
+        return np.concatenate(out, axis=0)
 
     def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
         """Batched bias solves, ~200 MB of cell voltages at a time; each block is solved at the
