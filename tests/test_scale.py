@@ -195,3 +195,19 @@ def test_product_reads_book_the_same_read_energy_as_solved_reads(fidelity):
     for part in ("drivers", "array"):
         assert abs(e_product[part] - e_solved[part]) <= 1e-9 * max(abs(e_solved["array"]), 1e-30)
     assert e_product["array"] > 0
+
+
+def test_infer_states_the_read_path_of_its_tiles():
+    """infer's summary says how the tiles read: the product path for a linear circuit, the solve
+    for a TIA."""
+    from memcircuit.infer.run import InferConfig, infer
+    from memcircuit.train.model import DenseModel
+
+    rng = np.random.default_rng(0)
+    model = DenseModel([rng.normal(0, 0.5, (6, 4)), rng.normal(0, 0.5, (4, 3))], [np.zeros(4), np.zeros(3)],
+                       ["relu", "softmax"])
+    x = rng.uniform(0, 1, (40, 6))
+    linear, _ = infer(model, x, InferConfig(fidelity="numeric", r_wire=1.0))
+    assert linear["read_paths"] == {"product": 2}   # one tile per layer (differential column pairs)
+    tia, _ = infer(model, x, InferConfig(fidelity="numeric", r_wire=1.0, periphery={"sense": "tia"}))
+    assert set(tia["read_paths"]) == {"solve"}

@@ -24,6 +24,7 @@ Placement of the weights:
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -262,6 +263,7 @@ def infer(model: DenseModel | ConvModel, x: np.ndarray, cfg: InferConfig, y: np.
         z_hw = circuit.forward(x, progress=progress)
         read = time.perf_counter()
         energy = flat_energy(circuit.energy())
+        read_paths = Counter(tile.read_info.get("path", "none") for tile in circuit.net.tiles())
         weight_err = circuit.weight_errors()
         programming = circuit.programming
         scales = circuit.scales
@@ -279,6 +281,7 @@ def infer(model: DenseModel | ConvModel, x: np.ndarray, cfg: InferConfig, y: np.
                     "weight_error": weight_err[k]}
                    for k, (h, s, shape) in enumerate(zip(z_hw, z_sw, model.layer_shapes()))],
         "g_min_s": g_range[0], "g_max_s": g_range[1], "programming": programming,
+        "read_paths": dict(read_paths),  # tiles per read path: product (fixed-state W), solve, sweep
         "seconds": {"place": placed - start, "read": read - placed}, "energy": energy,
         "predictions": pred_hw, "software_predictions": pred_sw,
     }

@@ -106,6 +106,8 @@ class Tile(abc.ABC):
             raise ValueError("a tile needs at least one row and one column")
         self.rows, self.cols = rows, cols
         self.ledger = EnergyLedger()
+        # how the last read was computed: {"path": "product" | "solve" | "sweep", "reason": ...}
+        self.read_info: dict[str, str] = {}
 
     @abc.abstractmethod
     def read(self, v: np.ndarray) -> np.ndarray:

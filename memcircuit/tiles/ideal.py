@@ -17,6 +17,7 @@ class IdealTile(CrossbarTile):
 
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
         forward = direction == "forward"
+        self.read_info = {"path": "product", "reason": "ideal: the cells' currents at the driver voltages"}
         if self.device is None:
             g = self._g if forward else self._g.T
             self._add_read(inputs, inputs * g.sum(axis=1))   # a driver feeds every cell of its line

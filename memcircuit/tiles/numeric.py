@@ -31,7 +31,6 @@ class NumericTile(CrossbarTile):
         self._networks: dict[str, tuple[int, NodalNetwork]] = {}
         self._pool = FactorPool()  # the modes share factorisations of equal matrices
         self._inputs_read: dict[str, tuple[int, int]] = {}  # direction -> (cell version, inputs read)
-        self.read_info: dict[str, str] = {}
         super().__init__(*args, **kwargs)
 
     def network(self, mode: str) -> NodalNetwork:

@@ -81,7 +81,6 @@ class SpiceTile(CrossbarTile):
         self._engines: list[SharedEngine] = []
         self._reads: tuple[int, object, dict[str, object]] | None = None  # see _circuits
         self._effective: dict[str, tuple[int, np.ndarray]] = {}  # direction -> (cell version, W)
-        self.read_info: dict[str, str] = {}
         super().__init__(*args, **kwargs)
 
     # -- engines -----------------------------------------------------------------------------
