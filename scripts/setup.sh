@@ -82,8 +82,9 @@ ngspice --version 2>/dev/null | grep -q KLU || die "this ngspice was built witho
 # 1b. SuiteSparse (CHOLMOD, METIS) and OpenBLAS for the numeric solver's sparse Cholesky --------
 # scikit-sparse builds against the system SuiteSparse headers; OpenBLAS replaces the reference
 # BLAS under CHOLMOD's supernodal factorisation (about 2x faster at 256 x 256 tiles). The project
-# limits it to one thread per process (memcircuit/threads.py).
-have_suitesparse() { [ -f /usr/include/suitesparse/cholmod.h ] && ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0'; }
+# limits it to one thread per process (memcircuit/threads.py). A C compiler builds scikit-sparse's
+# extension against the headers.
+have_suitesparse() { [ -f /usr/include/suitesparse/cholmod.h ] && ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' && command -v cc >/dev/null 2>&1; }
 if have_suitesparse; then
   say "SuiteSparse (CHOLMOD) and OpenBLAS: present"
 elif [ -n "${MEMCIRCUIT_SKIP_APT:-}" ]; then
@@ -91,7 +92,9 @@ elif [ -n "${MEMCIRCUIT_SKIP_APT:-}" ]; then
 else
   say "installing SuiteSparse (CHOLMOD) and OpenBLAS"
   export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get install -y -q libsuitesparse-dev libopenblas0-pthread || { as_root apt-get update -q && as_root apt-get install -y -q libsuitesparse-dev libopenblas0-pthread; }
+  pkgs="libsuitesparse-dev libopenblas0-pthread build-essential"
+  # shellcheck disable=SC2086
+  as_root apt-get install -y -q $pkgs || { as_root apt-get update -q && as_root apt-get install -y -q $pkgs; }
   have_suitesparse || die "SuiteSparse headers or OpenBLAS still missing after installing"
 fi
 
