@@ -446,9 +446,6 @@ class NodalNetwork:
             f = f + (nl[: self.topo.n] if part == "u" else nl[self.topo.n:])
         return f
 
-    def _residual(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, None]:
-        return self._currents(x, t), None
-
     def _pool_key(self) -> tuple:
         """Names the linear matrix: the layout, the fixed elements and the cell conductances."""
         g = hashlib.blake2b(self._g_cells.tobytes(), digest_size=16).hexdigest()
@@ -503,7 +500,7 @@ class NodalNetwork:
             x = self._solve_with(f, rhs)
             prev = np.inf
             for it in range(2, min(max_iter, 12) + 1):
-                dx = self._solve_with(f, self._residual(x, t)[0])
+                dx = self._solve_with(f, self._currents(x, t))
                 x -= dx
                 step = float(np.max(np.abs(dx)))
                 if step <= xtol:
@@ -567,7 +564,7 @@ class NodalNetwork:
         refreshed = False
         it = 0
         for it in range(1, max_iter + 1):
-            r, _ = self._residual(x[:, active], t[:, active])
+            r = self._currents(x[:, active], t[:, active])
             dx = lu.solve(r)
             step = np.max(np.abs(dx), axis=0)
             dx *= np.minimum(1.0, limit / np.maximum(step, 1e-300))

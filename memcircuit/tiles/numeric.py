@@ -8,8 +8,8 @@ solve (every node of a line is its driver's node) and take the direct path.
 
 Fixed-state reads: while the cells do not change, a linear network (linear or ohmic cells, ideal
 sense amplifiers) reads exactly through its effective conductance matrix W (IR drop included,
-:meth:`~memcircuit.tiles.nodal.NodalNetwork.effective_matrix`), built with min(rows, cols) solves
-once the inputs read on one cell state reach that number; every later read of that state is a
+:meth:`~memcircuit.tiles.nodal.NodalNetwork.effective_matrices`), built with one solve per driven
+line once the inputs read on one cell state reach that number; every later read of that state is a
 matrix product. ``read_info`` says which path the last read took and why.
 """
 
@@ -56,7 +56,7 @@ class NumericTile(CrossbarTile):
             version, seen = self._inputs_read.get(direction, (-1, 0))
             seen = (seen if version == self._version else 0) + inputs.shape[0]
             self._inputs_read[direction] = (self._version, seen)
-            if seen >= min(self.rows, self.cols):
+            if seen >= inputs.shape[1]:  # W costs one solve per driven line
                 self.read_info = {"path": "product", "reason": "linear circuit, cells unchanged"}
                 w_sense, w_drive = net.effective_matrices()
                 self._add_read(inputs, inputs @ w_drive.T)
