@@ -32,8 +32,10 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -174,7 +176,7 @@ def main() -> None:
     print("| N | method | setup | new state + 100 reads | ratio to splu | per input, product | W build "
           "| product vs one solve | peak MB | spice per input | spice vs numeric |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    scratch = f"/tmp/bench_scale_{os.getpid()}.npy"
+    scratch = os.path.join(tempfile.mkdtemp(prefix="bench_scale-"), "currents.npy")
     for n in (int(s) for s in args.sizes.split(",")):
         methods = ("cholmod", "splu") if n <= args.splu_max else ("cholmod",)
         res = {m: _run(["--child", str(n), m], {"BENCH_OUT": scratch}) for m in methods}
@@ -213,8 +215,7 @@ def main() -> None:
               f"({r['2000_path']}); ratio {r['2000_inputs'] / r['100_inputs']:.2f}x")
         print(f"- 100 inputs as one sweep point each: {r['100_inputs_swept']:.2f} s; product vs sweep "
               f"{r['product_vs_sweep']:.1e} (relative to the largest current)")
-    if os.path.exists(scratch):
-        os.remove(scratch)
+    shutil.rmtree(os.path.dirname(scratch), ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -36,10 +36,12 @@ def run(args: list[str], out: Path) -> dict:
     cmd = [sys.executable, "-c", "import sys; from memcircuit.cli import main; main(sys.argv[1:])", "train", *args,
            "--out", str(out)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would stall the run
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        log.seek(0)
+        err = log.read().decode(errors="replace")
     if status:
         return {"error": err.strip().splitlines()[-1] if err.strip() else f"status {status}"}
     metrics = json.loads((out / "metrics.json").read_text())
