@@ -36,7 +36,7 @@ from memcircuit.tiles.base import FIDELITIES, Tile
 from memcircuit.tiles.energy import flat_energy, sum_energy
 from memcircuit.train.conv import ConvNetwork
 from memcircuit.train.model import ConvModel, DenseModel
-from memcircuit.train.network import MappingConfig, Network, conductance_range
+from memcircuit.train.network import MappingConfig, Network, conductance_range, layer_tile
 from memcircuit.train.optimizers.pulsed import PulseOptimizer
 
 PLACEMENTS = ("write-verify", "open-loop")
@@ -150,25 +150,13 @@ class CircuitNetwork:
             raise
 
     def _make_tile(self, rows: int, cols: int, g: np.ndarray) -> Tile:
-        """A tile like the training loop's (noise stream ``[seed, 1, k]``, variation ``[seed, 5, k]``)
-        holding ``g`` (S), each cell clipped to the range its own device reaches."""
-        from memcircuit.devices import sample_devices
-        from memcircuit.tiles import make_tile
-
+        """A tile like the training loop's (:func:`~memcircuit.train.network.layer_tile`) holding
+        ``g`` (S), each cell clipped to the range its own device reaches."""
         cfg, k = self.cfg, self._tiles
         self._tiles += 1
-        device = self.device
-        if cfg.variation > 0:
-            device = sample_devices(self.device, (rows, cols), np.random.default_rng([cfg.seed, 5, k]),
-                                    spread=cfg.variation)
-            lo, hi = (device.conductance(np.full((rows, cols), x), cfg.v_read) for x in (device.x_min, device.x_max))
-            g = np.clip(g, np.minimum(lo, hi), np.maximum(lo, hi))
-        kw = dict(cfg.tile_options)
-        if cfg.fidelity in ("spice", "hybrid") and cfg.workers > 1:
-            kw["workers"] = cfg.workers
-        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire,
-                         v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]),
-                         **cfg.periphery.tile_kwargs(), **kw)
+        return layer_tile(cfg.fidelity, rows, cols, g, k, device=self.device, seed=cfg.seed, variation=cfg.variation,
+                          v_read=cfg.v_read, workers=cfg.workers, clip_to_device=True,
+                          tile_kwargs={"r_wire": cfg.r_wire, **cfg.periphery.tile_kwargs(), **cfg.tile_options})
 
     def _write_pulses(self) -> None:
         """Open-loop programming (and read-verify rounds) by the pulse optimizers' initial write."""

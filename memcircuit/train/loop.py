@@ -44,7 +44,7 @@ from memcircuit.train.checkpoint import (
 )
 from memcircuit.train.conv import ConvNetwork, conv_network, parse_spec
 from memcircuit.train.datasets import Dataset, load_dataset, require_layers_fit
-from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, conductance_range, cross_entropy
+from memcircuit.train.network import ACTIVATIONS, MappingConfig, Network, conductance_range, cross_entropy, layer_tile
 from memcircuit.train.optimizers import REGISTRY, make_optimizer
 from memcircuit.train.optimizers.base import Factored
 from memcircuit.train.pulses import SCHEMES, PulseCalibration, calibrate, require_finite
@@ -198,31 +198,13 @@ class Trainer:
 
     # -- tiles ---------------------------------------------------------------------------------
     def _make_tile(self, rows: int, cols: int, g: np.ndarray):
-        from memcircuit.tiles import make_tile
-
         cfg = self.cfg
         k = self._tile_count
         self._tile_count += 1
-        kw = dict(cfg.tile_options)
-        if cfg.fidelity == "numeric":
-            # the programming bias of an update in batched solves (docs/BENCHMARKS.md, IR drop
-            # during programming)
-            kw.setdefault("bias_refresh", "program")
-        if cfg.fidelity in ("spice", "hybrid") and cfg.workers > 1:
-            kw["workers"] = cfg.workers
-        device = self.device
-        if cfg.variation > 0:
-            device = self._varied_device((rows, cols), k)
-        return make_tile(cfg.fidelity, rows, cols, device=device, g=g, r_wire=cfg.r_wire, r_wire_row=cfg.r_wire_row,
-                         r_wire_col=cfg.r_wire_col, **cfg.periphery.tile_kwargs(),
-                         v_read=cfg.v_read, rng=np.random.default_rng([cfg.seed, 1, k]), **kw)
-
-    def _varied_device(self, shape: tuple[int, int], k: int):
-        """Device-to-device variation: every parameter spread by ``variation`` (relative sigma)."""
-        from memcircuit.devices import sample_devices
-
-        return sample_devices(self.device, shape, np.random.default_rng([self.cfg.seed, 5, k]),
-                              spread=self.cfg.variation)
+        return layer_tile(cfg.fidelity, rows, cols, g, k, device=self.device, seed=cfg.seed, variation=cfg.variation,
+                          v_read=cfg.v_read, workers=cfg.workers,
+                          tile_kwargs={"r_wire": cfg.r_wire, "r_wire_row": cfg.r_wire_row, "r_wire_col": cfg.r_wire_col,
+                                       **cfg.periphery.tile_kwargs(), **cfg.tile_options})
 
     # -- one epoch -----------------------------------------------------------------------------
     def _program(self, updates, rng: np.random.Generator) -> tuple[int, float]:

@@ -424,3 +424,28 @@ class Network(TileNetwork):
                 prev_a = cache.inputs[k]
                 delta = back * activation_slope(cache.pre[k - 1], prev_a, self.activations[k - 1])
         return out[::-1]
+
+
+def layer_tile(fidelity: str, rows: int, cols: int, g: np.ndarray, k: int, *, device, seed: int, variation: float,
+               v_read: float, workers: int, tile_kwargs: dict, clip_to_device: bool = False) -> Tile:
+    """The ``k``-th tile of a network (training and inference build theirs alike): programming
+    noise from stream ``[seed, 1, k]``, device-to-device variation (relative sigma ``variation``)
+    from ``[seed, 5, k]``, ``workers`` ngspice workers at spice/hybrid, and at ``numeric`` the
+    programming bias of a whole pulse program in batched solves (``bias_refresh="program"``,
+    docs/BENCHMARKS.md) unless ``tile_kwargs`` says otherwise. ``clip_to_device``: each cell's
+    conductance ``g`` (S) clipped to the range its own varied device reaches."""
+    from memcircuit.devices import sample_devices
+    from memcircuit.tiles import make_tile
+
+    kw = dict(tile_kwargs)
+    if fidelity == "numeric":
+        kw.setdefault("bias_refresh", "program")
+    if fidelity in ("spice", "hybrid") and workers > 1:
+        kw["workers"] = workers
+    if variation > 0:
+        device = sample_devices(device, (rows, cols), np.random.default_rng([seed, 5, k]), spread=variation)
+        if clip_to_device:
+            lo, hi = (device.conductance(np.full((rows, cols), x), v_read) for x in (device.x_min, device.x_max))
+            g = np.clip(g, np.minimum(lo, hi), np.maximum(lo, hi))
+    return make_tile(fidelity, rows, cols, device=device, g=g, v_read=v_read, rng=np.random.default_rng([seed, 1, k]),
+                     **kw)
