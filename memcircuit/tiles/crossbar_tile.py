@@ -196,6 +196,26 @@ class CrossbarTile(Tile):
         return v, float(np.sum(v * self._cell_current(v))), 0.0
 
     @property
+    def linear_read(self) -> bool:
+        """True when the read circuit is linear: linear or ohmic cells without access
+        transistors, and ideal (0 V) sense amplifiers (a TIA saturates)."""
+        return self.spec.sense == "ideal" and self.spec.cell == "1R" and (self.device is None or self.device.ohmic)
+
+    def _require_linear_read(self) -> None:
+        if not self.linear_read:
+            raise ConfigError("an effective conductance matrix exists for linear cells with ideal sensing only")
+
+    def effective_matrices(self, direction: str) -> tuple[np.ndarray, np.ndarray]:
+        """(W_sense (sensed lines, driven lines), W_drive (driven lines, driven lines)), S: a
+        read of any input ``v`` in ``direction`` senses ``W_sense @ v`` and draws ``W_drive @ v``
+        from the drivers, IR drop included, while the cells do not change (linear reads only)."""
+        raise ConfigError(f"the {self.fidelity} fidelity has no effective conductance matrix")
+
+    def effective_matrix(self, direction: str) -> np.ndarray:
+        """W_sense of :meth:`effective_matrices`."""
+        return self.effective_matrices(direction)[0]
+
+    @property
     def parasitic_free(self) -> bool:
         """True when the programming bias needs no circuit solve (see :meth:`_direct_bias`)."""
         return self.spec.ideal_wires and self.spec.driver.r_out == 0 and self.spec.cell == "1R"

@@ -1,14 +1,16 @@
 """The ``numeric`` fidelity: our sparse nodal solver of the full topology, numeric-twin updates.
 
-One :class:`~memcircuit.tiles.nodal.NodalNetwork` per mode (forward read, backward read,
-programming bias) is built and factorised lazily and reused until the cells change, so a
-training loop that reads many batches between programming steps pays one factorisation.
+One :class:`~memcircuit.solvers.nodal.NodalNetwork` per mode stamps the circuit the generators
+build for that mode (forward read, backward read, programming bias:
+:func:`memcircuit.circuits.netlists.mode_circuit`, the netlists ngspice receives at ``spice``)
+and is factorised lazily and reused until the cells change, so a training loop that reads many
+batches between programming steps pays one factorisation.
 Programming biases of a tile without wire or driver resistance or access transistors need no
 solve (every node of a line is its driver's node) and take the direct path.
 
 Fixed-state reads: while the cells do not change, a linear network (linear or ohmic cells, ideal
 sense amplifiers) reads exactly through its effective conductance matrix W (IR drop included,
-:meth:`~memcircuit.tiles.nodal.NodalNetwork.effective_matrices`), built with one solve per driven
+:meth:`~memcircuit.solvers.nodal.NodalNetwork.effective_matrices`), built with one solve per driven
 line once the inputs read on one cell state reach that number; every later read of that state is a
 matrix product. ``read_info`` says which path the last read took and why.
 """
@@ -19,9 +21,21 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from memcircuit.circuits.netlists import Cells, mode_circuit, read_probes, sensed_current
+from memcircuit.circuits.spec import CrossbarSpec
+from memcircuit.devices.base import DeviceModel
 from memcircuit.solvers import FactorPool
+from memcircuit.solvers.nodal import NodalNetwork
 from memcircuit.tiles.crossbar_tile import CrossbarTile
-from memcircuit.tiles.nodal import NodalNetwork
+
+
+def crossbar_network(spec: CrossbarSpec, mode: str, *, g: np.ndarray | None = None, device: DeviceModel | None = None,
+                     states: np.ndarray | None = None, factor_method: str = "auto",
+                     pool: FactorPool | None = None) -> NodalNetwork:
+    """The nodal network of a crossbar's ``mode`` circuit (:func:`mode_circuit`) with linear cells
+    ``g`` (S) or ``device`` cells at ``states``."""
+    return NodalNetwork(mode_circuit(spec, Cells(g=g, device=device, states=states), mode),
+                        factor_method=factor_method, pool=pool)
 
 
 class NumericTile(CrossbarTile):
@@ -37,7 +51,7 @@ class NumericTile(CrossbarTile):
         """The (cached) nodal network of ``mode``: ``forward``, ``backward`` or ``bias``."""
         cached = self._networks.get(mode)
         if cached is None:
-            net = NodalNetwork(self.spec, mode, g=self._g, device=self.device, states=self._x, pool=self._pool)
+            net = NodalNetwork(mode_circuit(self.spec, self.cells(), mode), pool=self._pool)
         elif cached[0] != self._version:
             net = cached[1]
             net.set_cells(g=self._g, device=self.device, states=self._x)
@@ -46,19 +60,24 @@ class NumericTile(CrossbarTile):
         self._networks[mode] = (self._version, net)
         return net
 
+    def effective_matrices(self, direction: str) -> tuple[np.ndarray, np.ndarray]:
+        """(W_sense, W_drive), S, from the nodal solver: one solve per driven line
+        (:meth:`NodalNetwork.effective_matrices`), exact."""
+        self._require_linear_read()
+        return self.network(direction).effective_matrices(read_probes(self.spec, direction).sensed)
+
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
         net = self.network(direction)
-        if not net.linear:
+        probes = read_probes(self.spec, direction)
+        if not self.linear_read:
             self.read_info = {"path": "solve", "reason": "non-linear cells or periphery"}
-        elif self.spec.sense != "ideal":
-            self.read_info = {"path": "solve", "reason": "the TIA saturates (non-linear periphery)"}
         else:
             version, seen = self._inputs_read.get(direction, (-1, 0))
             seen = (seen if version == self._version else 0) + inputs.shape[0]
             self._inputs_read[direction] = (self._version, seen)
             if seen >= inputs.shape[1]:  # W costs one solve per driven line
                 self.read_info = {"path": "product", "reason": "linear circuit, cells unchanged"}
-                w_sense, w_drive = net.effective_matrices()
+                w_sense, w_drive = self.effective_matrices(direction)
                 self._add_read(inputs, inputs @ w_drive.T)
                 return inputs @ w_sense.T
             self.read_info = {"path": "solve", "reason": "fewer inputs on this state than a product costs"}
@@ -68,8 +87,9 @@ class NumericTile(CrossbarTile):
         out = []
         for k in range(0, inputs.shape[0], chunk):
             sol = net.solve(inputs[k:k + chunk])
-            self._add_read(inputs[k:k + chunk], sol.driver_currents(), *sol.sense_voltages())
-            out.append(sol.sensed())
+            v_in, v_out = (sol.values(probes.tia_in), sol.values(probes.tia_out)) if probes.tia_in else (None, None)
+            self._add_read(inputs[k:k + chunk], sol.external_currents(), v_in, v_out)
+            out.append(sensed_current(self.spec, sol.values(probes.sensed)))
         return np.concatenate(out, axis=0)
 
     def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
@@ -79,7 +99,7 @@ class NumericTile(CrossbarTile):
         for k in range(0, len(drives), chunk):
             drive = np.array([np.concatenate(d) for d in drives[k:k + chunk]])
             sol = self.network("bias").solve(drive)
-            currents = sol.driver_currents()
+            currents = sol.external_currents()
             power = np.sum(drive * currents, axis=1)
             lost = np.sum(currents**2, axis=1) * self.spec.driver.r_out
             yield from zip(sol.cell_voltages(), power.tolist(), lost.tolist())
@@ -89,6 +109,6 @@ class NumericTile(CrossbarTile):
             return self._direct_bias(row_v, col_v)
         drive = np.concatenate([row_v, col_v])[None, :]
         sol = self.network("bias").solve(drive)
-        currents = sol.driver_currents()
+        currents = sol.external_currents()
         return sol.cell_voltages()[0], float(np.sum(drive * currents)), \
             float(np.sum(currents**2)) * self.spec.driver.r_out

@@ -37,19 +37,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from memcircuit.circuits.netlists import (
-    XBAR,
     bias_circuit,
-    cell_nodes,
+    cell_terminal_probes,
     crossbar_circuit,
+    driver_probes,
     program_circuit,
-    program_drivers,
     read_analysis,
     read_circuit,
+    read_probes,
     read_sources,
-    sense_vectors,
     sensed_current,
-    state_vector,
-    tia_nodes,
+    state_probes,
 )
 from memcircuit.errors import ConfigError, ModelCompileError
 from memcircuit.netlist import Op
@@ -115,22 +113,15 @@ class SpiceTile(CrossbarTile):
 
     def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> tuple[np.ndarray, dict, np.ndarray]:
         """(sensed currents, energy by component, driver currents) of one shard of a batch."""
-        n_out = self.cols if direction == "forward" else self.rows
         circuit = self._read_circuit(direction)
+        probes = read_probes(self.spec, direction)
         result = self.engine(k).run(circuit, read_analysis(inputs.shape[0]), sources=read_sources(circuit, inputs))
-        values = np.stack([result[name] for name in sense_vectors(self.spec, n_out)], axis=1)
-        i_src = -np.stack([result[f"i({name})"] for name in circuit.external_sources], axis=1)
+        values = np.stack([result[p] for p in probes.sensed], axis=1)
+        i_src = -np.stack([result[p] for p in probes.drivers], axis=1)
         v_sense = v_out = None
-        if self.spec.sense == "tia":
-            v_sense, v_out = (np.stack([result[f"v({node})"] for node in nodes], axis=1)
-                              for nodes in tia_nodes(self.spec, direction))
+        if probes.tia_in:
+            v_sense, v_out = (np.stack([result[p] for p in group], axis=1) for group in (probes.tia_in, probes.tia_out))
         return sensed_current(self.spec, values), read_energy(self.spec, inputs, i_src, v_sense, v_out), i_src
-
-    @property
-    def linear_read(self) -> bool:
-        """True when the read circuit is linear: linear or ohmic cells without access
-        transistors, and ideal (0 V) sense amplifiers (a TIA saturates)."""
-        return self.spec.sense == "ideal" and self.spec.cell == "1R" and (self.device is None or self.device.ohmic)
 
     def effective_matrices(self, direction: str) -> tuple[np.ndarray, np.ndarray]:
         """(W_sense, W_drive), S, measured by ngspice: one sweep point per driven line, each line
@@ -138,18 +129,13 @@ class SpiceTile(CrossbarTile):
         and draws ``W_drive @ v`` from the drivers, equal to ngspice's own solution of that input
         (the circuit is linear). The extraction sweep is not a read of the hardware: its energy
         is not booked."""
-        if not self.linear_read:
-            raise ConfigError("an effective conductance matrix exists for linear cells with ideal sensing only")
+        self._require_linear_read()
         cached = self._effective.get(direction)
         if cached is None or cached[0] != self._version:
             n_in = self.rows if direction == "forward" else self.cols
             sensed, _, i_src = self._read_chunk(0, np.eye(n_in) * self.v_read, direction)
             cached = self._effective[direction] = (self._version, (sensed.T / self.v_read, i_src.T / self.v_read))
         return cached[1]
-
-    def effective_matrix(self, direction: str) -> np.ndarray:
-        """W_sense of :meth:`effective_matrices`."""
-        return self.effective_matrices(direction)[0]
 
     def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
         n_in = inputs.shape[1]
@@ -188,11 +174,14 @@ class SpiceTile(CrossbarTile):
                                                 form=form)
         # keep only what is read back: the states and the drivers (for the energy), not every
         # internal node at every time point (hundreds of MB for a 64 x 32 tile)
-        circuit = circuit.with_saves(*self._state_vectors(form), *self._driver_vectors())
+        states = state_probes(circuit)
+        drivers = driver_probes(self.spec)
+        circuit = circuit.with_saves(*states, *(p for pair in drivers for p in pair))
         result = self.engine(0).run(circuit, tran)
-        self._x = self._final_states(result, form)
+        # a compiled module's state node holds x - x0: its probe adds x0 back
+        self._x = np.array([result[p][-1] for p in states]).reshape(self.spec.shape)
         self._changed()
-        return self._program_report(g_before, program, *self._energy(result),
+        return self._program_report(g_before, program, *self._energy(result, drivers),
                                     {"form": form, "time": result.time, "step_starts": starts, "result": result})
 
     def program_form(self) -> str:
@@ -206,35 +195,15 @@ class SpiceTile(CrossbarTile):
             self._program_form = "osdi" if compiled else "behavioural"
         return self._program_form
 
-    def _state_vectors(self, form: str) -> list[str]:
-        """Result vectors of the device states (see :meth:`_final_states`), row-major."""
-        if form == "osdi":
-            node = getattr(self.device, "state_node", "st").lower()   # a user's Verilog-A model names its own
-            return [f"v(n.{XBAR.lower()}.nxd{i}_{j}#{node})" for i in range(self.rows) for j in range(self.cols)]
-        return [state_vector(i, j) for i in range(self.rows) for j in range(self.cols)]
-
-    def _driver_vectors(self) -> list[str]:
-        """Voltages and currents of every programming driver (energy, waveform plots)."""
-        return [vector for label, _, node in program_drivers(self.spec) for vector in (f"v({node})", f"i(v{label})")]
-
-    def _final_states(self, result, form: str) -> np.ndarray:
-        """Device states at the end of a programming transient.
-
-        Behavioural devices: the state node ``v(xxbar.xd{i}_{j}.x)``. OSDI devices: ngspice keeps
-        ``x - x0`` on the module's internal node, which it names ``n.xxbar.nxd{i}_{j}#st`` for an
-        N instance inside a subcircuit (flattened name of the instance, then the node)."""
-        last = np.array([result[name][-1] for name in self._state_vectors(form)]).reshape(self.spec.shape)
-        return self._x + last if form == "osdi" else last
-
-    def _energy(self, result) -> tuple[float, float]:
+    def _energy(self, result, drivers) -> tuple[float, float]:
         """Energy (J) the drivers deliver, the integral of ``V_source * I_out`` over the run, and
         the part of it lost in their output resistances, the integral of ``I_out^2 r_out``."""
         t = result.time
         total = lost = 0.0
-        for label, _, node in program_drivers(self.spec):
-            current = -result[f"i(v{label})"]
-            total += np.trapezoid(result[f"v({node})"] * current, t)
-            lost += np.trapezoid(current**2, t) * self.spec.driver.r_out
+        for voltage, current in drivers:
+            i_out = -result[current]
+            total += np.trapezoid(result[voltage] * i_out, t)
+            lost += np.trapezoid(i_out**2, t) * self.spec.driver.r_out
         return float(total), float(lost)
 
 
@@ -247,12 +216,10 @@ class HybridTile(SpiceTile):
         return CrossbarTile.program(self, program)
 
     def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
-        result = self.engine(0).run(bias_circuit(self.spec, self.cells(), row_v, col_v), Op())
-        v = np.empty(self.spec.shape)
-        for i in range(self.rows):
-            for j in range(self.cols):
-                top, bottom = cell_nodes(self.spec, i, j)
-                v[i, j] = result.scalar(top) - result.scalar(bottom)
+        circuit = bias_circuit(self.spec, self.cells(), row_v, col_v)
+        result = self.engine(0).run(circuit, Op())
+        top, bottom = cell_terminal_probes(circuit)
+        v = np.array([result.scalar(a) - result.scalar(b) for a, b in zip(top, bottom)]).reshape(self.spec.shape)
         drive = np.concatenate([row_v, col_v])
-        currents = np.array([-result.scalar(f"i(v{label})") for label, _, _ in program_drivers(self.spec)])
+        currents = np.array([-result.scalar(current) for _, current in driver_probes(self.spec)])
         return v, float(np.sum(drive * currents)), float(np.sum(currents**2)) * self.spec.driver.r_out
