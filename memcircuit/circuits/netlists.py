@@ -203,6 +203,8 @@ def bias_circuit(spec: CrossbarSpec, cells: Cells, row_v: np.ndarray | None, col
         elements += driver_elements(f"row{i}", row_port(i), None if row_v is None else float(row_v[i]), spec.driver)
     for j in range(spec.cols):
         elements += driver_elements(f"col{j}", col_port(j), None if col_v is None else float(col_v[j]), spec.driver)
+    if row_v is None:  # a batch of settings is a sweep of the index source (read_analysis)
+        elements.append(index_source())
     return circuit.with_elements(*elements)
 
 

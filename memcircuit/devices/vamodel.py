@@ -32,7 +32,7 @@ from memcircuit.devices.base import DeviceModel
 from memcircuit.devices.model import canonical_form
 from memcircuit.errors import ConfigError
 from memcircuit.netlist.ir import Element, Expr, Model, ModelInstance, Subckt
-from memcircuit.netlist.probes import StateNode
+from memcircuit.netlist.probes import Current, StateNode
 
 #: state nodes and start parameters recognised without --state-node / --state-param, in order
 STATE_NODES = ("x", "w", "state", "s", "st", "xs", "ws")
@@ -260,7 +260,7 @@ class VaDevice(DeviceModel):
                 result = engine.run(circuit, Tran(duration / 10, duration, max_step=duration / 10, uic=True))
             stop = float(result.time[-1])
             for k in ks:
-                current[k] = -float(result[f"i(v{k})"][1])
+                current[k] = -float(result[Current(f"V{k}")][1])
                 rate[k] = float(result[self.state_probe(f"N{k}")][-1]) / stop
         if not (np.all(np.isfinite(current)) and np.all(np.isfinite(rate))):
             raise ConfigError(f"{self.module}: non-finite current or state rate in ngspice")

@@ -32,6 +32,7 @@ and libngspice caps a command at 1023 characters).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -50,7 +51,6 @@ from memcircuit.circuits.netlists import (
     state_probes,
 )
 from memcircuit.errors import ConfigError, ModelCompileError
-from memcircuit.netlist import Op
 from memcircuit.spice import SharedEngine
 from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.tiles.base import ProgramReport, PulseProgram
@@ -208,18 +208,41 @@ class SpiceTile(CrossbarTile):
 
 
 class HybridTile(SpiceTile):
-    """ngspice reads; programming by the numeric twin at ngspice's cell voltages."""
+    """ngspice reads; programming by the numeric twin at ngspice's cell voltages.
+
+    The bias circuit of a cell state is built and parsed once, with every driver an external
+    source: the driver settings of all the intervals solved at that state (the whole program with
+    ``bias_refresh="program"``) are one DC sweep whose points the worker feeds as values, and only
+    the cell terminals and driver currents are saved."""
 
     fidelity = "hybrid"
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._bias_cache: tuple | None = None
+        super().__init__(*args, **kwargs)
 
     def program(self, program: PulseProgram) -> ProgramReport:
         return CrossbarTile.program(self, program)
 
+    def _bias_circuit(self):
+        cached = self._bias_cache
+        if cached is None or cached[0] != self._version:
+            circuit = bias_circuit(self.spec, self.cells(), None, None)
+            top, bottom = cell_terminal_probes(circuit)
+            currents = [current for _, current in driver_probes(self.spec)]
+            circuit = circuit.with_saves(*dict.fromkeys(top + bottom), *currents)
+            cached = self._bias_cache = (self._version, circuit, top, bottom, currents)
+        return cached[1:]
+
+    def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
+        circuit, top, bottom, currents = self._bias_circuit()
+        drive = np.array([np.concatenate(d) for d in drives])
+        result = self.engine(0).run(circuit, read_analysis(drive.shape[0]), sources=read_sources(circuit, drive))
+        v = np.stack([result[p] for p in top], axis=1) - np.stack([result[p] for p in bottom], axis=1)
+        i_out = -np.stack([result[c] for c in currents], axis=1)
+        power = np.sum(drive * i_out, axis=1)
+        lost = np.sum(i_out**2, axis=1) * self.spec.driver.r_out
+        yield from zip(v.reshape(-1, *self.spec.shape), power.tolist(), lost.tolist())
+
     def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
-        circuit = bias_circuit(self.spec, self.cells(), row_v, col_v)
-        result = self.engine(0).run(circuit, Op())
-        top, bottom = cell_terminal_probes(circuit)
-        v = np.array([result.scalar(a) - result.scalar(b) for a, b in zip(top, bottom)]).reshape(self.spec.shape)
-        drive = np.concatenate([row_v, col_v])
-        currents = np.array([-result.scalar(current) for _, current in driver_probes(self.spec)])
-        return v, float(np.sum(drive * currents)), float(np.sum(currents**2)) * self.spec.driver.r_out
+        return next(self._bias_many([(row_v, col_v)]))
