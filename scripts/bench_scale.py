@@ -111,9 +111,9 @@ def spice_child(n: int) -> dict:
     g1, g2, v = _case(n, n)
     out: dict = {"n": n}
     with make_tile("spice", n, n, g=g2, r_wire=R_WIRE, timeout=3600) as tile:
-        tile._sweep(v[:1], "forward")  # worker started, netlist parsed (as in a training loop)
+        tile.solver.sweep(v[:1], "forward")  # worker started, netlist parsed (as in a training loop)
         t0 = _clock()
-        currents = tile._sweep(v[:10], "forward")
+        currents = tile.solver.sweep(v[:10], "forward")
         out["per_input"] = _since(t0)[0] / 10
     ref = np.load(os.environ["BENCH_OUT"])[:10]
     out["vs_numeric"] = float(np.max(np.abs(currents - ref)) / np.max(np.abs(ref)))
@@ -140,7 +140,7 @@ def spice_batches() -> dict:
             out[f"{count}_path"] = tile.read_info["path"]
             if count == 100:
                 t0 = time.perf_counter()
-                swept = tile._sweep(v[:count], "forward")
+                swept = tile.solver.sweep(v[:count], "forward")
                 out["100_inputs_swept"] = time.perf_counter() - t0
                 out["product_vs_sweep"] = float(np.max(np.abs(product - swept)) / np.max(np.abs(swept)))
     return out

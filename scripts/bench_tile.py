@@ -123,7 +123,7 @@ def per_batch_netlist(tile, v: np.ndarray, rng: np.random.Generator) -> np.ndarr
     from memcircuit.circuits.netlists import read_analysis, read_circuit, read_probes, sensed_current
 
     perm = rng.permutation(v.shape[0])
-    circuit = read_circuit(tile.spec, tile.cells(), v[perm], base=tile._base_circuit())
+    circuit = read_circuit(tile.spec, tile.cells(), v[perm], base=tile.solver.base_circuit())
     result = tile.engine(0).run(circuit, read_analysis(v.shape[0]))
     out = np.empty((v.shape[0], tile.cols))
     out[perm] = sensed_current(tile.spec, np.stack([result[p] for p in read_probes(tile.spec).sensed], axis=1))

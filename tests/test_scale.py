@@ -121,12 +121,12 @@ def test_spice_large_batch_is_a_product_equal_to_the_per_input_sweep():
     rows, cols = 8, 6
     g, v, e = _cases(np.random.default_rng(9), rows, cols, 30)
     with make_tile("spice", rows, cols, g=g, r_wire_row=2.0, r_wire_col=6.0) as tile:
-        swept = tile._sweep(v, "forward")
+        swept = tile.solver.sweep(v, "forward")
         product = tile.read(v)              # 30 inputs > 8 driven rows: W from 8 sweep points
         assert tile.read_info["path"] == "product"
         back = tile.read_t(e)
         assert tile.read_info["path"] == "product"
-        back_swept = tile._sweep(e, "backward")
+        back_swept = tile.solver.sweep(e, "backward")
     assert rel(product, swept) < 1e-9
     assert rel(back, back_swept) < 1e-9
     np.testing.assert_allclose(product, _reference_forward(g, v, 2.0, 6.0), rtol=1e-7, atol=1e-13)
@@ -183,10 +183,10 @@ def test_product_reads_book_the_same_read_energy_as_solved_reads(fidelity):
     g, v, _ = _cases(np.random.default_rng(4), rows, cols, 12)
     with make_tile(fidelity, rows, cols, g=g, r_wire_row=2.0, r_wire_col=3.0) as tile:
         tile.take_energy()
-        solved = tile.read(v[:2]) if fidelity == "numeric" else tile._sweep(v, "forward")
+        solved = tile.read(v[:2]) if fidelity == "numeric" else tile.solver.sweep(v, "forward")
         if fidelity == "numeric":
             assert tile.read_info["path"] == "solve"
-            sol = tile.network("forward").solve(v[2:])
+            sol = tile.solver.network("forward").solve(v[2:])
             solved = np.vstack([solved, sol.values(read_probes(tile.spec, "forward").sensed)])
             tile._add_read(v[2:], sol.external_currents())
         e_solved = tile.take_energy()["read"]

@@ -432,8 +432,9 @@ def layer_tile(fidelity: str, rows: int, cols: int, g: np.ndarray, k: int, *, de
     noise from stream ``[seed, 1, k]``, device-to-device variation (relative sigma ``variation``)
     from ``[seed, 5, k]``, ``workers`` ngspice workers at spice/hybrid, and at ``numeric`` and
     ``hybrid`` the programming bias of a whole pulse program in batched solves (one ngspice sweep
-    at hybrid; ``bias_refresh="program"``, docs/BENCHMARKS.md) unless ``tile_kwargs`` says otherwise. ``clip_to_device``: each cell's
-    conductance ``g`` (S) clipped to the range its own varied device reaches."""
+    at hybrid; ``bias_refresh="program"``, docs/BENCHMARKS.md) unless ``tile_kwargs`` says
+    otherwise. ``clip_to_device``: each cell's conductance ``g`` (S) clipped to the range its own
+    varied device reaches."""
     from memcircuit.devices import sample_devices
     from memcircuit.tiles import make_tile
 
