@@ -67,7 +67,7 @@ def thread_table(spec, cells, program, states, counts: list[int], repeat: int) -
                 result = engine.run(circuit, tran)
                 seconds = time.perf_counter() - t0
                 if k not in best or seconds < best[k][0]:
-                    best[k] = (seconds, states(result, "osdi"))
+                    best[k] = (seconds, states(circuit, result))
     finally:
         for engine in engines.values():
             engine.close()
@@ -95,7 +95,7 @@ def thread_table(spec, cells, program, states, counts: list[int], repeat: int) -
 def main(rows, cols, max_units, t_unit, v_prog, seed, repeat, threads, threads_only) -> None:
     """Seconds per programming transient for each device form and step cap (see the module doc)."""
     from memcircuit.circuits import Cells, CrossbarSpec
-    from memcircuit.circuits.netlists import XBAR, program_circuit, state_vector
+    from memcircuit.circuits.netlists import program_circuit, state_probes
     from memcircuit.devices import get_device
     from memcircuit.spice import SharedEngine
 
@@ -107,11 +107,8 @@ def main(rows, cols, max_units, t_unit, v_prog, seed, repeat, threads, threads_o
     widths = [w for s in program.steps for w in (*s.row_widths, *s.col_widths) if w > 0]
     shortest, longest = min(widths), max(widths)
 
-    def states(result, form: str) -> np.ndarray:
-        if form == "osdi":
-            return np.array([[x0[i, j] + result[f"v(n.{XBAR.lower()}.nxd{i}_{j}#st)"][-1] for j in range(cols)]
-                             for i in range(rows)])
-        return np.array([[result[state_vector(i, j)][-1] for j in range(cols)] for i in range(rows)])
+    def states(circuit, result) -> np.ndarray:
+        return np.array([result[p][-1] for p in state_probes(circuit)]).reshape(rows, cols)
 
     settings = [("behavioural", "shortest / 100 (reference)", shortest / 100, 1),
                 ("behavioural", "shortest / 20 (old)", shortest / 20, repeat),
@@ -137,7 +134,7 @@ def main(rows, cols, max_units, t_unit, v_prog, seed, repeat, threads, threads_o
                 result = engine.run(circuit, tran)
                 seconds = time.perf_counter() - t0
                 best = seconds if best is None else min(best, seconds)
-            rows_out.append((form, label, best, len(result.time), states(result, form)))
+            rows_out.append((form, label, best, len(result.time), states(circuit, result)))
     reference = rows_out[0][4]
     old = rows_out[1][2]
     moved = float(np.max(np.abs(reference - x0)))

@@ -7,7 +7,7 @@ ideal sense amplifiers), each method runs in a fresh child process (so its peak 
 own) on the same matrices:
 
 * ``cholmod``: CHOLMOD (nested dissection, ordering computed once per topology) through
-  :class:`memcircuit.tiles.nodal.NodalNetwork`; ``splu``: scipy's SuperLU of the same matrix.
+  :class:`memcircuit.solvers.nodal.NodalNetwork`; ``splu``: scipy's SuperLU of the same matrix.
 * setup: network construction + first factorisation (CHOLMOD: including the symbolic analysis);
   new state: a second conductance matrix on the same topology (numeric factorisation only) and
   100 reads of it. The target ratio is ``cholmod / splu`` of "new state + 100 reads".
@@ -64,14 +64,17 @@ def _since(t0: tuple[float, float]) -> tuple[float, float]:
 def child(n: int, method: str) -> dict:
     """One size and one factorisation method in this process."""
     from memcircuit.circuits import CrossbarSpec
+    from memcircuit.circuits.netlists import read_probes
     from memcircuit.threads import limit_threads
-    from memcircuit.tiles.nodal import NodalNetwork
+    from memcircuit.tiles.numeric import crossbar_network
 
     limit_threads()
     g1, g2, v = _case(n, n)
     out: dict = {"n": n, "method": method}
     t0 = _clock()
-    net = NodalNetwork(CrossbarSpec(n, n, r_wire=R_WIRE), "forward", g=g1, factor_method=method)
+    spec = CrossbarSpec(n, n, r_wire=R_WIRE)
+    sensed = read_probes(spec).sensed
+    net = crossbar_network(spec, "forward", g=g1, factor_method=method)
     net.linear_factor()
     out["setup"] = _since(t0)
     t0 = _clock()
@@ -80,7 +83,7 @@ def child(n: int, method: str) -> dict:
     out["factor"] = _since(t0)
     t0 = _clock()
     chunk = int(max(1, 2e8 // (8 * net.topo.n)))  # as NumericTile reads: ~200 MB of node voltages at a time
-    currents = np.concatenate([net.solve(v[k:k + chunk]).sensed() for k in range(0, v.shape[0], chunk)])
+    currents = np.concatenate([net.solve(v[k:k + chunk]).values(sensed) for k in range(0, v.shape[0], chunk)])
     out["reads"] = _since(t0)
     out["new_state_plus_reads"] = [a + b for a, b in zip(out["factor"], out["reads"])]
     rhs = -net._linear_currents(None, net._terminals(v[:1].T))
@@ -89,7 +92,7 @@ def child(n: int, method: str) -> dict:
     out["one_solve"] = _since(t0)
     if method != "splu":
         t0 = _clock()
-        w = net.effective_matrix()
+        w = net.effective_matrices(sensed)[0]
         out["w_build"] = _since(t0)
         big = np.random.default_rng(1).uniform(-0.2, 0.2, (2000, n))
         t0 = _clock()
@@ -108,9 +111,9 @@ def spice_child(n: int) -> dict:
     g1, g2, v = _case(n, n)
     out: dict = {"n": n}
     with make_tile("spice", n, n, g=g2, r_wire=R_WIRE, timeout=3600) as tile:
-        tile._sweep(v[:1], "forward")  # worker started, netlist parsed (as in a training loop)
+        tile.solver.sweep(v[:1], "forward")  # worker started, netlist parsed (as in a training loop)
         t0 = _clock()
-        currents = tile._sweep(v[:10], "forward")
+        currents = tile.solver.sweep(v[:10], "forward")
         out["per_input"] = _since(t0)[0] / 10
     ref = np.load(os.environ["BENCH_OUT"])[:10]
     out["vs_numeric"] = float(np.max(np.abs(currents - ref)) / np.max(np.abs(ref)))
@@ -137,7 +140,7 @@ def spice_batches() -> dict:
             out[f"{count}_path"] = tile.read_info["path"]
             if count == 100:
                 t0 = time.perf_counter()
-                swept = tile._sweep(v[:count], "forward")
+                swept = tile.solver.sweep(v[:count], "forward")
                 out["100_inputs_swept"] = time.perf_counter() - t0
                 out["product_vs_sweep"] = float(np.max(np.abs(product - swept)) / np.max(np.abs(swept)))
     return out

@@ -94,10 +94,13 @@ def _naive_child(path: str) -> None:
 
 def floor_read(g: np.ndarray, v: np.ndarray, r_wire: float) -> tuple[np.ndarray, float, float]:
     """One scipy sparse LU of the nodal matrix, then one solve per input: (currents, factor s, solve s)."""
+    from memcircuit.circuits.netlists import read_probes
     from memcircuit.circuits.spec import CrossbarSpec
-    from memcircuit.tiles.nodal import NodalNetwork
+    from memcircuit.solvers.nodal import Solution
+    from memcircuit.tiles.numeric import crossbar_network
 
-    net = NodalNetwork(CrossbarSpec(*g.shape, r_wire=r_wire), "forward", g=g)
+    spec = CrossbarSpec(*g.shape, r_wire=r_wire)
+    net = crossbar_network(spec, "forward", g=g)
     t0 = time.perf_counter()
     lu = spla.splu(net.y_uu.tocsc())
     t1 = time.perf_counter()
@@ -106,9 +109,7 @@ def floor_read(g: np.ndarray, v: np.ndarray, r_wire: float) -> tuple[np.ndarray,
         rhs = -(net.y_ut @ net._terminals(v[b:b + 1].T))[:, 0]
         x[:, b] = lu.solve(rhs)
     t2 = time.perf_counter()
-    from memcircuit.tiles.nodal import Solution
-
-    currents = Solution(net, x, net._terminals(v.T)).sensed()
+    currents = Solution(net, x, net._terminals(v.T)).values(read_probes(spec).sensed)
     return currents, t1 - t0, t2 - t1
 
 
@@ -119,13 +120,13 @@ NAIVE = "naive (PySpice rebuild + op, default solver)"
 def per_batch_netlist(tile, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The earlier scheme: a netlist that holds the batch's inputs (``pwl(V(idx), ...)`` drivers),
     written and parsed for every batch (a new order of the inputs is a new text)."""
-    from memcircuit.circuits.netlists import read_analysis, read_circuit, sense_vectors, sensed_current
+    from memcircuit.circuits.netlists import read_analysis, read_circuit, read_probes, sensed_current
 
     perm = rng.permutation(v.shape[0])
-    circuit = read_circuit(tile.spec, tile.cells(), v[perm], base=tile._base_circuit())
+    circuit = read_circuit(tile.spec, tile.cells(), v[perm], base=tile.solver.base_circuit())
     result = tile.engine(0).run(circuit, read_analysis(v.shape[0]))
     out = np.empty((v.shape[0], tile.cols))
-    out[perm] = sensed_current(tile.spec, np.stack([result[k] for k in sense_vectors(tile.spec, tile.cols)], axis=1))
+    out[perm] = sensed_current(tile.spec, np.stack([result[p] for p in read_probes(tile.spec).sensed], axis=1))
     return out
 
 

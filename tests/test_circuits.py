@@ -8,13 +8,14 @@ import pytest
 from memcircuit.circuits import AdcParams, Cells, CrossbarSpec, DriverParams, OpAmpParams, TiaParams
 from memcircuit.circuits.crossbar import crossbar_subckt
 from memcircuit.circuits.drivers import dac_quantise, half_select, index_driver, index_source, pulse_waveforms
-from memcircuit.circuits.netlists import read_analysis, read_circuit, sense_vectors, sensed_current
+from memcircuit.circuits.netlists import read_analysis, read_circuit, read_probes, sensed_current
 from memcircuit.circuits.sense import adc_expr, adc_quantise, soft_clip, tia_linear_gain, tia_output
 from memcircuit.circuits.signed import combine, logical_cols, pairs, physical_cols, weights_to_conductances
 from memcircuit.circuits.spec import TransistorParams
 from memcircuit.circuits.transistor import level1_channel, level1_model
 from memcircuit.errors import ConfigError
 from memcircuit.netlist import BehavioralSource, Circuit, DcSweep, ModelInstance, Resistor, VoltageSource, write
+from memcircuit.netlist.arrays import lower
 from memcircuit.spice import run
 from memcircuit.tiles import PulseStep, make_tile
 
@@ -24,24 +25,24 @@ def test_crossbar_subckt_structure():
     g = np.full((3, 4), 1e-5)
     g[1, 2] = 0.0  # an empty cell is left out
     sub, extra, models, includes = crossbar_subckt(spec, g=g)
-    names = [e.name for e in sub.elements]
+    names = [e.name for e in lower(sub.elements)]
     assert sub.ports == ("r0", "r1", "r2", "c0", "c1", "c2", "c3")
     assert sum(n.startswith("Rx") for n in names) == 11 and "Rx1_2" not in names
     assert sum(n.startswith("Rr") for n in names) == 12      # driver->first cell + between cells
     assert sum(n.startswith("Rc") for n in names) == 8       # between cells on columns
     assert sum(n.startswith("Rb") for n in names) == 4       # last cell -> sense amplifier
     assert extra == () and models == () and includes == ()
-    cell = next(e for e in sub.elements if e.name == "Rx0_0")
+    cell = next(e for e in lower(sub.elements) if e.name == "Rx0_0")
     assert cell.nodes == ("r0_0", "c0_0") and cell.resistance == pytest.approx(1e5)
     # no wire resistance: cells sit on the ports themselves
     bare, *_ = crossbar_subckt(CrossbarSpec(2, 2), g=np.ones((2, 2)) * 1e-5)
-    assert {e.nodes for e in bare.elements} == {("r0", "c0"), ("r0", "c1"), ("r1", "c0"), ("r1", "c1")}
+    assert {e.nodes for e in lower(bare.elements)} == {("r0", "c0"), ("r0", "c1"), ("r1", "c0"), ("r1", "c1")}
 
 
 def test_one_t_one_r_and_errors():
     spec = CrossbarSpec(2, 2, cell="1T1R", r_wire=1.0, transistor=TransistorParams(w=2e-6))
     sub, _, models, _ = crossbar_subckt(spec, g=np.full((2, 2), 1e-5))
-    mos = [e for e in sub.elements if isinstance(e, ModelInstance)]
+    mos = [e for e in lower(sub.elements) if isinstance(e, ModelInstance)]
     assert len(mos) == 4 and mos[0].nodes == ("m0_0", "w0", "c0_0", "0")
     assert models == (level1_model(spec.transistor),)
     assert sub.ports[-2:] == ("w0", "w1")
@@ -213,7 +214,7 @@ def test_read_circuit_with_adc_and_r_out_matches_numeric():
     g = rng.uniform(1e-6, 1e-4, (5, 4))
     v = rng.uniform(-0.2, 0.2, (6, 5))
     result = run(read_circuit(spec, Cells(g=g), v), read_analysis(6))
-    spice = sensed_current(spec, np.stack([result[n] for n in sense_vectors(spec, 4)], axis=1))
+    spice = sensed_current(spec, np.stack([result[p] for p in read_probes(spec).sensed], axis=1))
     numeric = make_tile("numeric", 5, 4, g=g, r_wire=3.0, sense="tia", tia=spec.tia, adc=spec.adc,
                         driver=spec.driver).read(v)
     lsb_current = spec.adc.lsb / spec.tia.r_f
@@ -276,6 +277,6 @@ def test_opamp_bandwidth_follower_step_matches_single_pole():
 
 def test_parasitic_capacitance_elements():
     sub, *_ = crossbar_subckt(CrossbarSpec(2, 3, r_wire=1.0, c_wire=2e-15), g=np.full((2, 3), 1e-5))
-    caps = [e for e in sub.elements if e.name.startswith("C")]
+    caps = [e for e in lower(sub.elements) if e.name.startswith("C")]
     assert len(caps) == 12 and all(c.capacitance == 2e-15 and c.nodes[1] == "0" for c in caps)
     assert {c.nodes[0] for c in caps} >= {"r1_2", "c0_0"}

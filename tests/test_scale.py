@@ -15,11 +15,12 @@ import pytest
 from test_wire_resistance import _cases, _reference_backward, _reference_forward
 
 from memcircuit.circuits import CrossbarSpec
+from memcircuit.circuits.netlists import read_probes
 from memcircuit.devices import get_device
 from memcircuit.errors import ConfigError
 from memcircuit.solvers import cholmod_available, factorize
 from memcircuit.tiles import make_tile
-from memcircuit.tiles.nodal import NodalNetwork
+from memcircuit.tiles.numeric import crossbar_network
 
 
 def rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -30,7 +31,7 @@ def test_cholmod_is_installed_and_used_for_symmetric_matrices():
     assert cholmod_available()  # scripts/setup.sh installs it; CI must not silently fall back
     rng = np.random.default_rng(1)
     spec = CrossbarSpec(12, 9, r_wire_row=2.0, r_wire_col=5.0)
-    net = NodalNetwork(spec, "forward", g=rng.uniform(1e-5, 1e-3, (12, 9)))
+    net = crossbar_network(spec, "forward", g=rng.uniform(1e-5, 1e-3, (12, 9)))
     assert net.symmetric
     a = net.y_uu
     b = rng.normal(size=(a.shape[0], 3))
@@ -47,8 +48,9 @@ def test_both_factorisations_equal_badcrossbar(method):
     g, v, e = _cases(np.random.default_rng(7), 10, 8, 4)
     for mode, drive, ref in (("forward", v, _reference_forward(g, v, 2.5, 0.7)),
                              ("backward", e, _reference_backward(g, e, 2.5, 0.7))):
-        net = NodalNetwork(CrossbarSpec(10, 8, r_wire_row=2.5, r_wire_col=0.7), mode, g=g, factor_method=method)
-        out = net.solve(drive).sensed()
+        net_spec = CrossbarSpec(10, 8, r_wire_row=2.5, r_wire_col=0.7)
+        net = crossbar_network(net_spec, mode, g=g, factor_method=method)
+        out = net.solve(drive).values(read_probes(net_spec, mode).sensed)
         assert net.linear_factor().method == method
         np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-15)
 
@@ -63,7 +65,7 @@ def test_fixed_state_reads_are_a_product_equal_to_the_solve():
         assert tile.read_info["path"] == "product"
         back = tile.read_t(e)
         assert tile.read_info["path"] == "product"
-        w = tile.network("forward").effective_matrix()
+        w = tile.effective_matrix("forward")
     np.testing.assert_allclose(first, _reference_forward(g, v[:3], 1.5, 4.0), rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(many, _reference_forward(g, v, 1.5, 4.0), rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(back, _reference_backward(g, e, 1.5, 4.0), rtol=1e-9, atol=1e-15)
@@ -91,7 +93,7 @@ def test_product_path_follows_the_cells_and_refuses_non_linear_circuits():
         tile.read(rng.uniform(-0.1, 0.1, (12, 6)))
         assert tile.read_info["path"] == "solve"
         with pytest.raises(ConfigError, match="ideal sensing"):
-            tile.network("forward").effective_matrix()
+            tile.effective_matrix("forward")
 
 
 def test_stale_factorisation_refinement_equals_a_fresh_solve():
@@ -102,16 +104,16 @@ def test_stale_factorisation_refinement_equals_a_fresh_solve():
     spec = CrossbarSpec(16, 12, r_wire_row=2.0, r_wire_col=1.0)
     x = rng.uniform(0, 1, spec.shape)
     drive = np.r_[rng.uniform(-1, 1, 16), rng.uniform(-0.5, 0.5, 12)][None, :]
-    net = NodalNetwork(spec, "bias", device=dev, states=x)
+    net = crossbar_network(spec, "bias", device=dev, states=x)
     net.solve(drive)
     first = net.linear_factor()
     x2 = np.clip(x + rng.normal(0, 0.02, spec.shape), 0, 1)
     net.set_cells(device=dev, states=x2)
     refined = net.solve(drive)
     assert net._lin[1] is first and refined.iterations > 1    # no new factorisation
-    fresh = NodalNetwork(spec, "bias", device=dev, states=x2).solve(drive)
+    fresh = crossbar_network(spec, "bias", device=dev, states=x2).solve(drive)
     assert rel(refined.cell_voltages(), fresh.cell_voltages()) < 1e-9
-    assert rel(refined.driver_currents(), fresh.driver_currents()) < 1e-9
+    assert rel(refined.external_currents(), fresh.external_currents()) < 1e-9
 
 
 @pytest.mark.ngspice
@@ -119,12 +121,12 @@ def test_spice_large_batch_is_a_product_equal_to_the_per_input_sweep():
     rows, cols = 8, 6
     g, v, e = _cases(np.random.default_rng(9), rows, cols, 30)
     with make_tile("spice", rows, cols, g=g, r_wire_row=2.0, r_wire_col=6.0) as tile:
-        swept = tile._sweep(v, "forward")
+        swept = tile.solver.sweep(v, "forward")
         product = tile.read(v)              # 30 inputs > 8 driven rows: W from 8 sweep points
         assert tile.read_info["path"] == "product"
         back = tile.read_t(e)
         assert tile.read_info["path"] == "product"
-        back_swept = tile._sweep(e, "backward")
+        back_swept = tile.solver.sweep(e, "backward")
     assert rel(product, swept) < 1e-9
     assert rel(back, back_swept) < 1e-9
     np.testing.assert_allclose(product, _reference_forward(g, v, 2.0, 6.0), rtol=1e-7, atol=1e-13)
@@ -181,11 +183,12 @@ def test_product_reads_book_the_same_read_energy_as_solved_reads(fidelity):
     g, v, _ = _cases(np.random.default_rng(4), rows, cols, 12)
     with make_tile(fidelity, rows, cols, g=g, r_wire_row=2.0, r_wire_col=3.0) as tile:
         tile.take_energy()
-        solved = tile.read(v[:2]) if fidelity == "numeric" else tile._sweep(v, "forward")
+        solved = tile.read(v[:2]) if fidelity == "numeric" else tile.solver.sweep(v, "forward")
         if fidelity == "numeric":
             assert tile.read_info["path"] == "solve"
-            solved = np.vstack([solved, tile.network("forward").solve(v[2:]).sensed()])
-            tile._add_read(v[2:], tile.network("forward").solve(v[2:]).driver_currents())
+            sol = tile.solver.network("forward").solve(v[2:])
+            solved = np.vstack([solved, sol.values(read_probes(tile.spec, "forward").sensed)])
+            tile._add_read(v[2:], sol.external_currents())
         e_solved = tile.take_energy()["read"]
         tile.set_conductances(g)        # a new state: nothing cached
         product = tile.read(v)

@@ -214,12 +214,12 @@ def test_numeric_factorisation_is_reused(rng):
     g, v, _ = random_case(rng, 5, 5)
     tile = NumericTile(CrossbarSpec(5, 5, r_wire=2.0), g=g)
     tile.read(v[:1])
-    net = tile.network("forward")
+    net = tile.solver.network("forward")
     lu = net.linear_factor()
     tile.read(v[:1])
     assert net.linear_factor() is lu and net._last_iterations == 1  # same cells: same factorisation
     tile.set_conductances(g * 1.01)
-    assert tile.network("forward") is net and net._lin[1] is lu  # kept: it starts the next solve
+    assert tile.solver.network("forward") is net and net._lin[1] is lu  # kept: it starts the next solve
     assert rel(tile.read(v[:1]), dense_reference(g * 1.01, v[:1], 2.0)) < 1e-9
     assert net._last_iterations > 1 and net._lin[1] is lu  # refined with the stale factorisation
     tile.set_conductances(g * 2)

@@ -132,10 +132,10 @@ def test_parasitic_free_bias_skips_the_solve_and_equals_the_nodal_solution(devic
     row_v, col_v = rng.uniform(-1, 1, ROWS), rng.uniform(-1, 1, COLS)
     with make_tile("numeric", ROWS, COLS, device=device, states=x0, r_wire=0.0) as tile:
         assert tile.parasitic_free
-        v_direct, p_direct, lost = tile._bias(row_v, col_v)
+        v_direct, p_direct, lost = tile.direct_bias(row_v, col_v)
         assert lost == 0.0                                    # no driver resistance
-        sol = tile.network("bias").solve(np.concatenate([row_v, col_v])[None, :])
-        p_nodal = float(np.sum(np.concatenate([row_v, col_v]) * sol.driver_currents()))
+        sol = tile.solver.network("bias").solve(np.concatenate([row_v, col_v])[None, :])
+        p_nodal = float(np.sum(np.concatenate([row_v, col_v]) * sol.external_currents()))
         np.testing.assert_allclose(v_direct, sol.cell_voltages()[0], rtol=1e-9, atol=1e-12)
         assert p_direct == pytest.approx(p_nodal, rel=1e-6)
     with make_tile("numeric", ROWS, COLS, device=device, states=x0, r_wire=1.0) as tile:

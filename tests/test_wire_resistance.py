@@ -80,13 +80,14 @@ def test_r_wire_sets_both_and_each_line_can_override():
 
 def test_netlist_has_segments_only_on_resistive_lines():
     from memcircuit.circuits.crossbar import crossbar_subckt
+    from memcircuit.netlist.arrays import lower
 
     sub = crossbar_subckt(CrossbarSpec(2, 3, r_wire_row=2.0, r_wire_col=0.0), g=np.full((2, 3), 1e-4))[0]
-    wires = {e.name: e for e in sub.elements if e.name.startswith(("Rr", "Rc", "Rb"))}
+    wires = {e.name: e for e in lower(sub.elements) if e.name.startswith(("Rr", "Rc", "Rb"))}
     assert sorted(wires) == [f"Rr{i}_{j}" for i in range(2) for j in range(3)]
     assert all(w.resistance == 2.0 for w in wires.values())
     sub = crossbar_subckt(CrossbarSpec(2, 3, r_wire_row=0.0, r_wire_col=5.0), g=np.full((2, 3), 1e-4))[0]
-    names = sorted(e.name for e in sub.elements if e.name.startswith(("Rr", "Rc", "Rb")))
+    names = sorted(e.name for e in lower(sub.elements) if e.name.startswith(("Rr", "Rc", "Rb")))
     assert names == ["Rb0", "Rb1", "Rb2", "Rc1_0", "Rc1_1", "Rc1_2"]
 
 

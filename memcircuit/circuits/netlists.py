@@ -22,15 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memcircuit.circuits.crossbar import col_port, crossbar_subckt, row_port
+from memcircuit.circuits.crossbar import cell_array, col_port, crossbar_subckt, row_port
 from memcircuit.circuits.drivers import driver_elements, index_source, pulse_waveforms
+from memcircuit.circuits.elements import CellArray, Tia
 from memcircuit.circuits.opamp_ptm import PTM_OPAMP_SUBCKT, transistor_opamp
-from memcircuit.circuits.sense import OPAMP_SUBCKT, adc_expr, opamp_subckt
+from memcircuit.circuits.sense import OPAMP_SUBCKT, opamp_subckt
 from memcircuit.circuits.spec import SIGNED, CrossbarSpec
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError
 from memcircuit.netlist import (
-    BehavioralSource,
     Circuit,
     DcSweep,
     Element,
@@ -40,8 +40,10 @@ from memcircuit.netlist import (
     Vcvs,
     VoltageSource,
 )
+from memcircuit.netlist.probes import Current, Probe, StateNode, Voltage
 
 XBAR = "Xxbar"
+XBAR_SUBCKT = "crossbar"
 # Tighter than ngspice's defaults (reltol 1e-3, vntol 1 uV, abstol 1 pA) so that non-linear cells
 # converge to what the numeric solver computes; linear networks still take 2 iterations per point.
 SOLVER_OPTIONS = (("reltol", 1e-6), ("vntol", 1e-9), ("abstol", 1e-15))
@@ -80,20 +82,16 @@ def crossbar_circuit(spec: CrossbarSpec, cells: Cells, form: str = "frozen",
                    osdi=osdi, options=options)
 
 
-def _sense(spec: CrossbarSpec, k: int, port: str) -> list[Element]:
+def _sense(spec: CrossbarSpec, k: int, port: str) -> VoltageSource | Tia:
+    """Sense amplifier ``k`` on ``port``: an ideal 0 V source ``Vsense{k}`` or a TIA."""
     if spec.sense == "ideal":
-        return [VoltageSource(f"Vsense{k}", (port, "0"), dc=0.0)]
+        return VoltageSource(f"Vsense{k}", (port, "0"), dc=0.0)
     amp = PTM_OPAMP_SUBCKT if spec.tia.transistor else OPAMP_SUBCKT
-    out = [SubcktInstance(f"Xtia{k}", ("0", port, f"o{k}"), amp), Resistor(f"Rf{k}", (port, f"o{k}"), spec.tia.r_f)]
-    if spec.adc is not None:
-        out.append(BehavioralSource(f"Badc{k}", (f"q{k}", "0"), "V", adc_expr(f"o{k}", spec.adc)))
-    return out
+    return Tia(f"tia{k}", port=port, k=k, tia=spec.tia, adc=spec.adc, amp=amp)
 
 
 def _with_sense(circuit: Circuit, spec: CrossbarSpec, sensed_ports: Sequence[str]) -> Circuit:
-    elements: list[Element] = []
-    for k, port in enumerate(sensed_ports):
-        elements += _sense(spec, k, port)
+    elements = [_sense(spec, k, port) for k, port in enumerate(sensed_ports)]
     if spec.sense == "tia":
         if spec.tia.transistor:
             sub, includes = transistor_opamp()
@@ -105,19 +103,33 @@ def _with_sense(circuit: Circuit, spec: CrossbarSpec, sensed_ports: Sequence[str
     return circuit.with_elements(*elements)
 
 
-def sense_vectors(spec: CrossbarSpec, n: int) -> list[str]:
-    """Result vectors that carry the sensed quantity of lines ``0..n-1``."""
+@dataclass(frozen=True)
+class ReadProbes:
+    """What a read circuit reports, per line: ``sensed`` (the sense current (A) of an ideal
+    amplifier, or the TIA / ADC output (V): convert with :func:`sensed_current`), ``drivers``
+    (current into each driver source, ngspice's sign: minus what it delivers), ``tia_in`` /
+    ``tia_out`` (TIA input and output voltages; empty for ideal sensing)."""
+
+    sensed: tuple[Probe, ...]
+    drivers: tuple[Current, ...]
+    tia_in: tuple[Voltage, ...] = ()
+    tia_out: tuple[Voltage, ...] = ()
+
+    @property
+    def energy(self) -> tuple[Probe, ...]:
+        """The probes the read's energy needs (:mod:`memcircuit.tiles.energy`)."""
+        return self.drivers + self.tia_in + self.tia_out
+
+
+def read_probes(spec: CrossbarSpec, direction: str = "forward") -> ReadProbes:
+    """The probes of :func:`read_circuit` in ``direction`` (the same names it writes)."""
+    driven, sensed = _lines(spec, direction)
+    drivers = tuple(Current(f"Vdrv{k}") for k in range(len(driven)))
+    amps = [_sense(spec, k, port) for k, port in enumerate(sensed)]
     if spec.sense == "ideal":
-        return [f"i(vsense{k})" for k in range(n)]
-    if spec.adc is not None:
-        return [f"v(q{k})" for k in range(n)]
-    return [f"v(o{k})" for k in range(n)]
-
-
-def tia_nodes(spec: CrossbarSpec, direction: str) -> tuple[list[str], list[str]]:
-    """(inverting inputs, outputs) of the TIAs of a read in ``direction``, as node names."""
-    sensed = _lines(spec, direction)[1]
-    return sensed, [f"o{k}" for k in range(len(sensed))]
+        return ReadProbes(tuple(Current(a.name) for a in amps), drivers)
+    return ReadProbes(tuple(a.sensed_probe() for a in amps), drivers, tuple(a.input_probe() for a in amps),
+                      tuple(a.output_probe() for a in amps))
 
 
 def sensed_current(spec: CrossbarSpec, values: np.ndarray) -> np.ndarray:
@@ -143,7 +155,7 @@ def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray | None, *,
     batch: run it in a :class:`~memcircuit.spice.SharedEngine` with
     ``sources=read_sources(circuit, inputs)``.
 
-    Only the sensed vectors (:func:`sense_vectors`) are saved.
+    Only what :func:`read_probes` names is saved.
 
     ``base`` is a cached :func:`crossbar_circuit` of the same cells (saves rebuilding it)."""
     driven, sensed = _lines(spec, direction)
@@ -156,10 +168,8 @@ def read_circuit(spec: CrossbarSpec, cells: Cells, inputs: np.ndarray | None, *,
     circuit = _with_sense(circuit.with_elements(*elements), spec, sensed)
     # with external drivers (the tiles' form), their currents and the TIA nodes give the read's
     # energy (memcircuit.tiles.energy)
-    energy = [f"i(vdrv{k})" for k in range(len(driven))] if inputs is None else []
-    if spec.sense == "tia" and inputs is None:
-        energy += [f"v({node})" for nodes in tia_nodes(spec, direction) for node in nodes]
-    return circuit.with_saves(*sense_vectors(spec, len(sensed)), *energy)
+    probes = read_probes(spec, direction)
+    return circuit.with_saves(*probes.sensed, *(probes.energy if inputs is None else ()))
 
 
 def _batch_inputs(inputs: np.ndarray, n_driven: int, direction: str) -> np.ndarray:
@@ -182,34 +192,57 @@ def read_analysis(batch: int) -> DcSweep:
     return DcSweep("Vidx", 0.0, float(batch - 1), 1.0)
 
 
-def bias_circuit(spec: CrossbarSpec, cells: Cells, row_v: np.ndarray, col_v: np.ndarray,
+def bias_circuit(spec: CrossbarSpec, cells: Cells, row_v: np.ndarray | None, col_v: np.ndarray | None,
                  title: str = "memcircuit crossbar bias") -> Circuit:
-    """Rows and columns driven at DC (``Vrow{i}``, ``Vcol{j}`` behind ``r_out``), states frozen."""
+    """Rows and columns driven at DC (``Vrow{i}``, ``Vcol{j}`` behind ``r_out``), states frozen;
+    ``row_v = col_v = None`` makes every driver an external source (values per solve, rows then
+    columns)."""
     circuit = crossbar_circuit(spec, cells, "frozen", title)
     elements: list[Element] = []
     for i in range(spec.rows):
-        elements += driver_elements(f"row{i}", row_port(i), float(row_v[i]), spec.driver)
+        elements += driver_elements(f"row{i}", row_port(i), None if row_v is None else float(row_v[i]), spec.driver)
     for j in range(spec.cols):
-        elements += driver_elements(f"col{j}", col_port(j), float(col_v[j]), spec.driver)
+        elements += driver_elements(f"col{j}", col_port(j), None if col_v is None else float(col_v[j]), spec.driver)
+    if row_v is None:  # a batch of settings is a sweep of the index source (read_analysis)
+        elements.append(index_source())
     return circuit.with_elements(*elements)
 
 
-def cell_nodes(spec: CrossbarSpec, i: int, j: int) -> tuple[str, str]:
-    """Top-level vector names of the two terminals of the cell *element* (i, j)."""
-    from memcircuit.circuits.crossbar import col_node, row_node
-
-    top = row_node(spec, i, j)
-    bottom = f"m{i}_{j}" if spec.cell == "1T1R" else col_node(spec, i, j)
-
-    def name(node: str) -> str:
-        return node if node[0] in "rc" and node[1:].isdigit() else f"{XBAR.lower()}.{node}"
-
-    return f"v({name(top)})", f"v({name(bottom)})"
+def cells_of(circuit: Circuit) -> CellArray:
+    """The cells of a circuit made by :func:`crossbar_circuit` (and the circuits built on it)."""
+    return cell_array(next(s for s in circuit.subckts if s.name == XBAR_SUBCKT))
 
 
-def state_vector(i: int, j: int) -> str:
-    """Result vector of the state of cell (i, j) in a transient with behavioural devices."""
-    return f"v({XBAR.lower()}.xd{i}_{j}.x)"
+def cell_terminal_probes(circuit: Circuit) -> tuple[list[Voltage], list[Voltage]]:
+    """Voltage probes of the two terminals of every cell element (row-major): the row side and
+    the other side (the column node, or the middle node of a 1T1R cell)."""
+    cells = cells_of(circuit)
+
+    def probe(pins, k: int) -> Voltage:
+        name = pins.name(k)
+        # ports are top-level nodes of the same name; other nodes live inside the crossbar
+        return Voltage(name) if len(pins.bus_of(k).shape) == 1 else Voltage(name, (XBAR,))
+
+    top, bottom = cells.pins
+    return [probe(top, k) for k in range(cells.size)], [probe(bottom, k) for k in range(cells.size)]
+
+
+def state_probes(circuit: Circuit) -> list[StateNode]:
+    """Probes of every cell's state (row-major) in a programming transient."""
+    return cells_of(circuit).state_probes((XBAR,))
+
+
+MODES = ("forward", "backward", "bias")
+
+
+def mode_circuit(spec: CrossbarSpec, cells: Cells, mode: str) -> Circuit:
+    """The DC circuit of a tile in ``mode`` with external drivers: a ``forward`` or ``backward``
+    read (:func:`read_circuit`) or the programming ``bias`` (:func:`bias_circuit`), states frozen."""
+    if mode == "bias":
+        return bias_circuit(spec, cells, None, None)
+    if mode in DIRECTIONS:
+        return read_circuit(spec, cells, None, direction=mode)
+    raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
 
 
 def program_circuit(spec: CrossbarSpec, cells: Cells, steps: Sequence, *, edge: float = 1e-9, gap: float = 10e-9,
@@ -218,7 +251,7 @@ def program_circuit(spec: CrossbarSpec, cells: Cells, steps: Sequence, *, edge: 
     """A pulse program as one transient: ``(circuit, analysis, step start times)``.
 
     Row and column drivers are PWL sources ``Vrow{i}``/``Vcol{j}`` behind ``r_out``; device
-    states start at ``cells.states`` and evolve; read them back with :func:`state_vector`.
+    states start at ``cells.states`` and evolve; read them back with :func:`state_probes`.
     """
     if cells.device is None:
         raise ConfigError("programming needs memristor cells (pass a device); linear resistors do not change")
@@ -246,9 +279,14 @@ def program_circuit(spec: CrossbarSpec, cells: Cells, steps: Sequence, *, edge: 
 def program_drivers(spec: CrossbarSpec) -> list[tuple[str, str, str]]:
     """``(label, port, node)`` of every row then column driver of a programming or bias circuit:
     source ``V<label>`` sets ``node``, the line's ``port`` itself or, behind the driver's output
-    resistance ``R<label>``, ``d_<label>``. Vectors: ``v(node)``, ``i(v<label>)``."""
+    resistance ``R<label>``, ``d_<label>`` (probes: :func:`driver_probes`)."""
     lines = [(f"row{i}", row_port(i)) for i in range(spec.rows)] + [(f"col{j}", col_port(j)) for j in range(spec.cols)]
     return [(label, port, f"d_{label}" if spec.driver.r_out > 0 else port) for label, port in lines]
+
+
+def driver_probes(spec: CrossbarSpec) -> list[tuple[Voltage, Current]]:
+    """(source voltage, source current) probes of every row then column programming driver."""
+    return [(Voltage(node), Current(f"V{label}")) for label, _, node in program_drivers(spec)]
 
 
 def standalone_circuit(spec: CrossbarSpec, cells: Cells, v_read: np.ndarray | float = 0.1, *,

@@ -1,9 +1,9 @@
 """Frozen parameter classes of a crossbar tile and its periphery (SI units throughout).
 
 One :class:`CrossbarSpec` describes the physical tile: size, cell type, wire resistance, drivers,
-sense amplifiers and ADC. The netlist generators (:mod:`memcircuit.circuits.netlists`) and the
-numeric nodal solver (:mod:`memcircuit.tiles.nodal`) both read it, so that every fidelity
-simulates the same topology.
+sense amplifiers and ADC. The generators (:mod:`memcircuit.circuits.crossbar`,
+:mod:`memcircuit.circuits.netlists`) turn it into one circuit that both back ends read: the
+ngspice writer and the nodal solver (:mod:`memcircuit.solvers.nodal`).
 
 Topology (docs/DESIGN.md): rows are driven from the left end, columns sensed at the bottom end. One
 wire resistance per segment, ``r_wire_row`` on the word lines (rows: driver to the first cell and

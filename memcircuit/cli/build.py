@@ -58,6 +58,7 @@ def crossbar(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, s
     from memcircuit.circuits.signed import physical_cols
     from memcircuit.circuits.spec import CrossbarSpec
     from memcircuit.netlist import Op, Tran, write
+    from memcircuit.netlist.arrays import element_count
     from memcircuit.tiles import resolve_device
     from memcircuit.tiles.crossbar_tile import invert_conductance
 
@@ -94,7 +95,8 @@ def crossbar(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, s
     if json_out:
         emit_json({"rows": rows, "cols": cols, "physical_cols": phys, "cell": cell, "signed": signed,
                    "sense": sense, "r_wire": r_wire, "device": device, "output": output,
-                   "elements": len(circuit.elements) + sum(len(s.elements) for s in circuit.subckts),
+                   "elements": sum(element_count(items) for items in
+                                   (circuit.elements, *(s.elements for s in circuit.subckts))),
                    "lines": text.count("\n")}, json_out)
 
 

@@ -260,7 +260,7 @@ def program(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, g_
 
 def _plot_program(prog, report, spec, path: str) -> None:
     from memcircuit.circuits.drivers import pulse_waveforms
-    from memcircuit.circuits.netlists import program_drivers
+    from memcircuit.circuits.netlists import driver_probes
     from memcircuit.plot import save_figure
     from memcircuit.plot.tile import plot_pulse_waveforms
 
@@ -270,10 +270,11 @@ def _plot_program(prog, report, spec, path: str) -> None:
     if result is not None:  # spice: the simulated waveforms
         t = result.time
         volts, amps = {}, {}
-        nodes = {label: node for label, _, node in program_drivers(spec)}
+        probes = driver_probes(spec)  # rows, then columns
         for kind, k in driven:
-            volts[f"{kind} {k}"] = result[f"v({nodes[f'{kind}{k}']})"]
-            amps[f"{kind} {k}"] = -result[f"i(v{kind}{k})"]
+            voltage, current = probes[k if kind == "row" else spec.rows + k]
+            volts[f"{kind} {k}"] = result[voltage]
+            amps[f"{kind} {k}"] = -result[current]
         ax = plot_pulse_waveforms(t, volts, amps, title="Programming pulses (ngspice transient)")
     else:  # numeric twins: the driver waveforms the program asks for
         row_w, col_w, starts = pulse_waveforms(prog.steps, spec.rows, spec.cols)

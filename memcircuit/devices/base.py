@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from memcircuit.netlist.ir import Element, Model, Subckt
+from memcircuit.netlist.probes import StateNode
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -115,6 +116,22 @@ class DeviceModel(abc.ABC):
     def instance(self, name: str, p: str, n: str, x0: float, *, form: str = "behavioural") -> Element:
         """One device between nodes ``p`` and ``n`` starting at state ``x0``."""
         raise NotImplementedError
+
+    @staticmethod
+    def state_probe(name: str, form: str = "behavioural", path: tuple[str, ...] = (), x0: float = 0.0) -> StateNode:
+        """Probe of the state of instance ``name`` (as passed to :meth:`instance`) inside the
+        subcircuit instances ``path``: the behavioural subcircuit's node ``x`` (the state
+        itself) or the Verilog-A instance's node ``st`` (``x - x0``; the probe adds ``x0``)."""
+        if form in ("va", "osdi"):
+            inst = name if name[:1].upper() == "N" else f"N{name}"
+            return StateNode(inst, "st", tuple(path), compiled=True, offset=float(x0))
+        return StateNode(name, "x", tuple(path))
+
+    def read_state(self, result, name: str, x0: float | np.ndarray, form: str = "behavioural",
+                   path: tuple[str, ...] = ()) -> np.ndarray:
+        """The state trajectory of instance ``name`` from an ngspice result (see :meth:`state_probe`)."""
+        values = np.asarray(result[self.state_probe(name, form, path)], dtype=float)
+        return values + x0 if form in ("va", "osdi") else values
 
     # -- per-cell devices ---------------------------------------------------------------------
     cell_shape: tuple[int, ...] | None = None  # set by per-cell device arrays (sample_devices)

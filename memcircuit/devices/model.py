@@ -289,7 +289,7 @@ class ExprDevice(DeviceModel):
         engine does) and the shared engine both include it, so the result holds ``v(nm#st)``; interactively it is
         ``print v(nm#st)`` / ``.save v(nm#st)``. It holds ``x - x0`` (the module's state node
         starts at 0 with ``uic`` and at an operating point alike), so the state is
-        ``x0 + v(nm#st)``: see :meth:`state_vector` / :meth:`read_state`.
+        ``x0 + v(nm#st)``: see :meth:`state_probe` / :meth:`read_state`.
 
         ``overrides``: per-instance parameter values (device-to-device variation, ``kx = 0``
         for a stuck device); both forms accept every numeric parameter on the instance line.
@@ -309,24 +309,6 @@ class ExprDevice(DeviceModel):
             inst = name if name[:1].upper() == "N" else f"N{name}"
             return ModelInstance(inst, (p, n), model or self.osdi_model_name(), tuple(params))
         raise ConfigError("the numeric form has no netlist instance; use the device's numeric twin")
-
-    @staticmethod
-    def state_vector(name: str, form: str = "behavioural", path: str = "") -> str:
-        """Result vector holding the state of instance ``name`` (as passed to :meth:`instance`)
-        inside the subcircuit instances ``path`` (dotted, e.g. ``"xxbar"``): ``v(<path>.<name>.x)``
-        (behavioural, the state itself) or ``v(<path>.<N-name>#st)`` (Verilog-A, ``x - x0``)."""
-        prefix = f"{path.lower()}." if path else ""
-        if canonical_form(form) == "va":
-            inst = name if name[:1].upper() == "N" else f"N{name}"
-            return f"v({prefix}{inst.lower()}#st)"
-        return f"v({prefix}{name.lower()}.x)"
-
-    @classmethod
-    def read_state(cls, result, name: str, x0: float | np.ndarray, form: str = "behavioural",
-                   path: str = "") -> np.ndarray:
-        """The state trajectory of instance ``name`` from an ngspice result (see :meth:`state_vector`)."""
-        values = np.asarray(result[cls.state_vector(name, form, path)], dtype=float)
-        return values + x0 if canonical_form(form) == "va" else values
 
     # -- description ------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from memcircuit.devices.analysis import pwl_samples, pwl_times
 from memcircuit.devices.model import ExprDevice, canonical_form
 from memcircuit.errors import ConfigError
 from memcircuit.netlist import Circuit, Pwl, Sine, Tran, VoltageSource
+from memcircuit.netlist.probes import Current, Voltage
 
 INSTANCE = "Xmem"
 
@@ -62,5 +63,5 @@ def simulate(device: ExprDevice, wave: Sine | Pwl, stop: float, x0: float, *, fo
     from memcircuit.spice import run
 
     result = run(circuit(device, wave, x0, form, options), Tran(step, stop, max_step=step, uic=True), engine=engine)
-    return {"time": result.time, "v": result["v(a)"], "i": -result["i(v1)"],
+    return {"time": result.time, "v": result[Voltage("a")], "i": -result[Current("V1")],
             "x": device.read_state(result, INSTANCE, x0, form)}

@@ -157,10 +157,10 @@ class TabulatedDevice(DeviceModel):
             return self.va_device().instance(name, p, n, x0, form=form, overrides=overrides, model=model)
         return SubcktInstance(name, (p, n), self.read_subckt().name, (("x0", float(x0)),))
 
-    def state_vector(self, name: str, form: str = "va", path: str = "") -> str:
-        return self.va_device().state_vector(name, form, path)
+    def state_probe(self, name: str, form: str = "va", path: tuple[str, ...] = (), x0: float = 0.0):
+        return self.va_device().state_probe(name, form, path, x0)
 
-    def read_state(self, result, name, x0, form="va", path=""):
+    def read_state(self, result, name, x0, form="va", path=()):
         return self.va_device().read_state(result, name, x0, form, path)
 
     def read_subckt(self) -> Subckt:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from memcircuit.errors import ModelCompileError
+from memcircuit.netlist.probes import Current, StateNode, vector
 
 #: include files OpenVAF provides itself (used when no file of that name sits next to the source)
 STANDARD_INCLUDES = frozenset({"disciplines.vams", "constants.vams", "discipline.h", "constants.h"})
@@ -741,9 +742,10 @@ def _smoke(report: VaReport, path: str) -> None:
             add("warning", "dc-path", f"ngspice solved module {module} at {SMOKE_VOLTAGE} V only with its convergence "
                                       f"remedies ({rescued}); a state node usually lacks a DC path: add a tiny leak as "
                                       "the built-in models do, I(st) <+ ddt(V(st)) - dxdt + 1e-15*V(st);")
-        if not np.all(np.isfinite(np.asarray(result["i(vchk)"], dtype=float))):
+        if not np.all(np.isfinite(np.asarray(result[Current("Vchk")], dtype=float))):
             add("error", "ngspice", f"module {module} gives a non-finite current at {SMOKE_VOLTAGE} V in ngspice")
-        missing = [node for node in report.states.get(module, []) if f"v(nchk#{node.lower()})" not in result]
+        missing = [node for node in report.states.get(module, [])
+                   if vector(StateNode("Nchk", node, compiled=True)) not in result]
         if missing:
             add("error", "unreadable-state", f"ngspice does not show the state node(s) {', '.join(missing)} of "
                                              f"module {module} (expected v(<instance>#{missing[0]}))")

@@ -32,6 +32,7 @@ from memcircuit.devices.base import DeviceModel
 from memcircuit.devices.model import canonical_form
 from memcircuit.errors import ConfigError
 from memcircuit.netlist.ir import Element, Expr, Model, ModelInstance, Subckt
+from memcircuit.netlist.probes import Current, StateNode
 
 #: state nodes and start parameters recognised without --state-node / --state-param, in order
 STATE_NODES = ("x", "w", "state", "s", "st", "xs", "ws")
@@ -220,14 +221,14 @@ class VaDevice(DeviceModel):
         value = x0 if isinstance(x0, Expr) else float(np.clip(float(x0), *self.start_bounds))
         return ModelInstance(inst, (p, n), model or self.osdi_model_name(), ((self.state_param, value),))
 
-    def state_vector(self, name: str, form: str = "va", path: str = "") -> str:
-        """Result vector of instance ``name``'s state node: ``v(<path>.<N-name>#<node>)``, ``x - x0``."""
-        prefix = f"{path.lower()}." if path else ""
+    def state_probe(self, name: str, form: str = "va", path: tuple[str, ...] = (), x0: float = 0.0) -> StateNode:
+        """Probe of instance ``name``'s state node (it holds ``x - x0``)."""
         inst = name if name[:1].upper() == "N" else f"N{name}"
-        return f"v({prefix}{inst.lower()}#{self.state_node.lower()})"
+        return StateNode(inst, self.state_node, tuple(path), compiled=True, offset=float(x0))
 
-    def read_state(self, result, name: str, x0: float | np.ndarray, form: str = "va", path: str = "") -> np.ndarray:
-        return np.asarray(result[self.state_vector(name, form, path)], dtype=float) + x0
+    def read_state(self, result, name: str, x0: float | np.ndarray, form: str = "va",
+                   path: tuple[str, ...] = ()) -> np.ndarray:
+        return np.asarray(result[self.state_probe(name, form, path)], dtype=float) + x0
 
     def behavioural_subckt(self) -> Subckt:
         raise ConfigError(f"{self.module} is a Verilog-A model: it has no behavioural form (it runs compiled)")
@@ -259,8 +260,8 @@ class VaDevice(DeviceModel):
                 result = engine.run(circuit, Tran(duration / 10, duration, max_step=duration / 10, uic=True))
             stop = float(result.time[-1])
             for k in ks:
-                current[k] = -float(result[f"i(v{k})"][1])
-                rate[k] = float(result[self.state_vector(f"N{k}")][-1]) / stop
+                current[k] = -float(result[Current(f"V{k}")][1])
+                rate[k] = float(result[self.state_probe(f"N{k}")][-1]) / stop
         if not (np.all(np.isfinite(current)) and np.all(np.isfinite(rate))):
             raise ConfigError(f"{self.module}: non-finite current or state rate in ngspice")
         return current.reshape(x.shape), rate.reshape(x.shape)

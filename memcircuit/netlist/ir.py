@@ -370,12 +370,16 @@ class Circuit:
         """Lower-case names of the top-level sources whose values the host supplies."""
         return tuple(e.name.lower() for e in self.elements if isinstance(getattr(e, "wave", None), External))
 
-    def with_saves(self, *vectors: str) -> Circuit:
-        """A copy that keeps only these result vectors (``.save``; none given = ngspice saves all).
+    def with_saves(self, *vectors) -> Circuit:
+        """A copy that keeps only these result vectors (``.save``; none given = ngspice saves all):
+        probes (:mod:`memcircuit.netlist.probes`) or vector names.
 
         Reads of large tiles need a few sensed vectors out of thousands of nodes: saving only
         those spares ngspice storing every node at every sweep point."""
-        return _replace(self, saves=self.saves + tuple(vectors))
+        from memcircuit.netlist.probes import vector
+
+        names = tuple(v if isinstance(v, str) else vector(v) for v in vectors)
+        return _replace(self, saves=self.saves + names)
 
     def with_elements(self, *elements: Element) -> Circuit:
         """A copy with more top-level elements."""

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 
 from memcircuit.errors import NetlistError
+from memcircuit.netlist.arrays import lower
 from memcircuit.netlist.ir import (
     Analysis,
     BehavioralSource,
@@ -124,7 +125,7 @@ def _write_subckt(s: Subckt) -> list[str]:
         head += " params: " + _params(s.params)
     lines = [head]
     lines += [model(m) for m in s.models]
-    lines += [element(e) for e in s.elements]
+    lines += [element(e) for e in lower(s.elements)]
     lines.append(f".ends {s.name}")
     return lines
 
@@ -183,7 +184,7 @@ def write(
     lines += [model(m) for m in circuit.models]
     for s in circuit.subckts:
         lines += subckt(s)
-    lines += [element(e) for e in circuit.elements]
+    lines += [element(e) for e in lower(circuit.elements)]
     options = dict((k.lower(), v) for k, v in circuit.options)
     options.update((k.lower(), v) for k, v in extra_options)
     opt_words = list(ALWAYS_OPTIONS) + [f"{k}={value(v)}" for k, v in options.items() if k not in ALWAYS_OPTIONS]

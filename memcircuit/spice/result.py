@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memcircuit.netlist.probes import offset, vector
+
 _BRANCH = re.compile(r"^(.*)#branch$")
 _WRAPPED = re.compile(r"^([vi])\((.*)\)$")
 _SWEEPS = ("time", "frequency", "v-sweep", "i-sweep", "temp-sweep", "res-sweep")
@@ -52,7 +54,11 @@ class Result(Mapping):
     sweep_name: str | None = None
     log: str = field(default="", repr=False, compare=False)
 
-    def __getitem__(self, key: str) -> np.ndarray:
+    def __getitem__(self, key) -> np.ndarray:
+        """A vector by name (``"v(out)"``) or by probe (:mod:`memcircuit.netlist.probes`; a
+        compiled device's state comes back with its offset added)."""
+        if not isinstance(key, str):
+            return self[vector(key)] + offset(key) if offset(key) else self[vector(key)]
         k = key.strip().lower()
         if k in self.vectors:
             return self.vectors[k]

@@ -27,7 +27,7 @@ from memcircuit.tiles.crossbar_tile import CrossbarTile
 from memcircuit.tiles.ideal import IdealTile
 from memcircuit.tiles.numeric import NumericTile
 from memcircuit.tiles.programming import half_select_program
-from memcircuit.tiles.spice import HybridTile, SpiceTile
+from memcircuit.tiles.spice import HybridTile, SpiceTile, TransientProgrammer
 from memcircuit.tiles.tiled import TiledLayer, TilePool, check_parallel_tiles
 
 TILE_CLASSES: dict[str, type[CrossbarTile]] = {
@@ -62,6 +62,10 @@ def check_tile_options(fidelity: str, kw: dict, parallel_tiles: int = 1) -> None
     spice_kw = set(kw) & _SPICE_ONLY
     if spice_kw and fidelity not in ("spice", "hybrid"):
         raise ConfigError(f"{', '.join(sorted(spice_kw))} apply to the spice and hybrid fidelities only")
+    transient_kw = set(kw) & set(TransientProgrammer.OPTIONS)
+    if transient_kw and fidelity != "spice":
+        raise ConfigError(f"{', '.join(sorted(transient_kw))} set the programming transient of the spice fidelity; "
+                          f"{fidelity} programs with the numeric twin")
     if check_parallel_tiles(parallel_tiles) > 1 and fidelity not in ("spice", "hybrid"):
         raise ConfigError("parallel_tiles applies to the spice and hybrid fidelities only")
 

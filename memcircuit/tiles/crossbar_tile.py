@@ -1,22 +1,15 @@
-"""What every fidelity shares: the cell state, input checks, and the numeric-twin programming loop.
+"""A crossbar tile: its circuit's spec, the cells, a solver and a programmer.
 
 A :class:`CrossbarTile` holds either linear conductances ``g`` (S) or a memristor model with
-per-cell states ``x``. Subclasses supply the circuit solution:
-
-* ``_read(inputs, direction)``: (batch, lines) V -> (batch, sensed lines) A;
-* ``_bias(row_v, col_v)``: DC drivers on every row and column -> (cell voltages (rows, cols) V,
-  power the drivers deliver, the part of it lost in their output resistances, W).
-
-The default :meth:`program` applies every constant-voltage interval of every pulse step with the
-device's numeric twin (``apply_pulse``) at the cell voltages ``_bias`` gives at the start of the
-interval (the ``hybrid``, ``numeric`` and ``ideal`` rows of the fidelity table in
-docs/DESIGN.md). Reads and programming book what they used in the tile's
-:class:`~memcircuit.tiles.energy.EnergyLedger`.
+per-cell states ``x``, and is composed of two parts (:mod:`memcircuit.tiles.parts`): a
+:class:`~memcircuit.tiles.parts.TileSolver` that solves its circuit at DC (reads, effective
+matrices, programming biases) and a :class:`~memcircuit.tiles.parts.Programmer` that applies
+pulse programs. A fidelity names one pair (``solver_class``, ``programmer_class``); the tile
+owns the ngspice workers the parts share. Reads and programming book what they used in the
+tile's :class:`~memcircuit.tiles.energy.EnergyLedger`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -26,9 +19,12 @@ from memcircuit.circuits.netlists import Cells
 from memcircuit.circuits.spec import CrossbarSpec
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError
+from memcircuit.spice import SharedEngine
+from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.tiles.base import ProgramReport, PulseProgram, Tile
 from memcircuit.tiles.energy import read_energy
-from memcircuit.tiles.programming import count_pulses, segments
+from memcircuit.tiles.parts import Programmer, TileSolver
+from memcircuit.tiles.programming import count_pulses
 
 
 def invert_conductance(device: DeviceModel, g: np.ndarray, v_read: float) -> np.ndarray:
@@ -69,12 +65,25 @@ class CrossbarTile(Tile):
     """
 
     fidelity = ""
+    solver_class: type[TileSolver]
+    programmer_class: type[Programmer]
     BIAS_REFRESH = ("interval", "program")
 
     def __init__(self, spec: CrossbarSpec, *, device: DeviceModel | None = None, g: np.ndarray | None = None,
                  states: np.ndarray | None = None, v_read: float = 0.1, seed: int | None = 0,
-                 rng: np.random.Generator | None = None, substeps: int = 1, bias_refresh: str = "interval") -> None:
+                 rng: np.random.Generator | None = None, substeps: int = 1, bias_refresh: str = "interval",
+                 workers: int = 1, timeout: float = DEFAULT_TIMEOUT, **programmer_options) -> None:
         super().__init__(spec.rows, spec.cols)
+        self.uses_ngspice = self.solver_class.uses_ngspice or self.programmer_class.uses_ngspice
+        if not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+        if (workers != 1 or timeout != DEFAULT_TIMEOUT) and not self.uses_ngspice:
+            raise ConfigError(f"workers and timeout are ngspice options; the {self.fidelity} fidelity runs no ngspice")
+        unknown = set(programmer_options) - set(self.programmer_class.OPTIONS)
+        if unknown:
+            raise ConfigError(f"unknown tile option(s) for the {self.fidelity} fidelity: {', '.join(sorted(unknown))}")
+        self.workers, self.timeout = workers, float(timeout)
+        self._engines: list[SharedEngine] = []
         if bias_refresh not in self.BIAS_REFRESH:
             raise ConfigError(f"bias_refresh must be one of {', '.join(self.BIAS_REFRESH)}, got {bias_refresh!r}")
         self.bias_refresh = bias_refresh
@@ -100,6 +109,20 @@ class CrossbarTile(Tile):
             self.set_conductances(g)
         else:
             self.set_states(np.full(spec.shape, 0.5 * (device.x_min + device.x_max)))
+        self.solver = self.solver_class(self)
+        self.programmer = self.programmer_class(**programmer_options)
+
+    # -- ngspice workers shared by the parts --------------------------------------------------
+    def engine(self, k: int = 0) -> SharedEngine:
+        """The ``k``-th libngspice worker (started on first use)."""
+        while len(self._engines) <= k:
+            self._engines.append(SharedEngine(timeout=self.timeout))
+        return self._engines[k]
+
+    def close(self) -> None:
+        for eng in self._engines:
+            eng.close()
+        self._engines = []
 
     # -- state ------------------------------------------------------------------------------
     def _changed(self) -> None:
@@ -144,26 +167,13 @@ class CrossbarTile(Tile):
 
     def read(self, v: np.ndarray) -> np.ndarray:
         arr, single = self._inputs(v, self.rows, "read")
-        out = self._read(arr, "forward") if arr.shape[0] else np.zeros((0, self.cols))
+        out = self.solver.read(arr, "forward") if arr.shape[0] else np.zeros((0, self.cols))
         return out[0] if single else out
 
     def read_t(self, e: np.ndarray) -> np.ndarray:
         arr, single = self._inputs(e, self.cols, "read_t")
-        out = self._read(arr, "backward") if arr.shape[0] else np.zeros((0, self.rows))
+        out = self.solver.read(arr, "backward") if arr.shape[0] else np.zeros((0, self.rows))
         return out[0] if single else out
-
-    def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
-        raise NotImplementedError
-
-    # -- programming -------------------------------------------------------------------------
-    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
-        raise NotImplementedError
-
-    def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
-        """:meth:`_bias` of several driver settings at the cell state of the first call (batched
-        solves where the fidelity has them), yielded in order."""
-        for rows, cols in drives:
-            yield self._bias(rows, cols)
 
     def _add_read(self, v_src: np.ndarray, i_src: np.ndarray, v_sense: np.ndarray | None = None,
                   v_out: np.ndarray | None = None) -> None:
@@ -186,7 +196,7 @@ class CrossbarTile(Tile):
         x = self._x if self._x.shape == v.shape else np.broadcast_to(self._x, v.shape)
         return self.device.current(v, x)
 
-    def _direct_bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
+    def direct_bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Cell voltages ``V_row_i - V_col_j``, the power the drivers deliver, ``sum v i(v)`` (W),
         and none lost in them.
 
@@ -196,8 +206,29 @@ class CrossbarTile(Tile):
         return v, float(np.sum(v * self._cell_current(v))), 0.0
 
     @property
+    def linear_read(self) -> bool:
+        """True when the read circuit is linear: linear or ohmic cells without access
+        transistors, and ideal (0 V) sense amplifiers (a TIA saturates)."""
+        return self.spec.sense == "ideal" and self.spec.cell == "1R" and (self.device is None or self.device.ohmic)
+
+    def _require_linear_read(self) -> None:
+        if not self.linear_read:
+            raise ConfigError("an effective conductance matrix exists for linear cells with ideal sensing only")
+
+    def effective_matrices(self, direction: str) -> tuple[np.ndarray, np.ndarray]:
+        """(W_sense (sensed lines, driven lines), W_drive (driven lines, driven lines)), S: a
+        read of any input ``v`` in ``direction`` senses ``W_sense @ v`` and draws ``W_drive @ v``
+        from the drivers, IR drop included, while the cells do not change (linear reads only)."""
+        self._require_linear_read()
+        return self.solver.effective_matrices(direction)
+
+    def effective_matrix(self, direction: str) -> np.ndarray:
+        """W_sense of :meth:`effective_matrices`."""
+        return self.effective_matrices(direction)[0]
+
+    @property
     def parasitic_free(self) -> bool:
-        """True when the programming bias needs no circuit solve (see :meth:`_direct_bias`)."""
+        """True when the programming bias needs no circuit solve (see :meth:`direct_bias`)."""
         return self.spec.ideal_wires and self.spec.driver.r_out == 0 and self.spec.cell == "1R"
 
     def _require_device(self) -> DeviceModel:
@@ -206,28 +237,9 @@ class CrossbarTile(Tile):
         return self.device
 
     def program(self, program: PulseProgram) -> ProgramReport:
-        device = self._require_device()
-        g_before = self.conductances()
-        energy = lost = 0.0
+        self._require_device()
         for k, step in enumerate(program.steps):
             if step.rows.size != self.rows or step.cols.size != self.cols:
                 raise ConfigError(f"pulse step {k} drives {step.rows.size} rows x {step.cols.size} cols; "
                                   f"the tile has {self.rows} x {self.cols}")
-        intervals = [seg for step in program.steps for seg in segments(step)]
-        lagged = None
-        if self.bias_refresh == "program" and self.substeps == 1 and not self.parasitic_free:
-            lagged = self._bias_many([(rows, cols) for _, rows, cols in intervals])
-        for duration, rows, cols in intervals:
-            dt = duration / self.substeps
-            for _ in range(self.substeps):
-                v_cell, power, loss = next(lagged) if lagged is not None else self._bias(rows, cols)
-                energy += power * dt
-                lost += loss * dt
-                hit = v_cell != 0
-                if hit.any():
-                    # whole-array call (per-cell device parameters broadcast); cells at 0 V keep
-                    # their state
-                    moved = device.apply_pulse(self._x, v_cell, dt, rng=self.rng)
-                    self._x = np.where(hit, moved, self._x)
-                    self._changed()
-        return self._program_report(g_before, program, energy, lost, {})
+        return self.programmer.program(self, program)

@@ -1,4 +1,4 @@
-"""Pulse-program helpers shared by the fidelities: segments of a step, half-select programs."""
+"""Pulse programs: segments of a step, half-select programs, and the numeric-twin programmer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 from memcircuit.circuits.drivers import half_select
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import PulseProgram, PulseStep
+from memcircuit.tiles.parts import Programmer
 
 
 def segments(step: PulseStep) -> list[tuple[float, np.ndarray, np.ndarray]]:
@@ -60,3 +61,36 @@ def lr_scaled(program: PulseProgram, cell, side: str = "rows") -> PulseProgram:
                             s.row_widths, s.col_widths) for s in program.steps)
     cell.adapt()
     return PulseProgram(steps)
+
+
+class TwinProgrammer(Programmer):
+    """Every constant-voltage interval of every step with the device's numeric twin
+    (``apply_pulse``) at the cell voltages the tile's solver gives: at the start of the interval
+    (``tile.bias_refresh = "interval"``, ``tile.substeps`` times per interval) or for a whole
+    program at its starting states in one batched solve (``"program"``)."""
+
+    name = "twin"
+
+    def program(self, tile, program: PulseProgram):
+        device = tile.device
+        g_before = tile.conductances()
+        energy = lost = 0.0
+        intervals = [seg for step in program.steps for seg in segments(step)]
+        bias = tile.direct_bias if tile.parasitic_free and not tile.solver.uses_ngspice else tile.solver.bias
+        lagged = None
+        if tile.bias_refresh == "program" and tile.substeps == 1 and bias is not tile.direct_bias:
+            lagged = tile.solver.bias_many([(rows, cols) for _, rows, cols in intervals])
+        for duration, rows, cols in intervals:
+            dt = duration / tile.substeps
+            for _ in range(tile.substeps):
+                v_cell, power, loss = next(lagged) if lagged is not None else bias(rows, cols)
+                energy += power * dt
+                lost += loss * dt
+                hit = v_cell != 0
+                if hit.any():
+                    # whole-array call (per-cell device parameters broadcast); cells at 0 V keep
+                    # their state
+                    moved = device.apply_pulse(tile._x, v_cell, dt, rng=tile.rng)
+                    tile._x = np.where(hit, moved, tile._x)
+                    tile._changed()
+        return tile._program_report(g_before, program, energy, lost, {})

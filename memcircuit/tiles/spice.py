@@ -32,105 +32,78 @@ and libngspice caps a command at 1023 characters).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from memcircuit.circuits.netlists import (
-    XBAR,
     bias_circuit,
-    cell_nodes,
+    cell_terminal_probes,
     crossbar_circuit,
+    driver_probes,
     program_circuit,
-    program_drivers,
     read_analysis,
     read_circuit,
+    read_probes,
     read_sources,
-    sense_vectors,
     sensed_current,
-    state_vector,
-    tia_nodes,
+    state_probes,
 )
 from memcircuit.errors import ConfigError, ModelCompileError
-from memcircuit.netlist import Op
-from memcircuit.spice import SharedEngine
-from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.tiles.base import ProgramReport, PulseProgram
 from memcircuit.tiles.crossbar_tile import CrossbarTile
 from memcircuit.tiles.energy import read_energy
+from memcircuit.tiles.parts import Programmer, TileSolver
+from memcircuit.tiles.programming import TwinProgrammer
 
 PROGRAM_FORMS = ("auto", "osdi", "behavioural")
 
 
-class SpiceTile(CrossbarTile):
-    """Reads and programming in ngspice. ``workers``: parallel ngspice workers for reads;
-    ``timeout``: seconds per ngspice run; ``edge``/``gap``: pulse edge and inter-step gap (s);
-    ``form``: device form of the programming transient (``"auto"``: OSDI when it compiles)."""
+class SpiceSolver(TileSolver):
+    """Reads and programming biases in ngspice (the tile's libngspice workers)."""
 
-    fidelity = "spice"
+    name = "spice"
+    uses_ngspice = True
 
-    def __init__(self, *args, workers: int = 1, timeout: float = DEFAULT_TIMEOUT, edge: float = 1e-9,
-                 gap: float = 10e-9, form: str = "auto", **kwargs) -> None:
-        if not isinstance(workers, int) or workers < 1:
-            raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
-        if form not in PROGRAM_FORMS:
-            raise ConfigError(f"programming form must be one of {', '.join(PROGRAM_FORMS)}, got {form!r}")
-        self.form = form
-        self._program_form: str | None = None if form == "auto" else form
-        self.workers, self.timeout, self.edge, self.gap = workers, float(timeout), float(edge), float(gap)
-        self._engines: list[SharedEngine] = []
+    def __init__(self, tile) -> None:
+        super().__init__(tile)
         self._reads: tuple[int, object, dict[str, object]] | None = None  # see _circuits
         self._effective: dict[str, tuple[int, np.ndarray]] = {}  # direction -> (cell version, W)
-        super().__init__(*args, **kwargs)
-
-    # -- engines -----------------------------------------------------------------------------
-    def engine(self, k: int = 0) -> SharedEngine:
-        """The ``k``-th libngspice worker (started on first use)."""
-        while len(self._engines) <= k:
-            self._engines.append(SharedEngine(timeout=self.timeout))
-        return self._engines[k]
-
-    def close(self) -> None:
-        for eng in self._engines:
-            eng.close()
-        self._engines = []
+        self._bias_cache: tuple | None = None
 
     # -- reads -------------------------------------------------------------------------------
     def _circuits(self) -> tuple[object, dict[str, object]]:
         """(crossbar base, {direction: read netlist}) of the current cells, rebuilt when they change."""
-        if self._reads is None or self._reads[0] != self._version:
-            base = crossbar_circuit(self.spec, self.cells(), "frozen", "memcircuit tile read")
-            self._reads = (self._version, base, {})
+        tile = self.tile
+        if self._reads is None or self._reads[0] != tile._version:
+            base = crossbar_circuit(tile.spec, tile.cells(), "frozen", "memcircuit tile read")
+            self._reads = (tile._version, base, {})
         return self._reads[1], self._reads[2]
 
-    def _base_circuit(self):
+    def base_circuit(self):
+        """The crossbar part of the read netlists at the present cells."""
         return self._circuits()[0]
 
-    def _read_circuit(self, direction: str):
+    def read_circuit(self, direction: str):
         """The read netlist of this direction, with external drivers."""
         base, reads = self._circuits()
         if direction not in reads:
-            reads[direction] = read_circuit(self.spec, self.cells(), None, direction=direction, base=base)
+            reads[direction] = read_circuit(self.tile.spec, self.tile.cells(), None, direction=direction, base=base)
         return reads[direction]
 
     def _read_chunk(self, k: int, inputs: np.ndarray, direction: str) -> tuple[np.ndarray, dict, np.ndarray]:
         """(sensed currents, energy by component, driver currents) of one shard of a batch."""
-        n_out = self.cols if direction == "forward" else self.rows
-        circuit = self._read_circuit(direction)
-        result = self.engine(k).run(circuit, read_analysis(inputs.shape[0]), sources=read_sources(circuit, inputs))
-        values = np.stack([result[name] for name in sense_vectors(self.spec, n_out)], axis=1)
-        i_src = -np.stack([result[f"i({name})"] for name in circuit.external_sources], axis=1)
+        spec = self.tile.spec
+        circuit = self.read_circuit(direction)
+        probes = read_probes(spec, direction)
+        result = self.tile.engine(k).run(circuit, read_analysis(inputs.shape[0]), sources=read_sources(circuit, inputs))
+        values = np.stack([result[p] for p in probes.sensed], axis=1)
+        i_src = -np.stack([result[p] for p in probes.drivers], axis=1)
         v_sense = v_out = None
-        if self.spec.sense == "tia":
-            v_sense, v_out = (np.stack([result[f"v({node})"] for node in nodes], axis=1)
-                              for nodes in tia_nodes(self.spec, direction))
-        return sensed_current(self.spec, values), read_energy(self.spec, inputs, i_src, v_sense, v_out), i_src
-
-    @property
-    def linear_read(self) -> bool:
-        """True when the read circuit is linear: linear or ohmic cells without access
-        transistors, and ideal (0 V) sense amplifiers (a TIA saturates)."""
-        return self.spec.sense == "ideal" and self.spec.cell == "1R" and (self.device is None or self.device.ohmic)
+        if probes.tia_in:
+            v_sense, v_out = (np.stack([result[p] for p in group], axis=1) for group in (probes.tia_in, probes.tia_out))
+        return sensed_current(spec, values), read_energy(spec, inputs, i_src, v_sense, v_out), i_src
 
     def effective_matrices(self, direction: str) -> tuple[np.ndarray, np.ndarray]:
         """(W_sense, W_drive), S, measured by ngspice: one sweep point per driven line, each line
@@ -138,121 +111,141 @@ class SpiceTile(CrossbarTile):
         and draws ``W_drive @ v`` from the drivers, equal to ngspice's own solution of that input
         (the circuit is linear). The extraction sweep is not a read of the hardware: its energy
         is not booked."""
-        if not self.linear_read:
-            raise ConfigError("an effective conductance matrix exists for linear cells with ideal sensing only")
+        tile = self.tile
         cached = self._effective.get(direction)
-        if cached is None or cached[0] != self._version:
-            n_in = self.rows if direction == "forward" else self.cols
-            sensed, _, i_src = self._read_chunk(0, np.eye(n_in) * self.v_read, direction)
-            cached = self._effective[direction] = (self._version, (sensed.T / self.v_read, i_src.T / self.v_read))
+        if cached is None or cached[0] != tile._version:
+            n_in = tile.rows if direction == "forward" else tile.cols
+            sensed, _, i_src = self._read_chunk(0, np.eye(n_in) * tile.v_read, direction)
+            cached = self._effective[direction] = (tile._version, (sensed.T / tile.v_read, i_src.T / tile.v_read))
         return cached[1]
 
-    def effective_matrix(self, direction: str) -> np.ndarray:
-        """W_sense of :meth:`effective_matrices`."""
-        return self.effective_matrices(direction)[0]
-
-    def _read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
+    def read(self, inputs: np.ndarray, direction: str) -> np.ndarray:
+        tile = self.tile
         n_in = inputs.shape[1]
         cached = self._effective.get(direction)
-        if self.linear_read and (inputs.shape[0] > n_in or (cached is not None and cached[0] == self._version)):
-            self.read_info = {"path": "product", "reason": "linear circuit: W from one ngspice sweep point per line"}
-            w_sense, w_drive = self.effective_matrices(direction)
-            self._add_read(inputs, inputs @ w_drive.T)
+        if tile.linear_read and (inputs.shape[0] > n_in or (cached is not None and cached[0] == tile._version)):
+            tile.read_info = {"path": "product", "reason": "linear circuit: W from one ngspice sweep point per line"}
+            w_sense, w_drive = tile.effective_matrices(direction)
+            tile._add_read(inputs, inputs @ w_drive.T)
             return inputs @ w_sense.T
-        self.read_info = {"path": "sweep", "reason": ("non-linear cells or periphery" if not self.linear_read else
+        tile.read_info = {"path": "sweep", "reason": ("non-linear cells or periphery" if not tile.linear_read else
                                                       "batch not larger than the driven lines")}
-        return self._sweep(inputs, direction)
+        return self.sweep(inputs, direction)
 
-    def _sweep(self, inputs: np.ndarray, direction: str) -> np.ndarray:
-        """One ngspice DC sweep point per input (split over ``workers``)."""
-        n = min(self.workers, inputs.shape[0])
+    def sweep(self, inputs: np.ndarray, direction: str) -> np.ndarray:
+        """One ngspice DC sweep point per input (split over the tile's ``workers``)."""
+        n = min(self.tile.workers, inputs.shape[0])
         if n == 1:
             parts = [self._read_chunk(0, inputs, direction)]
         else:
-            self._read_circuit(direction)  # build once, before the threads share it
+            self.read_circuit(direction)  # build once, before the threads share it
             chunks = np.array_split(inputs, n)
             with ThreadPoolExecutor(n) as pool:
                 parts = list(pool.map(lambda kc: self._read_chunk(kc[0], kc[1], direction), enumerate(chunks)))
         for _, energy, _ in parts:
-            self.ledger.add("read", **energy)
+            self.tile.ledger.add("read", **energy)
         return np.concatenate([currents for currents, _, _ in parts], axis=0)
 
-    # -- programming -------------------------------------------------------------------------
-    def program(self, program: PulseProgram) -> ProgramReport:
-        self._require_device()
-        g_before = self.conductances()
+    # -- programming biases ------------------------------------------------------------------
+    def _bias_circuit(self):
+        """The bias netlist of the present cells with every driver external: parsed once per
+        cell state; the settings solved at that state are one sweep whose points the worker
+        feeds as values, and only the cell terminals and driver currents are saved."""
+        tile = self.tile
+        cached = self._bias_cache
+        if cached is None or cached[0] != tile._version:
+            circuit = bias_circuit(tile.spec, tile.cells(), None, None)
+            top, bottom = cell_terminal_probes(circuit)
+            currents = [current for _, current in driver_probes(tile.spec)]
+            circuit = circuit.with_saves(*dict.fromkeys(top + bottom), *currents)
+            cached = self._bias_cache = (tile._version, circuit, top, bottom, currents)
+        return cached[1:]
+
+    def bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
+        tile = self.tile
+        circuit, top, bottom, currents = self._bias_circuit()
+        drive = np.array([np.concatenate(d) for d in drives])
+        result = tile.engine(0).run(circuit, read_analysis(drive.shape[0]), sources=read_sources(circuit, drive))
+        v = np.stack([result[p] for p in top], axis=1) - np.stack([result[p] for p in bottom], axis=1)
+        i_out = -np.stack([result[c] for c in currents], axis=1)
+        power = np.sum(drive * i_out, axis=1)
+        lost = np.sum(i_out**2, axis=1) * tile.spec.driver.r_out
+        yield from zip(v.reshape(-1, *tile.spec.shape), power.tolist(), lost.tolist())
+
+    def bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
+        return next(self.bias_many([(row_v, col_v)]))
+
+
+class TransientProgrammer(Programmer):
+    """A pulse program as one ngspice transient of the whole tile (see the module doc).
+    ``edge``/``gap``: pulse edge and inter-step gap (s); ``form``: device form of the
+    transient (``"auto"``: the compiled Verilog-A when it compiles, else behavioural)."""
+
+    name = "transient"
+    uses_ngspice = True
+    OPTIONS = ("edge", "gap", "form")
+
+    def __init__(self, edge: float = 1e-9, gap: float = 10e-9, form: str = "auto") -> None:
+        if form not in PROGRAM_FORMS:
+            raise ConfigError(f"programming form must be one of {', '.join(PROGRAM_FORMS)}, got {form!r}")
+        self.edge, self.gap, self.form = float(edge), float(gap), form
+        self._form: str | None = None if form == "auto" else form
+
+    def program(self, tile, program: PulseProgram) -> ProgramReport:
+        g_before = tile.conductances()
         if not program.steps:
-            return ProgramReport(g_before, g_before.copy(), 0, 0.0, extra={"fidelity": self.fidelity})
-        form = self.program_form()
-        circuit, tran, starts = program_circuit(self.spec, self.cells(), program.steps, edge=self.edge, gap=self.gap,
+            return ProgramReport(g_before, g_before.copy(), 0, 0.0, extra={"fidelity": tile.fidelity})
+        form = self.device_form(tile.device)
+        circuit, tran, starts = program_circuit(tile.spec, tile.cells(), program.steps, edge=self.edge, gap=self.gap,
                                                 form=form)
         # keep only what is read back: the states and the drivers (for the energy), not every
         # internal node at every time point (hundreds of MB for a 64 x 32 tile)
-        circuit = circuit.with_saves(*self._state_vectors(form), *self._driver_vectors())
-        result = self.engine(0).run(circuit, tran)
-        self._x = self._final_states(result, form)
-        self._changed()
-        return self._program_report(g_before, program, *self._energy(result),
+        states = state_probes(circuit)
+        drivers = driver_probes(tile.spec)
+        circuit = circuit.with_saves(*states, *(p for pair in drivers for p in pair))
+        result = tile.engine(0).run(circuit, tran)
+        # a compiled module's state node holds x - x0: its probe adds x0 back
+        tile._x = np.array([result[p][-1] for p in states]).reshape(tile.spec.shape)
+        tile._changed()
+        return tile._program_report(g_before, program, *self._energy(tile, result, drivers),
                                     {"form": form, "time": result.time, "step_starts": starts, "result": result})
 
-    def program_form(self) -> str:
-        """The device form the programming transients use: ``"osdi"`` or ``"behavioural"``."""
-        if self._program_form is None:
-            device = self._require_device()
+    def device_form(self, device) -> str:
+        """The device form of the transients: ``"osdi"`` or ``"behavioural"``."""
+        if self._form is None:
             try:
                 compiled = getattr(device, "va_path", lambda: None)() is not None and bool(device.osdi_path())
             except ModelCompileError:
                 compiled = False
-            self._program_form = "osdi" if compiled else "behavioural"
-        return self._program_form
+            self._form = "osdi" if compiled else "behavioural"
+        return self._form
 
-    def _state_vectors(self, form: str) -> list[str]:
-        """Result vectors of the device states (see :meth:`_final_states`), row-major."""
-        if form == "osdi":
-            node = getattr(self.device, "state_node", "st").lower()   # a user's Verilog-A model names its own
-            return [f"v(n.{XBAR.lower()}.nxd{i}_{j}#{node})" for i in range(self.rows) for j in range(self.cols)]
-        return [state_vector(i, j) for i in range(self.rows) for j in range(self.cols)]
-
-    def _driver_vectors(self) -> list[str]:
-        """Voltages and currents of every programming driver (energy, waveform plots)."""
-        return [vector for label, _, node in program_drivers(self.spec) for vector in (f"v({node})", f"i(v{label})")]
-
-    def _final_states(self, result, form: str) -> np.ndarray:
-        """Device states at the end of a programming transient.
-
-        Behavioural devices: the state node ``v(xxbar.xd{i}_{j}.x)``. OSDI devices: ngspice keeps
-        ``x - x0`` on the module's internal node, which it names ``n.xxbar.nxd{i}_{j}#st`` for an
-        N instance inside a subcircuit (flattened name of the instance, then the node)."""
-        last = np.array([result[name][-1] for name in self._state_vectors(form)]).reshape(self.spec.shape)
-        return self._x + last if form == "osdi" else last
-
-    def _energy(self, result) -> tuple[float, float]:
+    @staticmethod
+    def _energy(tile, result, drivers) -> tuple[float, float]:
         """Energy (J) the drivers deliver, the integral of ``V_source * I_out`` over the run, and
         the part of it lost in their output resistances, the integral of ``I_out^2 r_out``."""
         t = result.time
         total = lost = 0.0
-        for label, _, node in program_drivers(self.spec):
-            current = -result[f"i(v{label})"]
-            total += np.trapezoid(result[f"v({node})"] * current, t)
-            lost += np.trapezoid(current**2, t) * self.spec.driver.r_out
+        for voltage, current in drivers:
+            i_out = -result[current]
+            total += np.trapezoid(result[voltage] * i_out, t)
+            lost += np.trapezoid(i_out**2, t) * tile.spec.driver.r_out
         return float(total), float(lost)
 
 
-class HybridTile(SpiceTile):
-    """ngspice reads; programming by the numeric twin at ngspice's cell voltages."""
+class SpiceTile(CrossbarTile):
+    """ngspice solver and ngspice transient programmer. ``workers``: parallel ngspice workers
+    for reads; ``timeout``: seconds per ngspice run; ``edge``, ``gap``, ``form``: see
+    :class:`TransientProgrammer`."""
+
+    fidelity = "spice"
+    solver_class = SpiceSolver
+    programmer_class = TransientProgrammer
+
+
+class HybridTile(CrossbarTile):
+    """ngspice solver and numeric-twin programmer at ngspice's cell voltages."""
 
     fidelity = "hybrid"
-
-    def program(self, program: PulseProgram) -> ProgramReport:
-        return CrossbarTile.program(self, program)
-
-    def _bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
-        result = self.engine(0).run(bias_circuit(self.spec, self.cells(), row_v, col_v), Op())
-        v = np.empty(self.spec.shape)
-        for i in range(self.rows):
-            for j in range(self.cols):
-                top, bottom = cell_nodes(self.spec, i, j)
-                v[i, j] = result.scalar(top) - result.scalar(bottom)
-        drive = np.concatenate([row_v, col_v])
-        currents = np.array([-result.scalar(f"i(v{label})") for label, _, _ in program_drivers(self.spec)])
-        return v, float(np.sum(drive * currents)), float(np.sum(currents**2)) * self.spec.driver.r_out
+    solver_class = SpiceSolver
+    programmer_class = TwinProgrammer

@@ -430,15 +430,16 @@ def layer_tile(fidelity: str, rows: int, cols: int, g: np.ndarray, k: int, *, de
                v_read: float, workers: int, tile_kwargs: dict, clip_to_device: bool = False) -> Tile:
     """The ``k``-th tile of a network (training and inference build theirs alike): programming
     noise from stream ``[seed, 1, k]``, device-to-device variation (relative sigma ``variation``)
-    from ``[seed, 5, k]``, ``workers`` ngspice workers at spice/hybrid, and at ``numeric`` the
-    programming bias of a whole pulse program in batched solves (``bias_refresh="program"``,
-    docs/BENCHMARKS.md) unless ``tile_kwargs`` says otherwise. ``clip_to_device``: each cell's
-    conductance ``g`` (S) clipped to the range its own varied device reaches."""
+    from ``[seed, 5, k]``, ``workers`` ngspice workers at spice/hybrid, and at ``numeric`` and
+    ``hybrid`` the programming bias of a whole pulse program in batched solves (one ngspice sweep
+    at hybrid; ``bias_refresh="program"``, docs/BENCHMARKS.md) unless ``tile_kwargs`` says
+    otherwise. ``clip_to_device``: each cell's conductance ``g`` (S) clipped to the range its own
+    varied device reaches."""
     from memcircuit.devices import sample_devices
     from memcircuit.tiles import make_tile
 
     kw = dict(tile_kwargs)
-    if fidelity == "numeric":
+    if fidelity in ("numeric", "hybrid"):
         kw.setdefault("bias_refresh", "program")
     if fidelity in ("spice", "hybrid") and workers > 1:
         kw["workers"] = workers
