@@ -24,8 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from memcircuit.netlist.ir import Element, Model, Subckt
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from memcircuit.paths import MODELS_DIR
 
 
 def unit(u: str, doc: str = "") -> dict[str, str]:
