@@ -100,3 +100,56 @@ def test_design_md_draws_the_layers_in_the_same_order():
     assert drawn == [names[0] for names in LAYERS[:-1]]
     foundation = re.findall(r"(\w+)\.py", block)
     assert sorted(foundation) == sorted(LAYERS[-1])
+
+
+def test_the_training_loop_talks_to_optimizers_only_through_their_interface():
+    """Every ``self.optimizer.<name>`` of the loop is a member of the abstract ``Optimizer``."""
+    from memcircuit.train.optimizers.base import Optimizer
+
+    tree = ast.parse((PACKAGE / "train" / "loop.py").read_text())
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute) and node.value.attr == "optimizer"}
+    assert {"setup", "attach", "step", "program", "state_dict", "load_state_dict"} <= used
+    assert used <= set(dir(Optimizer)), used - set(dir(Optimizer))
+
+
+#: probes that ask the platform, not an object of the package
+PLATFORM_PROBES = {("train/loop.py", "setitimer")}
+
+
+@pytest.mark.parametrize("layer", ["train", "tiles"])
+def test_no_capability_probing_of_optimizers_updates_or_devices(layer):
+    """``hasattr(x, "name")`` and ``getattr(x, "name", default)`` in train/ and tiles/ hide an
+    interface: the base classes (``Optimizer``, ``DeviceModel``) state what every object has."""
+    probes = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and ((node.func.id == "hasattr" and len(node.args) == 2)
+                         or (node.func.id == "getattr" and len(node.args) == 3))
+                    and isinstance(node.args[1], ast.Constant)
+                    and (rel, node.args[1].value) not in PLATFORM_PROBES):
+                probes.append(f"{rel}:{node.lineno} {node.func.id}(..., {node.args[1].value!r})")
+    assert not probes, "\n".join(probes)
+
+
+def test_optimizers_reach_tiles_only_through_the_layer():
+    """No ``layer.tiles[r][c]``, ``all_tiles()[k]``, dicts keyed by ``id(tile)`` or private
+    attributes of tiles and layers in the optimizers: the layer's public methods (``device``,
+    ``tile(r, c)``, ``map_tiles``, ``program``) are the way in."""
+    found = []
+    for path in sorted((PACKAGE / "train" / "optimizers").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            where = f"{path.name}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Attribute) and node.attr == "tiles":
+                found.append(f"{where} .tiles")
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) \
+                    and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "all_tiles":
+                found.append(f"{where} all_tiles()[...]")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "id":
+                found.append(f"{where} id(...)")
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                    and isinstance(node.value, ast.Name) and node.value.id in ("layer", "tile", "net"):
+                found.append(f"{where} {node.value.id}.{node.attr}")
+    assert not found, "\n".join(found)

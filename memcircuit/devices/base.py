@@ -123,3 +123,23 @@ class DeviceModel(abc.ABC):
         an index tuple); a homogeneous model (every cell alike) returns itself. Use it when only
         some cells are updated: ``device.select(hit).apply_pulse(x[hit], v[hit], dt)``."""
         return self
+
+    @property
+    def nominal(self) -> DeviceModel:
+        """The model every cell follows without device-to-device variation: the device itself; a
+        per-cell device array returns the model its cells vary around."""
+        return self
+
+    # -- capabilities: what tiles and optimizers may ask of any device --------------------------
+    #: a user's Verilog-A model with no behavioural or numeric form: it runs compiled, at ``spice`` only
+    va_only: ClassVar[bool] = False
+    #: name of the state node inside the compiled Verilog-A module (a user's model names its own)
+    state_node: ClassVar[str] = "st"
+    #: the pulse-response families: programming counts in standard pulses (:meth:`pulse_counts`)
+    standard_pulse: ClassVar[bool] = False
+
+    def pulse_counts(self, amplitude: np.ndarray | float,
+                     width: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """Standard-pulse equivalents ``(n_set, n_reset)`` of rectangular pulses of ``amplitude`` V
+        and ``width`` s; only families with :attr:`standard_pulse` define a standard pulse."""
+        raise NotImplementedError(f"{self} has no standard programming pulse (standard_pulse is False)")

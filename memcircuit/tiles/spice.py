@@ -200,7 +200,7 @@ class SpiceTile(CrossbarTile):
         if self._program_form is None:
             device = self._require_device()
             try:
-                compiled = getattr(device, "va_path", lambda: None)() is not None and bool(device.osdi_path())
+                compiled = device.va_path() is not None and bool(device.osdi_path())
             except ModelCompileError:
                 compiled = False
             self._program_form = "osdi" if compiled else "behavioural"
@@ -209,7 +209,7 @@ class SpiceTile(CrossbarTile):
     def _state_vectors(self, form: str) -> list[str]:
         """Result vectors of the device states (see :meth:`_final_states`), row-major."""
         if form == "osdi":
-            node = getattr(self.device, "state_node", "st").lower()   # a user's Verilog-A model names its own
+            node = self.device.state_node.lower()   # a user's Verilog-A model names its own
             return [f"v(n.{XBAR.lower()}.nxd{i}_{j}#{node})" for i in range(self.rows) for j in range(self.cols)]
         return [state_vector(i, j) for i in range(self.rows) for j in range(self.cols)]
 
