@@ -103,6 +103,7 @@ def test_killed_sweep_resumes_and_reruns_only_unfinished_jobs(tmp_path):
 
 @pytest.mark.parametrize("spec, fragment", [
     ({"kind": "nope", "axes": {}}, "kind"),
+    ({"kind": ["train"], "axes": {}}, "kind"),
     ({"kind": "spice", "axes": {"seed": []}}, "non-empty"),
     ({"kind": "spice", "axes": {"a": [1, 2], "b": [1]}, "mode": "zip"}, "same length"),
     ({"kind": "spice", "axes": {}, "extra": 1}, "unknown"),

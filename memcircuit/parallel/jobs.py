@@ -35,8 +35,6 @@ from memcircuit import processes
 from memcircuit.errors import ConfigError
 from memcircuit.threads import blas_threads
 
-JobFn = Callable[[dict[str, Any], Path], dict[str, Any]]
-
 
 @dataclass(frozen=True)
 class JobKind:
@@ -68,7 +66,7 @@ def load(target: str) -> Callable[..., Any]:
 def job_kind(kind: str, kinds: dict[str, JobKind]) -> JobKind:
     """The :class:`JobKind` of ``kind``: a name in ``kinds``, or a user's own
     ``"package.module:function"`` (not checked before it runs: it may exist on Dask workers only)."""
-    if kind in kinds:
+    if isinstance(kind, str) and kind in kinds:
         return kinds[kind]
     if not isinstance(kind, str) or ":" not in kind:
         choices = f"choose one of {', '.join(kinds)} or" if kinds else "give its"
