@@ -31,6 +31,7 @@ def ladder_netlist(sections: int) -> str:
 @click.option("--json", "json_out", metavar="FILE|-", help="Also write the table as JSON.")
 def main(jobs: int, sections: int, json_out: str | None) -> None:
     from memcircuit.cli.common import emit_json
+    from memcircuit.cli.sweep import JOB_KINDS
     from memcircuit.parallel import SweepSpec, make_executor, run_sweep
 
     with tempfile.TemporaryDirectory(prefix="memcircuit-bench-sweep-") as tmp:
@@ -39,7 +40,7 @@ def main(jobs: int, sections: int, json_out: str | None) -> None:
         spec = SweepSpec.from_dict({
             "kind": "spice",
             "base": {"netlist": str(net), "analysis": "tran 50n 20u", "measure": [f"v(n{sections})"]},
-            "axes": {"params.rs": [f"{100 + i}" for i in range(jobs)]}, "timeout": 600})
+            "axes": {"params.rs": [f"{100 + i}" for i in range(jobs)]}, "timeout": 600}, kinds=JOB_KINDS)
         rows = []
         for label, name, workers in (("local, 1 worker", "local", 1), ("local, 2 workers", "local", 2),
                                      ("dask LocalCluster, 2 workers", "dask", 2)):

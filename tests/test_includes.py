@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from memcircuit.errors import NetlistError
-from memcircuit.parallel.jobs import spice_job
 from memcircuit.spice import UserNetlist
 from memcircuit.spice.batch import compose
+from memcircuit.spice.jobs import spice_job
 from memcircuit.spice.usernetlist import project_include_roots
 
 DATA = Path(__file__).parent / "data" / "includes"
@@ -193,10 +193,11 @@ def test_cli_sweep_passes_allow_include_to_its_spice_jobs(tmp_path):
 
 
 def test_sweep_spec_allow_include_is_relative_to_the_spec(tmp_path):
+    from memcircuit.cli.sweep import JOB_KINDS
     from memcircuit.parallel import SweepSpec
 
     spec = SweepSpec.from_dict({"kind": "spice", "base": {"netlist": "n.cir", "allow_include": ["lib", "/abs"]},
-                                "axes": {"a": [1]}}, source_dir=tmp_path)
+                                "axes": {"a": [1]}}, kinds=JOB_KINDS, source_dir=tmp_path)
     assert spec.jobs()[0]["params"]["allow_include"] == [str(tmp_path / "lib"), "/abs"]
 
 

@@ -74,13 +74,16 @@ def test_sweep_size_beyond_memory_fails_with_the_estimate(tmp_path):
 
 
 def test_sweep_axis_values_of_the_right_kind_pass_the_check():
+    from memcircuit.cli.sweep import JOB_KINDS
     from memcircuit.parallel import SweepSpec
 
     SweepSpec.from_dict({"kind": "train", "base": {**TRAIN, "lr": "50m", "optimizer": "adaptive"},
-                         "axes": {"seed": [0, 1], "device.spread": [0.0, 0.1], "opt.rho": [0.9]}}).check()
+                         "axes": {"seed": [0, 1], "device.spread": [0.0, 0.1], "opt.rho": [0.9]}},
+                        kinds=JOB_KINDS).check()
     SweepSpec.from_dict({"kind": "device", "base": {"mode": "pulses", "width": "100n"},
-                         "axes": {"amp": [1, "1.2"]}}).check()
-    SweepSpec.from_dict({"kind": "tile", "base": {"device": "exp-pulse"}, "axes": {"rows": [4, 8]}}).check()
+                         "axes": {"amp": [1, "1.2"]}}, kinds=JOB_KINDS).check()
+    SweepSpec.from_dict({"kind": "tile", "base": {"device": "exp-pulse"}, "axes": {"rows": [4, 8]}},
+                        kinds=JOB_KINDS).check()
 
 
 def test_train_json_to_a_folder_fails_before_training(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from memcircuit.cli import cli
+from memcircuit.cli.sweep import JOB_KINDS
 from memcircuit.devices.jobs import device_job
 from memcircuit.errors import ConfigError
 from memcircuit.parallel import SweepSpec, make_executor, run_sweep
@@ -16,7 +17,8 @@ from memcircuit.tiles.jobs import tile_job
 
 
 def isolated(kind: str, params: dict) -> dict:
-    outcome = run_isolated({"id": f"{kind}-test-job", "kind": kind, "params": params}, timeout=120)
+    outcome = run_isolated({"id": f"{kind}-test-job", "kind": kind, "run": JOB_KINDS[kind].run, "params": params},
+                           timeout=120)
     assert outcome["status"] == "ok", outcome
     return outcome["metrics"]
 
@@ -48,7 +50,7 @@ def test_device_iv_job_lobes_shrink_with_frequency():
 @pytest.mark.ngspice
 def test_tile_sweep_ideal_is_exact_and_wire_error_agrees_between_numeric_and_spice(tmp_path):
     spec = SweepSpec.from_dict({"kind": "tile", "base": {"rows": 6, "cols": 5, "r_wire": 2.0, "batch": 4, "seed": 3},
-                                "axes": {"fidelity": ["ideal", "numeric", "spice"]}, "timeout": 120})
+                                "axes": {"fidelity": ["ideal", "numeric", "spice"]}, "timeout": 120}, kinds=JOB_KINDS)
     with make_executor("local", workers=2) as ex:
         report = run_sweep(spec, tmp_path / "out", ex, progress=False)
     assert report.failed == 0, [r["error"] for r in report.rows]

@@ -173,7 +173,7 @@ def test_coincidence_and_unit_pulse_programs_in_ngspice_match_the_numeric_twin()
     dev = get_device("discrete")
     cal = calibrate(dev, v_read=0.1)
     x0 = np.full((3, 4), 15.0 / 31.0)                         # on level 15 of 0..31
-    cal = SSM(0.1).unit_pulse(make_tile("ideal", 3, 4, device=dev, states=x0), cal)   # one level per unit
+    cal = SSM(0.1).unit_pulse(dev, cal)   # one level per unit
     A = np.array([[1, 0, -1], [0, 1, 1]])
     B = np.array([[1, -1, 0, 1], [1, 1, 0, -1]])
     units = np.array([[2, 0, -1, 0], [0, 1, 0, -2], [1, 0, 0, 0]])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from memcircuit.cli.sweep import JOB_KINDS
 from memcircuit.errors import ConfigError
 from memcircuit.parallel import SweepSpec, make_executor, run_sweep
 
@@ -33,7 +34,7 @@ def strip_timing(rows):
 
 @pytest.mark.ngspice
 def test_local_and_dask_give_identical_tables_matching_analytic(tmp_path):
-    spec = SweepSpec.from_file(divider_spec(tmp_path))
+    spec = SweepSpec.from_file(divider_spec(tmp_path), kinds=JOB_KINDS)
     with make_executor("local", workers=2) as ex:
         local = run_sweep(spec, tmp_path / "local", ex, progress=False)
     with make_executor("dask", workers=2) as ex:
@@ -51,7 +52,8 @@ def test_local_and_dask_give_identical_tables_matching_analytic(tmp_path):
 @pytest.mark.ngspice
 def test_failed_job_is_reported_not_fatal(tmp_path):
     spec = SweepSpec.from_dict({"kind": "spice", "base": {"analysis": "op", "measure": ["v(b)"]},
-                                "axes": {"netlist": [str(DATA / "divider.cir"), str(tmp_path / "missing.cir")]}})
+                                "axes": {"netlist": [str(DATA / "divider.cir"), str(tmp_path / "missing.cir")]}},
+                               kinds=JOB_KINDS)
     with make_executor("local", workers=2) as ex:
         report = run_sweep(spec, tmp_path / "out", ex, progress=False)
     assert report.failed == 1
@@ -101,6 +103,7 @@ def test_killed_sweep_resumes_and_reruns_only_unfinished_jobs(tmp_path):
 
 @pytest.mark.parametrize("spec, fragment", [
     ({"kind": "nope", "axes": {}}, "kind"),
+    ({"kind": ["train"], "axes": {}}, "kind"),
     ({"kind": "spice", "axes": {"seed": []}}, "non-empty"),
     ({"kind": "spice", "axes": {"a": [1, 2], "b": [1]}, "mode": "zip"}, "same length"),
     ({"kind": "spice", "axes": {}, "extra": 1}, "unknown"),
@@ -108,7 +111,7 @@ def test_killed_sweep_resumes_and_reruns_only_unfinished_jobs(tmp_path):
 ])
 def test_bad_specs_are_clear_errors(spec, fragment):
     with pytest.raises(ConfigError, match=fragment):
-        SweepSpec.from_dict(spec)
+        SweepSpec.from_dict(spec, kinds=JOB_KINDS)
 
 
 @pytest.mark.ngspice
@@ -137,7 +140,7 @@ def test_train_sweep_over_seeds_and_device_spread_local_equals_dask(tmp_path):
         "kind": "train",
         "base": {"dataset": "iris", "layers": [4, 6, 3], "epochs": 2, "batch": 16, "fidelity": "ideal",
                  "optimizer": "momentum", "device.a_ltp": 2.0},
-        "axes": {"seed": [0, 1], "device.spread": [0.0, 0.3]}, "timeout": 300})
+        "axes": {"seed": [0, 1], "device.spread": [0.0, 0.3]}, "timeout": 300}, kinds=JOB_KINDS)
     with make_executor("local", workers=2) as ex:
         local = run_sweep(spec, tmp_path / "local", ex, progress=False)
     with make_executor("dask", workers=2) as ex:
@@ -168,5 +171,16 @@ def test_invalid_yaml_is_located_not_quoted(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text("kind: spice\nbase: {a: [1, 2}\nsecret: hunter2\n")
     with pytest.raises(ConfigError, match=r"not valid YAML \(.* at line 2, column 16\)") as info:
-        SweepSpec.from_file(path)
+        SweepSpec.from_file(path, kinds=JOB_KINDS)
     assert "[1, 2}" not in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_kind_names_come_from_the_table_the_caller_passes():
+    """The runner below the layers that define job kinds knows none of them by name: a name maps to
+    the function the caller's table gives, and every job carries that target."""
+    spec = SweepSpec.from_dict({"kind": "spice", "axes": {"a": [1, 2]}}, kinds=JOB_KINDS)
+    assert {job["run"] for job in spec.jobs()} == {"memcircuit.spice.jobs:spice_job"}
+    with pytest.raises(ConfigError, match="unknown job kind 'spice'; give its package.module:function"):
+        SweepSpec.from_dict({"kind": "spice", "axes": {"a": [1]}})
+    own = SweepSpec.from_dict({"kind": "slowjob:job", "axes": {"x": [1]}})
+    assert own.jobs()[0]["run"] == "slowjob:job" and own.job.check is None

@@ -241,12 +241,13 @@ def test_models_iv_pulses_and_build_take_a_va_file(tmp_path):
 
 def test_sweep_trains_with_the_twin(foreign_twin, tmp_path):
     """A train sweep takes the twin like any device file."""
+    from memcircuit.cli.sweep import JOB_KINDS
     from memcircuit.parallel import SweepSpec, make_executor, run_sweep
 
     _, path = foreign_twin
     spec = SweepSpec.from_dict({"kind": "train", "base": {"dataset": "iris", "layers": [4, 3], "epochs": 1,
                                                           "batch": 16, "fidelity": "numeric", "device": str(path)},
-                                "axes": {"seed": [0, 1]}, "timeout": 300})
+                                "axes": {"seed": [0, 1]}, "timeout": 300}, kinds=JOB_KINDS)
     with make_executor("local", workers=1) as ex:
         result = run_sweep(spec, tmp_path / "sweep", ex, progress=False)
     assert result.failed == 0, [r.get("error") for r in result.rows]

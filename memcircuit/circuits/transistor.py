@@ -3,37 +3,19 @@
 The level-1 (Shichman-Hodges, IEEE JSSC 3(3), 1968) drain current is written here exactly as
 ngspice's MOS1 model computes it at DC (``src/spicelib/devices/mos1/mos1load.c``), so that the
 numeric solver and ngspice agree on 1T1R cells. The PTM 45 nm card (BSIM4, Zhao and Cao 2006)
-is found among the ngspice examples or in ``$MEMCIRCUIT_PTM45``.
+is found among the ngspice examples or in ``$MEMCIRCUIT_PTM45`` (:func:`memcircuit.paths.ptm45_card`).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
 from memcircuit.circuits.spec import TransistorParams
-from memcircuit.errors import ConfigError
 from memcircuit.netlist import Model
+from memcircuit.paths import ptm45_card as ptm45_card  # the card the generators include
 
 LEVEL1_NMOS = "nacc"  # model name of the level-1 access transistor
-_PTM_CANDIDATES = (
-    "/usr/share/doc/ngspice/examples/klu/Circuits/technology/45nm_HP.pm",
-    "/usr/share/ngspice/examples/klu/Circuits/technology/45nm_HP.pm",
-    "/usr/local/share/doc/ngspice/examples/klu/Circuits/technology/45nm_HP.pm",
-)
-PTM45_NMOS, PTM45_PMOS = "nmos", "pmos"  # the model names inside the PTM card
-
-
-def ptm45_card() -> Path:
-    """Path of the PTM 45 nm HP model card (``.model nmos``/``pmos``, BSIM4, Vdd = 1.0 V)."""
-    env = os.environ.get("MEMCIRCUIT_PTM45")
-    for candidate in ((env,) if env else ()) + _PTM_CANDIDATES:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise ConfigError("the PTM 45 nm model card (45nm_HP.pm from the ngspice examples) was not found; "
-                      "install the ngspice examples or set MEMCIRCUIT_PTM45 to the file")
+PTM45_NMOS, PTM45_PMOS = "nmos", "pmos"  # the model names inside the PTM card (memcircuit.paths.ptm45_card)
 
 
 def level1_model(p: TransistorParams, name: str = LEVEL1_NMOS) -> Model:

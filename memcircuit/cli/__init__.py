@@ -57,20 +57,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from memcircuit.cli import doctor, plot, simulate
+    from memcircuit.cli import build, doctor, infer, models, plot, simulate, sweep, tile, train
 
-    for module in (doctor, simulate, plot):
-        module.register(cli)
-    # Areas added later register themselves the same way, if present.
-    import importlib
-
-    for name in ("models", "build", "tile", "train", "infer", "sweep", "bench"):
-        try:
-            module = importlib.import_module(f"memcircuit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"memcircuit.cli.{name}":
-                raise
-            continue
+    for module in (doctor, simulate, plot, models, build, tile, train, infer, sweep):
         module.register(cli)
 
 

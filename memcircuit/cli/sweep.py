@@ -7,6 +7,16 @@ from dataclasses import replace
 import click
 
 from memcircuit.cli.common import SIFloat, allow_include_option, check_output, emit_json
+from memcircuit.parallel.jobs import JobKind
+
+#: The job kinds a spec names: each layer's job function and the check of its parameters. The
+#: table lives here, at the top, so that the sweep runner below never names the layers above it.
+JOB_KINDS: dict[str, JobKind] = {
+    "spice": JobKind("memcircuit.spice.jobs:spice_job", "memcircuit.spice.jobs:check_job"),
+    "train": JobKind("memcircuit.train.jobs:train_job", "memcircuit.train.jobs:check_job"),
+    "device": JobKind("memcircuit.devices.jobs:device_job", "memcircuit.devices.jobs:check_job"),
+    "tile": JobKind("memcircuit.tiles.jobs:tile_job", "memcircuit.tiles.jobs:check_job"),
+}
 
 
 @click.command()
@@ -42,6 +52,8 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, timeout,
         seed: [0, 1, 2, 3, 4]
         device.spread: [0.0, 0.1, 0.3]
       timeout: 900
+    kind is spice (a netlist file), train, device, tile, or a function of your own,
+    package.module:function, called as fn(params, workdir) and returning a dict of metrics.
     Jobs of kind spice load their netlist like `memcircuit simulate`: .include/.lib files in its
     folder or the model folders, or under a folder given with --allow-include.
 
@@ -55,7 +67,7 @@ def sweep(spec, out_dir, executor, scheduler, workers, json_out, quiet, timeout,
     """
     from memcircuit.parallel import SweepSpec, make_executor, run_sweep
 
-    parsed = SweepSpec.from_file(spec)
+    parsed = SweepSpec.from_file(spec, kinds=JOB_KINDS)
     if timeout is not None:
         parsed = replace(parsed, timeout=timeout)
     if allow_include:  # part of the jobs' parameters (and so of their ids) only when given

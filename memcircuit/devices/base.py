@@ -25,8 +25,7 @@ import numpy as np
 
 from memcircuit.netlist.ir import Element, Model, Subckt
 from memcircuit.netlist.probes import StateNode
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from memcircuit.paths import MODELS_DIR
 
 
 def unit(u: str, doc: str = "") -> dict[str, str]:
@@ -117,14 +116,15 @@ class DeviceModel(abc.ABC):
         """One device between nodes ``p`` and ``n`` starting at state ``x0``."""
         raise NotImplementedError
 
-    @staticmethod
-    def state_probe(name: str, form: str = "behavioural", path: tuple[str, ...] = (), x0: float = 0.0) -> StateNode:
+    def state_probe(self, name: str, form: str = "behavioural", path: tuple[str, ...] = (),
+                    x0: float = 0.0) -> StateNode:
         """Probe of the state of instance ``name`` (as passed to :meth:`instance`) inside the
         subcircuit instances ``path``: the behavioural subcircuit's node ``x`` (the state
-        itself) or the Verilog-A instance's node ``st`` (``x - x0``; the probe adds ``x0``)."""
+        itself) or the Verilog-A instance's node :attr:`state_node` (``x - x0``; the probe adds
+        ``x0``)."""
         if form in ("va", "osdi"):
             inst = name if name[:1].upper() == "N" else f"N{name}"
-            return StateNode(inst, "st", tuple(path), compiled=True, offset=float(x0))
+            return StateNode(inst, self.state_node, tuple(path), compiled=True, offset=float(x0))
         return StateNode(name, "x", tuple(path))
 
     def read_state(self, result, name: str, x0: float | np.ndarray, form: str = "behavioural",
@@ -141,3 +141,23 @@ class DeviceModel(abc.ABC):
         an index tuple); a homogeneous model (every cell alike) returns itself. Use it when only
         some cells are updated: ``device.select(hit).apply_pulse(x[hit], v[hit], dt)``."""
         return self
+
+    @property
+    def nominal(self) -> DeviceModel:
+        """The model every cell follows without device-to-device variation: the device itself; a
+        per-cell device array returns the model its cells vary around."""
+        return self
+
+    # -- capabilities: what tiles and optimizers may ask of any device --------------------------
+    #: a user's Verilog-A model with no behavioural or numeric form: it runs compiled, at ``spice`` only
+    va_only: ClassVar[bool] = False
+    #: name of the state node inside the compiled Verilog-A module (a user's model names its own)
+    state_node: ClassVar[str] = "st"
+    #: the pulse-response families: programming counts in standard pulses (:meth:`pulse_counts`)
+    standard_pulse: ClassVar[bool] = False
+
+    def pulse_counts(self, amplitude: np.ndarray | float,
+                     width: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """Standard-pulse equivalents ``(n_set, n_reset)`` of rectangular pulses of ``amplitude`` V
+        and ``width`` s; only families with :attr:`standard_pulse` define a standard pulse."""
+        raise NotImplementedError(f"{self} has no standard programming pulse (standard_pulse is False)")

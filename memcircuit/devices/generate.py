@@ -1,10 +1,11 @@
 """Write the Verilog-A files in ``models/`` from the family equations.
 
 ``python -m memcircuit.devices.generate`` rewrites ``models/<family>.va`` for every family;
-``tests/test_devices_va.py`` fails when a committed file differs from what this writes. The
-modules follow the well-posed recipe of docs/DESIGN.md: state on an internal node with ``ddt``
-(1 F), smooth thresholds and clipping (softplus / tanh), ``limexp`` for every exponential,
-state of order 1, no hand-written integration.
+``tests/test_devices.py`` (``test_committed_verilog_a_matches_the_equations``) fails when a
+committed file differs from what this writes. The modules follow the well-posed recipe of
+docs/DESIGN.md: state on an internal node with ``ddt`` (1 F), smooth thresholds and clipping
+(softplus / tanh), ``limexp`` for every exponential, state of order 1, no hand-written
+integration.
 """
 
 from __future__ import annotations

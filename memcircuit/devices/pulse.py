@@ -54,6 +54,7 @@ class PulseDevice(ExprDevice):
     """Base of the pulse-response families (see the module docstring)."""
 
     noise_field: ClassVar[str] = ""   # parameter holding the cycle-to-cycle sigma
+    standard_pulse: ClassVar[bool] = True
 
     @property
     def demo(self) -> tuple[float, float, float]:  # type: ignore[override]

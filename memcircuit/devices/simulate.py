@@ -29,7 +29,7 @@ def circuit(device: ExprDevice, wave: Sine | Pwl, x0: float, form: str = "behavi
     form = canonical_form(form)
     if form == "numeric":
         raise ConfigError("the numeric form has no circuit")
-    if getattr(device, "va_only", False):   # a user's Verilog-A model runs compiled whatever form was asked
+    if device.va_only:   # a user's Verilog-A model runs compiled whatever form was asked
         form = "va"
     elements = (VoltageSource("V1", ("a", "0"), 0.0, wave), device.instance(INSTANCE, "a", "0", x0, form=form))
     if form == "behavioural":

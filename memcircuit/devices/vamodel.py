@@ -32,7 +32,7 @@ from memcircuit.devices.base import DeviceModel
 from memcircuit.devices.model import canonical_form
 from memcircuit.errors import ConfigError
 from memcircuit.netlist.ir import Element, Expr, Model, ModelInstance, Subckt
-from memcircuit.netlist.probes import Current, StateNode
+from memcircuit.netlist.probes import Current
 
 #: state nodes and start parameters recognised without --state-node / --state-param, in order
 STATE_NODES = ("x", "w", "state", "s", "st", "xs", "ws")
@@ -220,11 +220,6 @@ class VaDevice(DeviceModel):
         # the bound: ngspice refuses the value, and a crash follows
         value = x0 if isinstance(x0, Expr) else float(np.clip(float(x0), *self.start_bounds))
         return ModelInstance(inst, (p, n), model or self.osdi_model_name(), ((self.state_param, value),))
-
-    def state_probe(self, name: str, form: str = "va", path: tuple[str, ...] = (), x0: float = 0.0) -> StateNode:
-        """Probe of instance ``name``'s state node (it holds ``x - x0``)."""
-        inst = name if name[:1].upper() == "N" else f"N{name}"
-        return StateNode(inst, self.state_node, tuple(path), compiled=True, offset=float(x0))
 
     def read_state(self, result, name: str, x0: float | np.ndarray, form: str = "va",
                    path: tuple[str, ...] = ()) -> np.ndarray:

@@ -33,7 +33,7 @@ class DeviceArray(DeviceModel):
     """Devices of one family with per-cell parameters and faults (see the module docstring)."""
 
     def __init__(self, nominal: ExprDevice, values: dict[str, np.ndarray], stuck: np.ndarray) -> None:
-        self.nominal = nominal
+        self._nominal = nominal
         self.family = nominal.family
         self.name = nominal.name
         self.params_class = nominal.params_class
@@ -47,6 +47,10 @@ class DeviceArray(DeviceModel):
         self.model = type(nominal)(self.params)
         g_lo, g_hi = (float(np.mean(nominal.conductance(np.array([x])))) for x in (nominal.x_min, nominal.x_max))
         self.x_on, self.x_off = (nominal.x_max, nominal.x_min) if g_hi >= g_lo else (nominal.x_min, nominal.x_max)
+
+    @property
+    def nominal(self) -> ExprDevice:
+        return self._nominal
 
     @property
     def va_module(self) -> str:  # type: ignore[override]

@@ -34,7 +34,7 @@ _POOL = {"MaxPool": "maxpool", "AveragePool": "avgpool"}
 
 
 def _load(path: Path):
-    try:
+    try:  # optional (the `onnx` extra): .npz models need nothing more
         import onnx
         from onnx import numpy_helper
     except ImportError:

@@ -68,7 +68,7 @@ class DaskExecutor(Executor):
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
-        try:
+        try:  # optional (the `dask` extra): the local pool needs nothing beyond the standard library
             from dask.distributed import Client, LocalCluster
         except ImportError:
             raise ConfigError("the dask executor needs the 'dask' extra: pip install 'memcircuit[dask]'") from None

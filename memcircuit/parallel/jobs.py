@@ -1,10 +1,15 @@
-"""Job kinds a sweep can run, and the isolated runner that executes one job.
+"""Jobs of a sweep and the isolated runner that executes one.
 
-A job is a JSON-able dict ``{"kind": ..., "params": {...}}``. Each kind is a function
-``fn(params, workdir) -> dict of metrics`` registered in :data:`KINDS`; ``workdir`` is the job's
-own directory (``"workdir"`` in the job dict: a sweep gives each job ``OUT/jobs/<id>``, where a
-training run keeps its checkpoints; otherwise a temporary one). Its ngspice run directories go
-there too.
+A job is a JSON-able dict ``{"id", "kind", "run", "params"}``: ``run`` names the function that
+runs it, ``"package.module:function"``, ``fn(params, workdir) -> dict of metrics``; ``workdir``
+is the job's own directory (``"workdir"`` in the job dict: a sweep gives each job
+``OUT/jobs/<id>``, where a training run keeps its checkpoints; otherwise a temporary one). Its
+ngspice run directories go there too.
+
+Which function a kind name (``train``, ``tile``, ...) stands for is decided above this layer: the
+code that builds a sweep (the command line) hands :class:`~memcircuit.parallel.sweep.SweepSpec` a
+table of :class:`JobKind` s, and every job carries its resolved ``run`` target, so this module
+never names a layer above it.
 
 :func:`run_isolated` runs one job in a fresh Python process (its own ngspice, its own memory) with
 a timeout, and always returns an outcome dict, never raises: a failed or hung job is a row in the
@@ -22,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,112 +35,43 @@ from memcircuit import processes
 from memcircuit.errors import ConfigError
 from memcircuit.threads import blas_threads
 
-JobFn = Callable[[dict[str, Any], Path], dict[str, Any]]
-KINDS: dict[str, str] = {
-    # kind -> "module:function"; imported lazily inside the job process.
-    "spice": "memcircuit.parallel.jobs:spice_job",
-    "train": "memcircuit.train.jobs:train_job",
-    "device": "memcircuit.devices.jobs:device_job",
-    "tile": "memcircuit.tiles.jobs:tile_job",
-}
-CHECKS: dict[str, str] = {
-    # kind -> "module:function" that validates a job's parameters without running it
-    "spice": "memcircuit.parallel.jobs:check_spice_job",
-    "train": "memcircuit.train.jobs:check_job",
-    "device": "memcircuit.devices.jobs:check_job",
-    "tile": "memcircuit.tiles.jobs:check_job",
-}
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job: ``run`` the ``"package.module:function"`` that runs one, ``check`` (optional)
+    the one that validates a job's parameters without running it (:class:`ConfigError`)."""
+
+    run: str
+    check: str | None = None
+
+    def __post_init__(self) -> None:
+        for target in (self.run, self.check):
+            if target is not None and ":" not in target:
+                raise ConfigError(f"a job target is 'package.module:function', got {target!r}")
 
 
-def _load(kind: str, target: str) -> Callable[..., Any]:
+def load(target: str) -> Callable[..., Any]:
     """The function ``"package.module:function"`` names (:class:`ConfigError` if there is none)."""
     module_name, _, func_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"job kind {kind!r} is not available: {exc}") from None
+        raise ConfigError(f"job function {target!r} is not available: {exc}") from None
     try:
         return getattr(module, func_name)
     except AttributeError:
-        raise ConfigError(f"job kind {kind!r}: {module_name} has no function {func_name}") from None
+        raise ConfigError(f"job function {target!r}: {module_name} has no function {func_name}") from None
 
 
-def resolve(kind: str) -> JobFn:
-    """The job function for ``kind`` (a registered name or ``"package.module:function"``)."""
-    target = KINDS.get(kind, kind)
-    if ":" not in target:
-        raise ConfigError(f"unknown job kind {kind!r}; choose one of {', '.join(KINDS)} or module:function")
-    return _load(kind, target)
-
-
-def check(kind: str, params: dict[str, Any]) -> None:
-    """Validate one job's parameters before any job runs (:class:`ConfigError`). A
-    ``module:function`` kind is the user's own (it may exist on Dask workers only): not checked."""
-    if kind in CHECKS:
-        _load(kind, CHECKS[kind])(dict(params))
-
-
-_SPICE_KEYS = {"netlist", "analysis", "measure", "spice_timeout", "allow_include"}
-
-
-def _spice_inputs(params: dict[str, Any]) -> tuple[Path, dict[str, float], Any, list[str], float]:
-    """``(netlist, overrides, analysis, measure, timeout)`` of a spice job; :class:`ConfigError`
-    naming the first unknown key or malformed value."""
-    from memcircuit.netlist.ir import Op, Tran
-    from memcircuit.units import parse_si
-
-    unknown = {k for k in params if k not in _SPICE_KEYS and not k.startswith("params.")}
-    if unknown:
-        raise ConfigError(f"unknown spice job parameter(s): {', '.join(sorted(unknown))}; valid: "
-                          f"{', '.join(sorted(_SPICE_KEYS))}, params.<name>")
-    if not isinstance(params.get("netlist"), str):
-        raise ConfigError(f"a spice job needs netlist: the path of a netlist file, got {params.get('netlist')!r}")
-    netlist = Path(params["netlist"])   # whether it exists is the job's concern: it may live on a Dask worker
-    overrides = {k.split(".", 1)[1]: parse_si(v, name=k) for k, v in params.items() if k.startswith("params.")}
-    words = str(params.get("analysis", "op")).split()
-    if words == ["op"]:
-        analysis = Op()
-    elif len(words) == 3 and words[0] == "tran":
-        analysis = Tran(parse_si(words[1], name="analysis step"), parse_si(words[2], name="analysis stop"))
-    else:
-        raise ConfigError(f"analysis must be 'op' or 'tran STEP STOP', got {params.get('analysis')!r}")
-    measure = params.get("measure", [])
-    if not isinstance(measure, list) or not all(isinstance(m, str) for m in measure):
-        raise ConfigError(f"measure must be a list of vector names like v(out), got {measure!r}")
-    folders = params.get("allow_include", [])
-    if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
-        raise ConfigError(f"allow_include must be a list of folders, got {folders!r}")
-    return netlist, overrides, analysis, measure, parse_si(params.get("spice_timeout", 120), name="spice_timeout")
-
-
-def check_spice_job(params: dict[str, Any]) -> None:
-    """Validate a ``spice`` job's parameters without simulating (:class:`ConfigError`)."""
-    _spice_inputs(params)
-
-
-def spice_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Simulate a netlist file with ``.param`` overrides and report chosen vectors.
-
-    params: ``netlist`` (path), ``analysis`` ("op" or "tran STEP STOP"), ``measure`` (vector
-    names; op gives the value, tran the final value), ``params.<name>`` (.param overrides, SI),
-    ``spice_timeout`` (s, 120), ``allow_include`` (folders its .include/.lib cards may read
-    besides its own; the CLI's ``--allow-include``).
-    """
-    from memcircuit.netlist.names import sanitize
-    from memcircuit.spice import BatchEngine, UserNetlist
-    from memcircuit.units import format_spice
-
-    netlist, overrides, analysis, measure, timeout = _spice_inputs(params)
-    text = netlist.read_text()
-    if overrides:
-        lines = text.splitlines()
-        card = ".param " + " ".join(f"{sanitize(k)}={format_spice(v)}" for k, v in overrides.items())
-        # A later .param wins in ngspice, so the override goes right after the title line's cards.
-        text = "\n".join([*lines[:-1], card, lines[-1]] if lines[-1].strip().lower() == ".end" else [*lines, card])
-    user = UserNetlist.from_text(text, source=str(netlist), folder=netlist.absolute().parent,
-                                 allow_include=params.get("allow_include", ()))
-    result = BatchEngine(run_root=workdir, timeout=timeout).run(user, analysis)
-    return {name: float(result[name][-1]) for name in measure}
+def job_kind(kind: str, kinds: dict[str, JobKind]) -> JobKind:
+    """The :class:`JobKind` of ``kind``: a name in ``kinds``, or a user's own
+    ``"package.module:function"`` (not checked before it runs: it may exist on Dask workers only)."""
+    if isinstance(kind, str) and kind in kinds:
+        return kinds[kind]
+    if not isinstance(kind, str) or ":" not in kind:
+        choices = f"choose one of {', '.join(kinds)} or" if kinds else "give its"
+        raise ConfigError(f"unknown job kind {kind!r}; {choices} package.module:function")
+    return JobKind(kind)
 
 
 def _job_main(job_path: str, out_path: str) -> int:  # pragma: no cover - runs in the child
@@ -144,7 +81,7 @@ def _job_main(job_path: str, out_path: str) -> int:  # pragma: no cover - runs i
     outcome: dict[str, Any] = {"id": job["id"]}
     start = time.perf_counter()
     try:
-        metrics = resolve(job["kind"])(dict(job["params"]), workdir)
+        metrics = load(job.get("run") or job_kind(job["kind"], {}).run)(dict(job["params"]), workdir)
         outcome.update(status="ok", metrics=metrics)
     except Exception as exc:  # report every failure as data
         timed_out = type(exc).__name__ == "TrainingTimeout"     # ended itself cleanly before the kill

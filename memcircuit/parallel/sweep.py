@@ -4,7 +4,7 @@ resumable, and gathered into one table.
 Spec (YAML)::
 
     name: variation-study           # optional
-    kind: train                     # spice | train | device | tile | package.module:function
+    kind: train                     # a name of the kinds table, or package.module:function
     base:                           # parameters every job gets
       dataset: iris
       layers: [4, 8, 3]
@@ -14,6 +14,10 @@ Spec (YAML)::
       device.spread: [0.0, 0.1, 0.3]
     mode: grid                      # grid (every combination) or zip (same-length axes in step)
     timeout: 900                    # seconds per job
+
+The kind names (``spice``, ``train``, ``device``, ``tile`` on the command line) come from the table of
+:class:`~memcircuit.parallel.jobs.JobKind` s the caller passes (``kinds=``); a spec may also name a
+function of its own, ``package.module:function``.
 
 Every job's parameters are checked before any job runs (unknown keys, values of the wrong kind,
 sizes too large for the machine's memory): a bad spec is one error, not a table of failed jobs.
@@ -39,7 +43,7 @@ from typing import Any
 from memcircuit.errors import ConfigError
 from memcircuit.fileio import write_atomic
 from memcircuit.parallel.executors import Executor
-from memcircuit.parallel.jobs import KINDS, check
+from memcircuit.parallel.jobs import JobKind, job_kind, load
 
 _SPEC_KEYS = {"name", "kind", "base", "axes", "mode", "timeout"}
 
@@ -55,17 +59,24 @@ class SweepSpec:
     timeout: float = 1800.0
     name: str = "sweep"
     source_dir: Path = field(default_factory=Path.cwd)
+    job: JobKind | None = None    # what runs and checks the jobs (None: ``kind`` is package.module:function)
+
+    def __post_init__(self) -> None:
+        if self.job is None:
+            object.__setattr__(self, "job", job_kind(self.kind, {}))
 
     @classmethod
-    def from_dict(cls, data: Any, *, source_dir: Path | None = None) -> SweepSpec:
+    def from_dict(cls, data: Any, *, kinds: dict[str, JobKind] | None = None,
+                  source_dir: Path | None = None) -> SweepSpec:
+        """A spec from its parsed YAML; ``kinds`` maps the kind names it may use to their
+        :class:`~memcircuit.parallel.jobs.JobKind` (a ``package.module:function`` kind needs none)."""
         if not isinstance(data, dict):
             raise ConfigError("a sweep spec is a mapping with keys kind, base, axes")
         unknown = set(data) - _SPEC_KEYS
         if unknown:
             raise ConfigError(f"unknown sweep spec keys {sorted(unknown)}; valid: {sorted(_SPEC_KEYS)}")
         kind = data.get("kind")
-        if not isinstance(kind, str) or (kind not in KINDS and ":" not in kind):
-            raise ConfigError(f"sweep 'kind' must be one of {', '.join(KINDS)} or module:function, got {kind!r}")
+        job = job_kind(kind, kinds or {})
         base = data.get("base") or {}
         axes = data.get("axes") or {}
         if not isinstance(base, dict) or not isinstance(axes, dict):
@@ -85,10 +96,10 @@ class SweepSpec:
         if timeout <= 0:
             raise ConfigError("timeout must be > 0 s")
         return cls(kind=kind, base=dict(base), axes={k: list(v) for k, v in axes.items()}, mode=mode,
-                   timeout=timeout, name=str(data.get("name", "sweep")), source_dir=source_dir or Path.cwd())
+                   timeout=timeout, name=str(data.get("name", "sweep")), source_dir=source_dir or Path.cwd(), job=job)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> SweepSpec:
+    def from_file(cls, path: str | Path, *, kinds: dict[str, JobKind] | None = None) -> SweepSpec:
         import yaml
 
         p = Path(path)
@@ -101,7 +112,7 @@ class SweepSpec:
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or "parse error"
             raise ConfigError(f"{p}: not valid YAML ({problem}{where})") from None
-        return cls.from_dict(data, source_dir=p.resolve().parent)
+        return cls.from_dict(data, kinds=kinds, source_dir=p.resolve().parent)
 
     def points(self) -> list[dict[str, Any]]:
         """The swept values of every job, in a stable order."""
@@ -111,7 +122,7 @@ class SweepSpec:
         return [dict(zip(names, combo)) for combo in combos]
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Job dicts ``{"id", "kind", "params", "point"}``; ids hash kind and parameters."""
+        """Job dicts ``{"id", "kind", "run", "params", "point"}``; ids hash kind and parameters."""
         out = []
         for point in self.points():
             params = _resolve_paths(dict(self.base), self.source_dir)
@@ -119,16 +130,19 @@ class SweepSpec:
                 params[dotted] = value
             canonical = json.dumps({"kind": self.kind, "params": params}, sort_keys=True, default=str)
             job_id = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-            out.append({"id": job_id, "kind": self.kind, "params": params, "point": point})
+            out.append({"id": job_id, "kind": self.kind, "run": self.job.run, "params": params, "point": point})
         return out
 
 
     def check(self) -> None:
         """Validate every job's parameters before any job runs: one :class:`ConfigError` naming the
         bad key or value and the swept values of the first job that has it."""
+        if self.job.check is None:
+            return
+        check = load(self.job.check)
         for job in self.jobs():
             try:
-                check(self.kind, job["params"])
+                check(dict(job["params"]))
             except ConfigError as exc:
                 point = ", ".join(f"{k}={v!r}" for k, v in job["point"].items())
                 raise ConfigError(f"sweep spec: {exc}" + (f" (job {point})" if point else "")) from None

@@ -35,7 +35,7 @@ _SYMBOLIC_KEEP = 8
 
 def _cholmod():
     """The scikit-sparse CHOLMOD module, or None when it is not installed."""
-    try:
+    try:  # optional: the `sparse` extra builds only where the SuiteSparse headers are installed
         from sksparse import cholmod
     except ImportError:
         return None

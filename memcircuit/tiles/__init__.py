@@ -100,7 +100,7 @@ def make_tile(fidelity: str, rows: int, cols: int, device: str | DeviceModel | N
     spice_kw = {k: kw.pop(k) for k in list(kw) if k in _SPICE_ONLY}
     tile_kw = {k: kw.pop(k) for k in list(kw) if k in _TILE_KW}
     model = resolve_device(device)
-    if fidelity != "spice" and getattr(model, "va_only", False):
+    if fidelity != "spice" and model is not None and model.va_only:
         raise ConfigError(f"fidelity {fidelity}: {model.needs_twin()}")
     if isinstance(model, DeviceArray) and model.cell_shape != (rows, cols):
         raise ConfigError(f"the device array holds {model.cell_shape} cells; the tile has ({rows}, {cols})")

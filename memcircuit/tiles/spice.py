@@ -214,7 +214,7 @@ class TransientProgrammer(Programmer):
         """The device form of the transients: ``"osdi"`` or ``"behavioural"``."""
         if self._form is None:
             try:
-                compiled = getattr(device, "va_path", lambda: None)() is not None and bool(device.osdi_path())
+                compiled = device.va_path() is not None and bool(device.osdi_path())
             except ModelCompileError:
                 compiled = False
             self._form = "osdi" if compiled else "behavioural"

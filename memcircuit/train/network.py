@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -39,6 +40,11 @@ from memcircuit.circuits.signed import SIGNED, combine, logical_cols, physical_c
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import ProgramReport, PulseProgram, Tile
 from memcircuit.tiles.tiled import TilePool
+
+if TYPE_CHECKING:
+    from memcircuit.devices.base import DeviceModel
+
+T = TypeVar("T")
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 #: what a hidden layer of a :class:`Network` may apply: the trainable activations and ``identity``
@@ -268,7 +274,23 @@ class MappedLayer:
         return self.pool.map(lambda job: job[0].program(job[1]), jobs)
 
     def all_tiles(self) -> list[Tile]:
+        """Every tile of the grid, row-major."""
         return [t for row in self.tiles for t in row]
+
+    def tile(self, r: int, c: int) -> Tile:
+        """Tile (r, c) of the grid: rows ``row_blocks[r]``, logical columns ``col_blocks[c]``."""
+        return self.tiles[r][c]
+
+    def map_tiles(self, fn: Callable[[Tile], T]) -> list[list[T]]:
+        """``fn(tile)`` for every tile, one after another, in the grid's shape (one list per row block)."""
+        return [[fn(t) for t in row] for row in self.tiles]
+
+    @property
+    def device(self) -> DeviceModel | None:
+        """The device model of the layer's cells without device-to-device variation (the model a
+        per-cell array varies around); None for a tile without memristor cells."""
+        device = self.tiles[0][0].device
+        return None if device is None else device.nominal
 
 
 TiledLayer = MappedLayer  # earlier name, kept for modules written against it

@@ -38,6 +38,32 @@ from memcircuit.tiles.base import PulseProgram, PulseStep
 SCHEMES = ("outer", "pwm")
 
 
+# The two forms of a weight change an optimizer hands the encoder
+# (:mod:`memcircuit.train.optimizers.base` describes them).
+@dataclass(frozen=True)
+class Factored:
+    """``dW = u^T v`` summed over the leading axis: ``u`` (k, n_in + 1), ``v`` (k, n_out)."""
+
+    u: np.ndarray
+    v: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        return self.u.T @ self.v
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A full (n_in + 1, n_out) weight change."""
+
+    dw: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        return self.dw
+
+
+Update = Factored | Dense
+
+
 @dataclass(frozen=True)
 class PulseCalibration:
     """Linearised programming response of one device family (open loop, at mid state).
@@ -267,13 +293,13 @@ def encode_outer(u: np.ndarray, v: np.ndarray, cal: PulseCalibration, rng: np.ra
     return PulseProgram(tuple(steps))
 
 
-def encode_update(layer, update, cal: PulseCalibration, rng: np.random.Generator, *,
+def encode_update(layer, update: Update, cal: PulseCalibration, rng: np.random.Generator, *,
                   scheme: str = "auto") -> list[list[PulseProgram]]:
     """Pulse programs (one per tile of ``layer``, a :class:`~memcircuit.train.network.TiledLayer`)
     for a weight change ``update`` (``Factored`` or ``Dense``): rank-1 factors through
     :func:`encode_outer` (``scheme`` ``"auto"`` or ``"outer"``), anything else per device through
     :func:`encode_pwm`."""
-    outer = scheme in ("auto", "outer") and hasattr(update, "u")
+    outer = scheme in ("auto", "outer") and isinstance(update, Factored)
     programs = []
     for r, (r0, r1) in enumerate(layer.row_blocks):
         row = []

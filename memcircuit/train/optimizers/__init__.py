@@ -16,6 +16,7 @@ from memcircuit.train.optimizers.base import Dense, Factored, Optimizer, Update
 from memcircuit.train.optimizers.fuzzy import FuzzyLR
 from memcircuit.train.optimizers.lrcell import LrCell
 from memcircuit.train.optimizers.momentum import Momentum
+from memcircuit.train.optimizers.pulsed import PULSE_OPTIMIZERS, make_pulse_optimizer
 from memcircuit.train.optimizers.sgd import SGD
 
 if TYPE_CHECKING:
@@ -59,22 +60,9 @@ register_optimizer("adaptive", lambda cfg, device, cal: Adaptive(cfg.lr, cfg.ada
                                                                  **cfg.optimizer_options))
 register_optimizer("lr-cell", _lr_cell)
 register_optimizer("fuzzy", lambda cfg, device, cal: FuzzyLR(Momentum(cfg.lr, cfg.momentum), **cfg.optimizer_options))
-
-
-def _register_extensions() -> None:
-    """Pulse-level optimizers of papers 2, 4 and 5 (memcircuit.train.optimizers.pulsed), if present."""
-    try:
-        from memcircuit.train.optimizers import pulsed
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("memcircuit.train"):
-            return
-        raise
-    for name in pulsed.PULSE_OPTIMIZERS:
-        register_optimizer(name, lambda cfg, device, cal, _n=name: pulsed.make_pulse_optimizer(
-            _n, cfg.lr, **cfg.optimizer_options))
-
-
-_register_extensions()
+for _name in PULSE_OPTIMIZERS:  # the pulse-level rules of papers 2, 4 and 5
+    register_optimizer(_name, lambda cfg, device, cal, _n=_name: make_pulse_optimizer(_n, cfg.lr,
+                                                                                      **cfg.optimizer_options))
 OPTIMIZERS = tuple(REGISTRY)
 
 

@@ -19,41 +19,18 @@ keeps its state in numpy arrays and floats (:meth:`state_dict`), so checkpoints 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from memcircuit.errors import ConfigError, TrainingError
-from memcircuit.train.pulses import PulseCalibration, encode_update
+from memcircuit.train.pulses import Dense as Dense  # the update forms live with their encoder
+from memcircuit.train.pulses import Factored as Factored
+from memcircuit.train.pulses import PulseCalibration, Update, encode_update
 
 if TYPE_CHECKING:
     from memcircuit.tiles.base import ProgramReport
     from memcircuit.train.network import Network, TiledLayer
-
-
-@dataclass(frozen=True)
-class Factored:
-    """``dW = u^T v`` summed over the leading axis: ``u`` (k, n_in + 1), ``v`` (k, n_out)."""
-
-    u: np.ndarray
-    v: np.ndarray
-
-    def dense(self) -> np.ndarray:
-        return self.u.T @ self.v
-
-
-@dataclass(frozen=True)
-class Dense:
-    """A full (n_in + 1, n_out) weight change."""
-
-    dw: np.ndarray
-
-    def dense(self) -> np.ndarray:
-        return self.dw
-
-
-Update = Factored | Dense
 
 
 def positive(name: str, value: float) -> float:
@@ -72,12 +49,13 @@ def fraction(name: str, value: float, *, closed: bool = False) -> float:
 class Optimizer(abc.ABC):
     """Gradient -> desired weight change, per layer, with state that checkpoints can restore.
 
-    The training loop talks to every optimizer through these methods only: :meth:`setup`,
-    :meth:`attach`, :meth:`step`, :meth:`program`, :meth:`end_epoch`, :meth:`epoch_metrics`,
-    :meth:`effective_lr`, the checkpoint state (:meth:`state_dict`) and the running counters of an
-    unfinished epoch (:meth:`epoch_state`). The defaults suit rules whose change the loop's encoder
-    programs; pulse-level rules (:mod:`~memcircuit.train.optimizers.pulsed`) override
-    :meth:`program` and the counters.
+    The training loop talks to every optimizer through these methods only (no probing for
+    optional ones): :meth:`setup`, :meth:`attach`, :meth:`step`, :meth:`program`,
+    :meth:`take_cell_energy`, :meth:`end_epoch`, :meth:`epoch_metrics`, :meth:`effective_lr`,
+    :meth:`describe`, the checkpoint state (:meth:`state_dict`, :meth:`load_state_dict`) and the
+    running counters of an unfinished epoch (:meth:`epoch_state`, :meth:`load_epoch_state`). The
+    defaults suit rules whose change the loop's encoder programs; pulse-level rules
+    (:mod:`~memcircuit.train.optimizers.pulsed`) override :meth:`program` and the counters.
     """
 
     name: str = ""

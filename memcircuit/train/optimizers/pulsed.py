@@ -28,7 +28,8 @@ standard-pulse equivalents for amplitude-coded cells),
 ``devices_moved`` counts cells whose conductance actually changed (``g_after != g_before`` in the
 reports). None of them is the optimizer's intent.
 
-:class:`memcircuit.train.loop.Trainer` calls these hooks when the optimizer has them; the
+:class:`memcircuit.train.loop.Trainer` calls them through the
+:class:`~memcircuit.train.optimizers.base.Optimizer` interface like any optimizer's; the
 registry names (:data:`PULSE_OPTIMIZERS`) are added to ``memcircuit train --optimizer`` by
 :mod:`memcircuit.train.optimizers`, options through ``--opt KEY=VALUE``.
 """
@@ -48,6 +49,7 @@ from memcircuit.train.optimizers.base import Optimizer, Update
 from memcircuit.train.pulses import PulseCalibration, encode_pwm, stochastic_units, whole_units
 
 if TYPE_CHECKING:
+    from memcircuit.devices.base import DeviceModel
     from memcircuit.train.lowrank import PeripheryMemory
 
 INIT_MODES = ("ideal", "open-loop")
@@ -152,7 +154,7 @@ def cell_pulse_units(program: PulseProgram, cal: PulseCalibration, device=None) 
     first = program.steps[0]
     total = np.zeros((first.rows.size, first.cols.size))
     threshold = 0.5 * cal.v_prog * (1 + 1e-9)
-    weigh = device is not None and hasattr(device, "pulse_counts")
+    weigh = device is not None and device.standard_pulse
     if weigh:
         per_unit = float(sum(np.sum(n) for n in device.pulse_counts(np.array([cal.v_prog]), cal.t_unit)))
     for s in program.steps:
@@ -204,13 +206,16 @@ class PulseOptimizer(Optimizer):
         if init_verify < 0:
             raise ConfigError(f"read-verify rounds must be >= 0, got {init_verify}")
         self.init, self.init_verify = init, int(init_verify)
+        self.dg_unit: float | None = None   # nominal step (S) and weight change of one unit pulse:
+        self.w_unit: float | None = None    # measured by attach()
         self._reset_counters()
 
     # -- wiring --------------------------------------------------------------------------------
-    def unit_pulse(self, tile, cal: PulseCalibration) -> PulseCalibration:
-        """The calibration with the unit pulse this optimizer uses (see ``pulse`` in the class doc)."""
-        dev = getattr(tile.device, "nominal", tile.device)
-        if self.pulse == "loop" or not hasattr(dev, "pulse_counts"):
+    def unit_pulse(self, device: DeviceModel, cal: PulseCalibration) -> PulseCalibration:
+        """The calibration with the unit pulse this optimizer uses on cells of ``device`` (see
+        ``pulse`` in the class doc)."""
+        dev = device.nominal
+        if self.pulse == "loop" or not dev.standard_pulse:
             return cal
         n_set, n_reset = dev.pulse_counts(np.array([cal.polarity * cal.v_prog]), 1.0)
         rate = float(max(n_set[0], n_reset[0]))      # standard pulses per second at v_prog
@@ -228,10 +233,12 @@ class PulseOptimizer(Optimizer):
         then writes the initial weights (:meth:`initialise`) with ``rng`` (default: a stream drawn
         from the setup generator, so a seeded run repeats). ``scheme`` is not used: these rules
         encode their own pulses."""
-        tile = net.layers[0].all_tiles()[0]
-        super().attach(net, self.unit_pulse(tile, cal), scheme=scheme)
+        layer = net.layers[0]
+        if layer.device is None:
+            raise ConfigError("pulse-level optimizers need memristor cells (a device model)")
+        super().attach(net, self.unit_pulse(layer.device, cal), scheme=scheme)
         cal = self.cal
-        self.dg_unit = unit_step(tile, cal)
+        self.dg_unit = unit_step(layer.tile(0, 0), cal)
         self.w_unit = weight_unit(net.cfg, self.dg_unit)
         self.initialise(rng if rng is not None else self._init_rng)
 
@@ -250,9 +257,7 @@ class PulseOptimizer(Optimizer):
                init: bool = False) -> list[ProgramReport]:
         """Program ``layer`` (one program per tile) and count what reached the devices."""
         _, cal = self._require()
-        device = layer.all_tiles()[0].device
-        device = getattr(device, "nominal", device)
-        units = sum(float(cell_pulse_units(p, cal, device).sum()) for row in programs for p in row
+        units = sum(float(cell_pulse_units(p, cal, layer.device).sum()) for row in programs for p in row
                     if p is not None and p.steps)
         reports = layer.program(programs)
         self.counters["init_device_pulses" if init else "device_pulses"] += units
@@ -316,10 +321,10 @@ class PulseOptimizer(Optimizer):
         for layer in net.layers:
             targets = layer.target_conductances(layer.weights())
             if self.init == "open-loop":
-                erased = [[_erase(tile) for tile in row] for row in layer.tiles]
+                erased = layer.map_tiles(_erase)
                 self._program_conductances(layer, targets, erased, rng)
             for _ in range(self.init_verify):
-                read = [[tile.conductances() for tile in row] for row in layer.tiles]
+                read = layer.map_tiles(lambda tile: tile.conductances())
                 self._program_conductances(layer, targets, read, rng)
 
     # -- the hook the loop calls -------------------------------------------------------------------
@@ -361,7 +366,7 @@ class PulseOptimizer(Optimizer):
         return {**super().describe(), "init": self.init, "init_verify": self.init_verify, "pulse": self.pulse,
                 "v_prog": None if self.cal is None else self.cal.v_prog,
                 "t_unit": None if self.cal is None else self.cal.t_unit,
-                "w_unit": getattr(self, "w_unit", None)}
+                "w_unit": self.w_unit}
 
 
 def make_pulse_optimizer(name: str, lr: float, **options) -> PulseOptimizer:
