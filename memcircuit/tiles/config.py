@@ -138,10 +138,12 @@ class TileConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fidelity", Fidelity.parse(self.fidelity))
-        if isinstance(self.engine, dict):
-            object.__setattr__(self, "engine", _from_json(EngineOptions, self.engine, "engine"))
-        if not isinstance(self.engine, EngineOptions):
-            raise ConfigError(f"engine must be EngineOptions, got {self.engine!r}")
+        for name, cls in _NESTED.items():     # parameter classes, or their JSON dicts (tile_options of a run)
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                object.__setattr__(self, name, _from_json(cls, value, name))
+            elif not isinstance(value, cls) and not (name == "adc" and value is None):
+                raise ConfigError(f"{name} must be {cls.__name__} or its fields as a dict, got {value!r}")
         if self.device is not None and not isinstance(self.device, (str, DeviceModel)):
             raise ConfigError(f"device must be a model name, a device file or a DeviceModel, got {self.device!r}")
         if not isinstance(self.device_options, dict):
@@ -262,6 +264,12 @@ def _dataclass_of(hint: Any) -> type | None:
     return None
 
 
+# the fields of TileConfig that hold parameter classes
+_NESTED: dict[str, type] = {name: cls for name, cls in
+                            ((name, _dataclass_of(hint)) for name, hint in typing.get_type_hints(TileConfig).items())
+                            if cls is not None}
+
+
 def _from_json(cls: type, data: Any, where: str) -> Any:
     """Instance of the frozen dataclass ``cls`` from a JSON dict, nested dataclasses included."""
     if not isinstance(data, dict):
@@ -326,15 +334,31 @@ class TileOptions:
         if isinstance(self.variation, bool) or not isinstance(self.variation, (int, float)) or \
                 not (math.isfinite(self.variation) and self.variation >= 0):
             raise ConfigError(f"device variation must be >= 0, got {self.variation!r}")
-        _count("workers", self.workers)
         if not isinstance(self.tile_options, dict):
             raise ConfigError(f"tile_options must be a dict of tile options, got {self.tile_options!r}")
+        self._adopt_own_fields()
+        _count("workers", self.workers)
         own = {f.name for f in fields(TileOptions)} | {"rows", "cols", "sense", "tia", "adc", "driver"}
         clash = own & set(self.tile_options)
         if clash:
             raise ConfigError(f"tile option(s) {', '.join(sorted(clash))}: set them with their own options "
                               f"(the periphery by {', '.join(PERIPHERY_FIELDS)})")
         self.tile_config()
+
+    def _adopt_own_fields(self) -> None:
+        """Configurations written before these options were fields (a ``config.json`` of an
+        earlier run) carry ``r_wire_row``, ``r_wire_col`` and ``workers`` in ``tile_options``:
+        they move to their fields (where ``workers`` there replaced the default of 1), and the
+        same option set twice to different values is an error."""
+        moved = {k: self.tile_options[k] for k in ("r_wire_row", "r_wire_col", "workers") if k in self.tile_options}
+        if not moved:
+            return
+        unset = {"r_wire_row": None, "r_wire_col": None, "workers": 1}
+        for name, value in moved.items():
+            if getattr(self, name) not in (unset[name], value):
+                raise ConfigError(f"{name} is set twice, {getattr(self, name)!r} and tile_options {value!r}")
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "tile_options", {k: v for k, v in self.tile_options.items() if k not in moved})
 
     def to_json(self) -> dict[str, Any]:
         """The options as JSON values (the fidelity as its name, the periphery and parameter
