@@ -206,14 +206,29 @@ def test_train_config_checks_its_tiles_when_made(options, message):
         TrainConfig(**options)
 
 
+def test_an_old_config_moves_tile_options_that_are_now_fields():
+    """``config_hybrid_v1.json``: written by the code before TileConfig, with ``workers`` and
+    ``r_wire_row`` among the ``tile_options`` (where that code took them)."""
+    saved = json.loads((DATA.parent / "config_hybrid_v1.json").read_text())
+    assert {"workers", "r_wire_row"} <= set(saved["tile_options"])
+    cfg = TrainConfig.from_json(saved)
+    assert (cfg.workers, cfg.r_wire_row, cfg.tile_options) == (2, 1.5, {"timeout": 60.0, "form": "behavioural"})
+    assert cfg.tile_config() == TileConfig(64, 64, "hybrid", device="exp-pulse", r_wire_row=1.5,
+                                           engine=EngineOptions(workers=2, timeout=60.0, form="behavioural"))
+    assert TrainConfig.from_json(cfg.to_json()) == cfg                     # and it is written in the new layout
+    with pytest.raises(ConfigError, match=r"r_wire_row is set twice, 2.0 and tile_options 1.5"):
+        TrainConfig.from_json({**saved, "r_wire_row": 2.0})
+
+
 def test_a_run_written_before_the_tile_config_resumes_with_the_same_numbers(tmp_path):
-    """``tests/data/train/run_v1``: config.json and the epoch-1 checkpoint of a run made by the
-    code before TileConfig; resumed to 2 epochs it gives the numbers that code gave for an
-    uninterrupted 2-epoch run."""
+    """``tests/data/train/run_v1``: config.json (``r_wire_col`` among its ``tile_options``) and
+    the epoch-1 checkpoint of a run made by the code before TileConfig; resumed to 2 epochs it
+    gives the numbers that code gave for an uninterrupted 2-epoch run."""
     saved = json.loads((DATA / "config.json").read_text())
+    assert saved["tile_options"] == {"substeps": 2, "cell": "1R", "r_wire_col": 0.5}
     cfg = TrainConfig.from_json({**saved, "epochs": 2})
     assert cfg.tile_config() == TileConfig(64, 64, "numeric", device="exp-pulse", r_wire=1.0, r_wire_row=2.0,
-                                           sense="tia", tia=TiaParams(r_f=20e3),
+                                           r_wire_col=0.5, sense="tia", tia=TiaParams(r_f=20e3),
                                            engine=EngineOptions(substeps=2, bias_refresh="program"))
     run = tmp_path / "run"
     shutil.copytree(DATA, run)
@@ -229,4 +244,5 @@ def test_a_run_written_before_the_tile_config_resumes_with_the_same_numbers(tmp_
     assert got["pulses"] == want["pulses"]
     for key in ("train_acc", "test_acc", "loss", "test_loss", "energy_j"):
         assert got[key] == pytest.approx(want[key], rel=1e-9), key
-    assert json.loads((run / "config.json").read_text()) == {**saved, "epochs": 2}   # same layout
+    written = json.loads((run / "config.json").read_text())             # the new layout
+    assert written == {**saved, "epochs": 2, "r_wire_col": 0.5, "tile_options": {"substeps": 2, "cell": "1R"}}
