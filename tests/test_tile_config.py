@@ -179,6 +179,32 @@ def test_a_config_larger_than_max_tile_is_a_tiled_layer():
         np.testing.assert_array_equal(tiled.read(v), kw.read(v))
 
 
+# -- sweep jobs ----------------------------------------------------------------------------------
+
+def test_tile_job_keys_are_the_config_fields():
+    from memcircuit.tiles.jobs import _KEYS, check_job, tile_job
+
+    assert {"c_wire", "substeps", "bias_refresh", "form", "max_tile", "r_wire_row"} <= _KEYS
+    check_job({"rows": "4", "cols": 4, "c_wire": "1f", "bias_refresh": "program", "substeps": 2})
+    with pytest.raises(ConfigError, match=r"unknown tile job parameter\(s\): colour; valid: device"):
+        check_job({"colour": "red"})
+    with pytest.raises(ConfigError, match="substeps must be an integer"):
+        check_job({"substeps": "1.5"})
+    with pytest.raises(ConfigError, match="spice and hybrid"):
+        check_job({"fidelity": "numeric", "timeout": 10})
+    wires = tile_job({"rows": 4, "cols": 4, "r_wire_row": "2", "r_wire_col": 0, "seed": 1}, Path("."))
+    assert 0 < wires["max_rel_error"] < 0.05
+
+
+def test_train_job_tile_keys_go_through_the_tile_config():
+    from memcircuit.train.jobs import train_config
+
+    cfg = train_config({"fidelity": "numeric", "tile.c_wire": "2f", "tile.substeps": "3"})
+    assert (cfg.tile_config().c_wire, cfg.tile_config().engine.substeps) == (2e-15, 3)
+    with pytest.raises(ConfigError, match="unknown tile option"):
+        train_config({"tile.colour": "red"})
+
+
 # -- training and inference configurations -------------------------------------------------------
 
 def test_train_config_derives_its_tile_config():

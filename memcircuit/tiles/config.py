@@ -370,7 +370,7 @@ class TileOptions:
         At ``numeric`` the programming bias of a whole pulse program is solved in batched solves
         (``bias_refresh="program"``, docs/BENCHMARKS.md) unless ``tile_options`` says otherwise."""
         options = {"bias_refresh": "program"} if self.fidelity == Fidelity.NUMERIC else {}
-        options.update(self.tile_options)
+        options.update(typed_options(self.tile_options))     # sweep values may be SI strings ("1f")
         if self.fidelity.ngspice and self.workers > 1:
             options["workers"] = self.workers
         return TileConfig.from_options(
