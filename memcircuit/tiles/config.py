@@ -53,6 +53,9 @@ def _seconds(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be a finite number of seconds > 0, got {value!r}")
 
 
+_NGSPICE_ONLY = ("workers", "timeout", "edge", "gap", "form")   # EngineOptions the ngspice tiles take
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """How a tile is computed; none of these change the circuit.
@@ -100,17 +103,18 @@ class EngineOptions:
 
     def ngspice_only(self) -> list[str]:
         """The names of the options set here that only the ngspice fidelities use."""
-        return [n for n in ("workers", "timeout", "edge", "gap", "form") if getattr(self, n) is not None] + \
+        return [n for n in _NGSPICE_ONLY if getattr(self, n) is not None] + \
             (["parallel_tiles"] if self.parallel_tiles > 1 else [])
 
     def tile_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the tile classes (the options set, without ``max_tile`` and
         ``parallel_tiles``, which belong to the layer)."""
-        names = ("workers", "timeout", "edge", "gap", "form", "substeps", "bias_refresh")
+        names = (*_NGSPICE_ONLY, "substeps", "bias_refresh")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
-_SPEC_FIELDS = ("cell", "r_wire", "r_wire_row", "r_wire_col", "c_wire", "transistor", "sense", "driver", "tia", "adc")
+# the CrossbarSpec fields a TileConfig carries (all but the shape)
+_SPEC_FIELDS = tuple(f.name for f in fields(CrossbarSpec) if f.name not in ("rows", "cols"))
 
 
 @dataclass(frozen=True)
