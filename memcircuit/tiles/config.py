@@ -9,12 +9,12 @@ The tree holds everything :func:`memcircuit.tiles.make_tile_from` needs besides 
   flat command-line options into them);
 * the device (a model name, device file or Verilog-A path with its parameter ``device_options``,
   or a :class:`~memcircuit.devices.base.DeviceModel`; None = linear cells);
-* the :class:`~memcircuit.tiles.base.Fidelity` and the read voltage ``v_read`` (V);
+* the :class:`~memcircuit.fidelity.Fidelity` and the read voltage ``v_read`` (V);
 * the engine options (:class:`EngineOptions`).
 
 :meth:`TileConfig.spec` is the one place that makes the :class:`CrossbarSpec` of a tile;
-``TileConfig.from_json(c.to_json()) == c``. ``TrainConfig.tile_config()`` and
-``InferConfig.tile_config()`` derive their tiles' configuration from their options, the CLI
+``TileConfig.from_json(c.to_json()) == c``. :class:`TileOptions` holds the flat tile fields of
+``TrainConfig`` and ``InferConfig``, whose :meth:`TileOptions.tile_config` derives their tiles, the CLI
 from its options (:func:`memcircuit.cli.common.tile_config_from_cli`), and the sweep jobs check
 their keys against :func:`tile_option_names`. docs/DESIGN.md, "Configuration".
 """
