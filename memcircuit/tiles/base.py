@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from memcircuit.fidelity import Fidelity
+from memcircuit.fidelity import FIDELITIES, Fidelity  # noqa: F401 (FIDELITIES: where callers found it before)
 from memcircuit.tiles.energy import EnergyLedger
 
 
