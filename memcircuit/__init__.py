@@ -18,5 +18,5 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spice",),
     ("netlist",),
     ("parallel",),
-    ("errors", "units", "threads", "fileio", "processes", "resources", "paths"),
+    ("errors", "units", "threads", "fileio", "processes", "resources", "paths", "fidelity"),
 )

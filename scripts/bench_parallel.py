@@ -30,6 +30,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from memcircuit.fidelity import NGSPICE_FIDELITIES
+
 
 @contextlib.contextmanager
 def ngspice_threads(value: int):
@@ -48,7 +50,7 @@ def ngspice_threads(value: int):
 
 
 @click.command()
-@click.option("--fidelity", type=click.Choice(["spice", "hybrid"]), default="spice", show_default=True)
+@click.option("--fidelity", type=click.Choice(NGSPICE_FIDELITIES), default="spice", show_default=True)
 @click.option("--threads", default="1,2", show_default=True, help="parallel_tiles values, side by side.")
 @click.option("--ngspice-threads", "thread_counts", default="1", show_default=True,
               help="ngspice OpenMP thread counts (num_threads), every row with each.")

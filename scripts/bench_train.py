@@ -29,6 +29,8 @@ from pathlib import Path
 
 import click
 
+from memcircuit.fidelity import NGSPICE_FIDELITIES
+
 NETS = {
     "wbc": dict(dataset="breast-cancer", layers=(30, 16, 2)),
     "digits": dict(dataset="digits", layers=(64, 16, 10)),
@@ -68,7 +70,7 @@ def main(sets, fidelities, epochs, batch, seed, optimizers, lr, device, r_wire, 
             for fid in fidelities.split(",")]
     for name, optimizer, fid in runs:
         net = NETS[name]
-        spice_kw = {"timeout": timeout} if fid in ("spice", "hybrid") else {}
+        spice_kw = {"timeout": timeout} if fid in NGSPICE_FIDELITIES else {}
         cfg = TrainConfig(**net, device=device, optimizer=optimizer, lr=lr, fidelity=fid, epochs=epochs,
                           batch=batch, seed=seed, r_wire=r_wire, workers=workers, max_train=max_train,
                           max_test=max_test, levels=levels, max_units=max_units, tile_options=spice_kw)

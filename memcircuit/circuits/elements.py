@@ -57,10 +57,10 @@ class CellArray(ElementArray):
         if self.device is None:
             return Resistor(name, (p, n), 1.0 / float(self.g.flat[flat]))
         x0 = float(self.states.flat[flat])
-        if self.frozen is not None and getattr(self.device, "va_only", False):  # compiled module in its read subckt
+        if self.frozen is not None and self.device.va_only:  # the compiled module in its read subckt
             return SubcktInstance(name, (p, n), self.frozen, (("x0", x0),))
         cell = tuple(int(k) for k in np.unravel_index(flat, self.shape))
-        kwargs = {"cell": cell} if getattr(self.device, "cell_shape", None) else {}
+        kwargs = {"cell": cell} if self.device.cell_shape else {}
         inst = self.device.instance(name, p, n, x0, form="behavioural" if self.form == "frozen" else self.form,
                                     **kwargs)
         if self.frozen is not None:

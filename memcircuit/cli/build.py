@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from memcircuit.cli.common import SIFloat, emit_json, load_npy, periphery_from_cli, write_atomic
-from memcircuit.cli.tile import check_tile_memory, spec_kwargs, tile_options
+from memcircuit.cli.common import SIFloat, emit_json, load_npy, periphery_from_cli, tile_config_from_cli, write_atomic
+from memcircuit.cli.tile import check_tile_memory, tile_options
 from memcircuit.errors import ConfigError
 
 
@@ -56,7 +56,6 @@ def crossbar(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, s
     from memcircuit.circuits.crossbar import check_matrix
     from memcircuit.circuits.netlists import Cells, standalone_circuit
     from memcircuit.circuits.signed import physical_cols
-    from memcircuit.circuits.spec import CrossbarSpec
     from memcircuit.netlist import Op, Tran, write
     from memcircuit.netlist.arrays import element_count
     from memcircuit.tiles import resolve_device
@@ -66,8 +65,8 @@ def crossbar(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, s
     check_tile_memory(rows, phys, cell)
     periphery = periphery_from_cli(None, options)
     sense = periphery.sense
-    spec = CrossbarSpec(rows, phys, r_wire=r_wire, **spec_kwargs(cell, r_wire_row, r_wire_col),
-                        **periphery.tile_kwargs())
+    spec = tile_config_from_cli("spice", rows, phys, device=device, cell=cell, r_wire=r_wire, r_wire_row=r_wire_row,
+                                r_wire_col=r_wire_col, v_read=v_read, periphery=periphery).spec()
     model = resolve_device(device)
     rng = np.random.default_rng(seed)
     if g_file:

@@ -13,6 +13,7 @@ import click
 import numpy as np
 
 from memcircuit.errors import ConfigError
+from memcircuit.fidelity import FIDELITIES
 from memcircuit.fileio import json_text, write_atomic  # noqa: F401 (write_atomic: used by the CLI modules)
 from memcircuit.units import parse_si
 
@@ -132,7 +133,7 @@ def state_options(func):
 
 def circuit_options(device_default: str | None = None, device_help: str | None = None, device_params: bool = False):
     """Decorator: the options that describe a tile's circuit (device, cell, wires, sense amplifier,
-    ADC, driver, read voltage); :func:`spec_kwargs` turns them into tile keywords. With
+    ADC, driver, read voltage); :func:`tile_config_from_cli` turns them into a tile. With
     ``device_params`` also ``--device-param``, resolved here: the command then receives ``device``
     as a model (a name when no parameter is given) and no ``device_items``."""
     def decorate(func):
@@ -223,26 +224,43 @@ def periphery_from_cli(fidelity: str | None, options: dict):
     return periphery
 
 
-def spec_kwargs(cell: str, r_wire_row: float | None = None, r_wire_col: float | None = None) -> dict:
-    """Keyword arguments of :class:`~memcircuit.circuits.spec.CrossbarSpec` for the cell and the
-    wires alone from CLI options (``r_wire`` stays with the caller; the periphery comes from
-    :meth:`~memcircuit.circuits.spec.Periphery.tile_kwargs`)."""
-    return {"cell": cell, **{k: v for k, v in (("r_wire_row", r_wire_row), ("r_wire_col", r_wire_col))
-                             if v is not None}}
+def tile_config_from_cli(fidelity: str, rows: int, cols: int, *, device, cell: str, r_wire: float,
+                         r_wire_row: float | None, r_wire_col: float | None, v_read: float, periphery,
+                         dac_full_scale: float | None = None, backward: bool = False, workers: int | None = None,
+                         timeout: float | None = None):
+    """The :class:`~memcircuit.tiles.config.TileConfig` of a command's tile options (the one place
+    the CLI turns them into a tile): ``periphery`` from :func:`periphery_from_cli`, its DACs over
+    +-``dac_full_scale`` V (``backward``: the error DAC); ``workers`` and ``timeout`` apply at the
+    ngspice fidelities only. Notes on stderr what the ``ideal`` fidelity ignores."""
+    from memcircuit.tiles.config import Fidelity, TileConfig
+
+    fidelity = Fidelity.parse(fidelity)
+    engine = {"workers": workers, "timeout": timeout} if fidelity.ngspice else {}
+    config = TileConfig.from_options(rows=rows, cols=cols, fidelity=fidelity, device=device, cell=cell, r_wire=r_wire,
+                                     r_wire_row=r_wire_row, r_wire_col=r_wire_col, v_read=v_read,
+                                     **periphery.tile_kwargs(dac_full_scale=dac_full_scale, backward=backward),
+                                     **engine)
+    ideal_ignores(config)
+    return config
 
 
-def ideal_ignores(fidelity: str, r_wire: float, kwargs: dict) -> list[str]:
-    """The wire and cell options the ``ideal`` fidelity ignores by definition (told on stderr;
-    periphery options it cannot model are an error, :func:`require_modelled`)."""
-    if fidelity != "ideal":
+def ideal_ignores(config) -> list[str]:
+    """The wire and cell options of a :class:`~memcircuit.tiles.config.TileConfig` that the
+    ``ideal`` fidelity ignores by definition (told on stderr; periphery options it cannot model
+    are an error, :meth:`~memcircuit.circuits.spec.Periphery.require_modelled`)."""
+    if config.fidelity != "ideal":
         return []
-    ignored = [name for name, used in (("--r-wire", r_wire > 0), ("--r-wire-row", bool(kwargs.get("r_wire_row"))),
-                                       ("--r-wire-col", bool(kwargs.get("r_wire_col"))),
-                                       ("--cell 1T1R", kwargs["cell"] == "1T1R")) if used]
+    ignored = [name for name, used in (("--r-wire", config.r_wire > 0), ("--r-wire-row", bool(config.r_wire_row)),
+                                       ("--r-wire-col", bool(config.r_wire_col)),
+                                       ("--cell 1T1R", config.cell == "1T1R")) if used]
     if ignored:
         click.echo(f"note: the ideal fidelity is G^T V with ideal wires; it ignores "
                    f"{', '.join(ignored)} (use --fidelity numeric or spice for them)", err=True)
     return ignored
+
+
+fidelity_choice = click.Choice(FIDELITIES)
+"""The ``--fidelity`` choices of every command (:class:`~memcircuit.tiles.base.Fidelity`)."""
 
 
 _SHARED = {

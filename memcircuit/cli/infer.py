@@ -11,6 +11,7 @@ from memcircuit.cli.common import (
     circuit_options,
     emit_json,
     energy_line,
+    fidelity_choice,
     ideal_ignores,
     load_npy,
     parse_key_values,
@@ -18,9 +19,9 @@ from memcircuit.cli.common import (
     periphery_from_cli,
     progress_enabled,
     shared_options,
-    spec_kwargs,
 )
 from memcircuit.errors import ConfigError
+from memcircuit.fidelity import Fidelity
 from memcircuit.spice.engine import DEFAULT_TIMEOUT
 
 _HELP = """Evaluate a trained dense or convolutional network through crossbar tiles at any fidelity.
@@ -108,7 +109,7 @@ def _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples):
 @click.option("--inputs", type=click.Path(dir_okay=False), help="SAMPLES x FEATURES .npy of network inputs.")
 @click.option("--labels", type=click.Path(dir_okay=False), help="SAMPLES .npy of integer class labels.")
 @click.option("--max-samples", type=click.IntRange(min=1), help="Evaluate only the first N samples.")
-@click.option("--fidelity", type=click.Choice(["spice", "hybrid", "numeric", "ideal"]), default="numeric",
+@click.option("--fidelity", type=fidelity_choice, default="numeric",
               show_default=True, help="spice/hybrid: ngspice reads; numeric: own nodal solver; ideal: G^T V.")
 @click.option("--placement", type=click.Choice(["write-verify", "open-loop"]), default="write-verify",
               show_default=True, help="Set every cell to its target, or program pulses open-loop from erased.")
@@ -135,15 +136,14 @@ def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fi
     check_output(plot_out, "--plot")
     tile_rows, tile_cols = parse_tile_size(tile_size)
     periphery = periphery_from_cli(fidelity, options)
-    kwargs = spec_kwargs(cell, r_wire_row, r_wire_col)
-    ideal_ignores(fidelity, r_wire, kwargs)
-    if fidelity in ("spice", "hybrid"):
-        kwargs["timeout"] = timeout
+    tile_options = {"cell": cell, **({"timeout": timeout} if Fidelity.parse(fidelity).ngspice else {})}
     cfg = InferConfig(fidelity=fidelity, device=device, device_options=parse_key_values(device_items, "--device-param"),
-                      signed=signed, tile_rows=tile_rows, tile_cols=tile_cols, r_wire=r_wire, periphery=periphery,
-                      v_read=v_read, variation=variation, placement=placement,
-                      verify_rounds=verify_rounds, v_prog=v_prog, t_unit=t_unit, max_units=max_units, levels=levels,
-                      seed=seed, workers=workers, parallel_tiles=parallel_tiles, batch=batch, tile_options=kwargs)
+                      signed=signed, tile_rows=tile_rows, tile_cols=tile_cols, r_wire=r_wire, r_wire_row=r_wire_row,
+                      r_wire_col=r_wire_col, periphery=periphery, v_read=v_read, variation=variation,
+                      placement=placement, verify_rounds=verify_rounds, v_prog=v_prog, t_unit=t_unit,
+                      max_units=max_units, levels=levels, seed=seed, workers=workers, parallel_tiles=parallel_tiles,
+                      batch=batch, tile_options=tile_options)
+    ideal_ignores(cfg.tile_config())
     model = load_model(model_file)
     x, y, source = _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples)
     if x.shape[1] != model.sizes[0]:

@@ -15,13 +15,14 @@ from memcircuit.cli.common import (
     check_output,
     circuit_options,
     emit_json,
-    ideal_ignores,
+    fidelity_choice,
     load_npy,
     periphery_from_cli,
-    spec_kwargs,
+    tile_config_from_cli,
     warn,
 )
 from memcircuit.errors import ConfigError
+from memcircuit.fidelity import NGSPICE_FIDELITIES
 from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.units import format_si
 
@@ -42,7 +43,7 @@ def check_tile_memory(rows: int, cols: int, cell: str, fidelity: str | None = No
     """Refuse a tile larger than this machine's memory before anything is loaded or built."""
     from memcircuit.resources import check_memory, crossbar_bytes
 
-    engines = (workers or 1) if fidelity in ("spice", "hybrid") else 0
+    engines = (workers or 1) if fidelity in NGSPICE_FIDELITIES else 0
     check_memory(crossbar_bytes(rows, cols, cell=cell, engines=engines), f"a {rows} x {cols} {cell} crossbar")
 
 
@@ -50,18 +51,6 @@ def _shape(arr: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
     if arr.shape != shape:
         raise ConfigError(f"{what} must have shape {shape}, got {arr.shape}")
     return arr
-
-
-def _tile(fidelity: str, rows: int, cols: int, g: np.ndarray, device: str | None, r_wire: float,
-          v_read: float, seed: int, workers: int | None, timeout: float, kwargs: dict):
-    from memcircuit.tiles import make_tile
-
-    ideal_ignores(fidelity, r_wire, kwargs)
-    extra = {"workers": workers} if workers and fidelity in ("spice", "hybrid") else {}
-    if fidelity in ("spice", "hybrid"):
-        extra["timeout"] = timeout
-    return make_tile(fidelity, rows, cols, device=device, g=g, r_wire=r_wire, v_read=v_read,
-                     seed=seed, **kwargs, **extra)
 
 
 @click.group()
@@ -75,7 +64,7 @@ def tile() -> None:
               help="ROWS x COLS .npy of cell conductances in siemens (physical cells).")
 @click.option("--inputs", "v_file", required=True, type=click.Path(dir_okay=False),
               help="BATCH x ROWS .npy of row voltages in volts (BATCH x COLS with --transpose).")
-@click.option("--fidelity", type=click.Choice(["spice", "hybrid", "numeric", "ideal"]), default="numeric",
+@click.option("--fidelity", type=fidelity_choice, default="numeric",
               show_default=True, help="spice/hybrid: ngspice; numeric: own nodal solver; ideal: G^T V.")
 @click.option("--transpose", is_flag=True, help="Backward read: drive the columns, sense the rows.")
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel ngspice workers (spice, hybrid).")
@@ -111,10 +100,13 @@ def read(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, g_fil
     v_max = float(np.max(np.abs(v)))
     _warn_read_disturb(device, max(v_max, v_read))
     periphery = periphery_from_cli(fidelity, options)
-    kwargs = {**spec_kwargs(cell, r_wire_row, r_wire_col),
-              **periphery.tile_kwargs(dac_full_scale=v_max or v_read, backward=transpose)}
+    config = tile_config_from_cli(fidelity, rows, cols, device=device, cell=cell, r_wire=r_wire, r_wire_row=r_wire_row,
+                                  r_wire_col=r_wire_col, v_read=v_read, periphery=periphery,
+                                  dac_full_scale=v_max or v_read, backward=transpose, workers=workers, timeout=timeout)
+    from memcircuit.tiles import make_tile_from
+
     start = time.perf_counter()
-    with _tile(fidelity, rows, cols, g, device, r_wire, v_read, seed, workers, timeout, kwargs) as t:
+    with make_tile_from(config, g=g, seed=seed) as t:
         currents = t.read_t(v) if transpose else t.read(v)
     seconds = time.perf_counter() - start
     if json_out:
@@ -202,7 +194,7 @@ def _load_program(path: str):
 @click.option("--pulses", "pulse_file", required=True, type=click.Path(dir_okay=False),
               help='Pulse program JSON: {"steps": [{"rows": [...V], "cols": [...V], '
                    '"row_widths": s or [...], "col_widths": s or [...]}]}.')
-@click.option("--fidelity", type=click.Choice(["spice", "hybrid", "numeric", "ideal"]), default="numeric",
+@click.option("--fidelity", type=fidelity_choice, default="numeric",
               show_default=True, help="spice: one ngspice transient; hybrid/numeric/ideal: device numeric twin.")
 @click.option("--timeout", type=SIFloat(positive=True), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds one ngspice run may take before it is killed (spice, hybrid).")
@@ -239,9 +231,13 @@ def program(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, g_
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
     _warn_program_range(prog, device)
-    kwargs = {**spec_kwargs(cell, r_wire_row, r_wire_col), **periphery_from_cli(fidelity, options).tile_kwargs()}
+    config = tile_config_from_cli(fidelity, rows, cols, device=device, cell=cell, r_wire=r_wire, r_wire_row=r_wire_row,
+                                  r_wire_col=r_wire_col, v_read=v_read, periphery=periphery_from_cli(fidelity, options),
+                                  timeout=timeout)
+    from memcircuit.tiles import make_tile_from
+
     start = time.perf_counter()
-    with _tile(fidelity, rows, cols, g, device, r_wire, v_read, seed, None, timeout, kwargs) as t:
+    with make_tile_from(config, g=g, seed=seed) as t:
         report = t.program(prog)
     seconds = time.perf_counter() - start
     if plot_out:

@@ -11,6 +11,7 @@ from memcircuit.cli.common import (
     check_output,
     emit_json,
     energy_line,
+    fidelity_choice,
     parse_key_values,
     parse_tile_size,
     periphery_from_cli,
@@ -89,7 +90,7 @@ Examples:
               help="Weight-update rule (pulse-program generator).")
 @click.option("--opt", "opt_items", multiple=True, metavar="KEY=VALUE",
               help="Extra optimizer parameter, repeatable (e.g. --opt rho=0.95 for adaptive).")
-@click.option("--fidelity", type=click.Choice(["spice", "hybrid", "numeric", "ideal"]), default="numeric",
+@click.option("--fidelity", type=fidelity_choice, default="numeric",
               show_default=True, help="Circuit fidelity of the tiles.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Mini-batch size.")

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from memcircuit.circuits.spec import Periphery
 from memcircuit.errors import ConfigError
-from memcircuit.tiles.base import FIDELITIES, Tile
+from memcircuit.tiles.base import Tile
+from memcircuit.tiles.config import TileOptions
 from memcircuit.tiles.energy import flat_energy, sum_energy
 from memcircuit.train.conv import ConvNetwork
 from memcircuit.train.model import ConvModel, DenseModel
@@ -43,24 +43,15 @@ PLACEMENTS = ("write-verify", "open-loop")
 
 
 @dataclass(frozen=True)
-class InferConfig:
+class InferConfig(TileOptions):
     """Circuit and placement options of an inference run (SI units; names as in ``TrainConfig``).
 
-    ``periphery``: drivers, sense amplifiers, ADC and input DAC (:class:`Periphery`);
-    ``tile_options``: further :func:`memcircuit.tiles.make_tile` keywords (``cell``, wires, ...);
-    ``batch``: samples per forward read.
+    The tile fields (fidelity, device, wires, ``periphery``: drivers, sense amplifiers, ADC and
+    input DAC, ...) are those of :class:`~memcircuit.tiles.config.TileOptions`; ``batch``: samples
+    per forward read.
     """
 
-    fidelity: str = "numeric"
-    device: str = "exp-pulse"
-    device_options: dict = field(default_factory=dict)
     signed: str = "differential"
-    tile_rows: int = 64
-    tile_cols: int = 64
-    r_wire: float = 0.0
-    periphery: Periphery = field(default_factory=Periphery)
-    v_read: float = 0.1
-    variation: float = 0.0
     placement: str = "write-verify"
     verify_rounds: int = 0
     v_prog: float | None = None
@@ -68,32 +59,16 @@ class InferConfig:
     max_units: int = 128
     levels: float = 1000.0
     seed: int = 0
-    workers: int = 1
-    parallel_tiles: int = 1
     batch: int = 256
-    tile_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.fidelity not in FIDELITIES:
-            raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
+        super().__post_init__()
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
         if self.verify_rounds < 0:
             raise ConfigError(f"verify rounds must be >= 0, got {self.verify_rounds}")
-        if self.variation < 0:
-            raise ConfigError(f"device variation must be >= 0, got {self.variation}")
         if self.batch < 1:
             raise ConfigError(f"batch must be >= 1, got {self.batch}")
-        if isinstance(self.periphery, dict):
-            object.__setattr__(self, "periphery", Periphery.from_options(self.periphery))
-        self.periphery.require_modelled(self.fidelity)
-
-    def to_json(self) -> dict[str, Any]:
-        """The options as JSON values (periphery parameter objects as their fields)."""
-        d = asdict(self)
-        d["tile_options"] = {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v)
-                             for k, v in self.tile_options.items()}
-        return d
 
 
 class _InitialWrite(PulseOptimizer):
@@ -152,11 +127,10 @@ class CircuitNetwork:
     def _make_tile(self, rows: int, cols: int, g: np.ndarray) -> Tile:
         """A tile like the training loop's (:func:`~memcircuit.train.network.layer_tile`) holding
         ``g`` (S), each cell clipped to the range its own device reaches."""
-        cfg, k = self.cfg, self._tiles
+        k = self._tiles
         self._tiles += 1
-        return layer_tile(cfg.fidelity, rows, cols, g, k, device=self.device, seed=cfg.seed, variation=cfg.variation,
-                          v_read=cfg.v_read, workers=cfg.workers, clip_to_device=True,
-                          tile_kwargs={"r_wire": cfg.r_wire, **cfg.periphery.tile_kwargs(), **cfg.tile_options})
+        return layer_tile(self.cfg.tile_config(rows, cols), g, k, device=self.device, seed=self.cfg.seed,
+                          variation=self.cfg.variation, clip_to_device=True)
 
     def _write_pulses(self) -> None:
         """Open-loop programming (and read-verify rounds) by the pulse optimizers' initial write."""

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memcircuit.fidelity import FIDELITIES, Fidelity  # noqa: F401 (FIDELITIES: where callers found it before)
 from memcircuit.tiles.energy import EnergyLedger
-
-FIDELITIES = ("spice", "hybrid", "numeric", "ideal")
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class ProgramReport:
 class Tile(abc.ABC):
     """A rows x cols crossbar with drivers and sense amplifiers at one fidelity."""
 
-    fidelity: str = ""
+    fidelity: Fidelity | str = ""
 
     def __init__(self, rows: int, cols: int) -> None:
         if rows < 1 or cols < 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from memcircuit.fidelity import Fidelity
 from memcircuit.tiles.crossbar_tile import CrossbarTile
 from memcircuit.tiles.parts import TileSolver
 from memcircuit.tiles.programming import TwinProgrammer
@@ -41,6 +42,6 @@ class IdealSolver(TileSolver):
 class IdealTile(CrossbarTile):
     """Ideal solver and numeric-twin programmer."""
 
-    fidelity = "ideal"
+    fidelity = Fidelity.IDEAL
     solver_class = IdealSolver
     programmer_class = TwinProgrammer

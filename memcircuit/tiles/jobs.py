@@ -18,7 +18,10 @@ memristor cells), so the errors are what the wires and the periphery of the chos
   uniform over the device's state range. ``variation`` (or ``device.spread``): device-to-device
   spread (relative sigma, :func:`memcircuit.devices.sample_devices`);
 * ``seed`` (0): cells, inputs and device variation; ``batch`` (16): inputs per direction;
-* ``spice``/``hybrid`` only: ``workers`` (ngspice workers per tile), ``timeout`` (s per run).
+* ``spice``/``hybrid`` only: ``workers`` (ngspice workers per tile), ``timeout`` (s per run);
+* any other flat tile option of :func:`memcircuit.tiles.config.tile_option_names` (``c_wire``,
+  ``substeps``, ``bias_refresh``, ``form``, ...): the keys are those of
+  :class:`~memcircuit.tiles.config.TileConfig`.
 
 Metrics: ``max_rel_error`` / ``max_rel_error_t`` (forward / backward, ``max|I - I_ideal| /
 max|I_ideal|``), ``max_rel_error_gv`` (forward against ``V @ G`` with ``G`` the chord conductances
@@ -30,6 +33,7 @@ chosen fidelity, ngspice worker start included).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +41,14 @@ import numpy as np
 
 from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
 from memcircuit.errors import ConfigError
+from memcircuit.fidelity import Fidelity
+from memcircuit.tiles.config import TileConfig, tile_option_names, typed_options
 
-_KEYS = {"rows", "cols", "fidelity", "r_wire", "r_wire_row", "r_wire_col", "cell", "v_read", "g_min",
-         "g_max", "variation", "seed", "batch", "workers", "timeout", *PERIPHERY_FIELDS}
+# tile options a job names directly (the periphery by its flat names, the device by device.<param>)
+_TILE_KEYS = {n for n in tile_option_names() if n not in ("device", "device_options", "transistor", "driver",
+                                                          "tia", "adc")}
+_KEYS = {*_TILE_KEYS, "g_min", "g_max", "variation", "seed", "batch", *PERIPHERY_FIELDS}
+_JOB_DEFAULTS = {"rows": 8, "cols": 8}
 
 
 def _rel(value: np.ndarray, reference: np.ndarray) -> float:
@@ -50,11 +59,11 @@ def _rel(value: np.ndarray, reference: np.ndarray) -> float:
 
 
 def _settings(params: dict[str, Any]) -> dict[str, Any]:
-    """The checked settings of a tile job (see the module doc); :class:`ConfigError` naming the
-    first unknown key or malformed value, or a tile too large for this machine's memory."""
+    """The checked settings of a tile job (see the module doc): its :class:`TileConfig` and the
+    job's own values; :class:`ConfigError` naming the first unknown key or malformed value, or a
+    tile too large for this machine's memory."""
     from memcircuit.devices.jobs import device_from_params, number
     from memcircuit.resources import check_memory, crossbar_bytes
-    from memcircuit.tiles import check_tile_options
 
     p = dict(params)
     device = spread = None
@@ -65,34 +74,28 @@ def _settings(params: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown tile job parameter(s): {', '.join(sorted(unknown))}; valid: device, "
                           f"device.<param>, {', '.join(sorted(_KEYS))}")
-    counts = {key: number(p, key, default) for key, default in (("rows", 8), ("cols", 8), ("batch", 16), ("seed", 0))}
+    counts = {key: number(p, key, default) for key, default in (("batch", 16), ("seed", 0))}
     for key, value in counts.items():
         if value != int(value) or value < (0 if key == "seed" else 1):
             raise ConfigError(f"tile job parameter {key} must be an integer >= {0 if key == 'seed' else 1}, "
                               f"got {p[key]!r}")
-    rows, cols, batch, seed = (int(counts[k]) for k in ("rows", "cols", "batch", "seed"))
-    fidelity, cell = str(p.get("fidelity", "numeric")), str(p.get("cell", "1R"))
-    spice_kw = {k: number(p, k) for k in ("workers", "timeout") if k in p}
-    check_tile_options(fidelity, {"cell": cell, **spice_kw})
-    if cell not in ("1R", "1T1R"):
-        raise ConfigError(f"tile job: cell must be 1R or 1T1R, got {cell!r}")
     periphery = Periphery.from_options({k: p[k] for k in PERIPHERY_FIELDS if k in p})
-    periphery.require_modelled(fidelity)
-    workers = int(spice_kw.get("workers", 1)) if fidelity in ("spice", "hybrid") else 0
-    check_memory(crossbar_bytes(rows, cols, cell=cell, engines=workers), f"a {rows} x {cols} tile")
+    v_read = number(p, "v_read", 0.1)
+    options = typed_options({**_JOB_DEFAULTS, **{k: p[k] for k in _TILE_KEYS - set(PERIPHERY_FIELDS) if k in p}})
+    config = TileConfig.from_options(**{**options, "v_read": v_read, "device": device,
+                                        **periphery.tile_kwargs(dac_full_scale=v_read)})
+    periphery.require_modelled(config.fidelity)
+    engines = (config.engine.workers or 1) if config.fidelity.ngspice else 0
+    check_memory(crossbar_bytes(config.rows, config.cols, cell=config.cell, engines=engines),
+                 f"a {config.rows} x {config.cols} tile")
     variation = number(p, "variation", spread or 0.0)
     g_range = (number(p, "g_min", 1e-6), number(p, "g_max", 1e-4))
     if device is None and variation:
         raise ConfigError("device variation needs a device model (linear cells have none)")
     if device is None and not 0 < g_range[0] <= g_range[1]:
         raise ConfigError(f"need 0 < g_min <= g_max, got {g_range[0]}, {g_range[1]} S")
-    if "workers" in spice_kw:
-        spice_kw["workers"] = int(spice_kw["workers"])
-    return {"rows": rows, "cols": cols, "batch": batch, "seed": seed, "fidelity": fidelity,
-            "periphery": periphery, "cell": cell, "device": device, "variation": variation, "g_range": g_range,
-            "spice_kw": spice_kw,
-            "v_read": number(p, "v_read", 0.1), "r_wire": number(p, "r_wire", 0.0),
-            "wires": {k: number(p, k, 0.0) for k in ("r_wire_row", "r_wire_col") if k in p}}
+    return {"config": config, "batch": int(counts["batch"]), "seed": int(counts["seed"]), "variation": variation,
+            "g_range": g_range}
 
 
 def check_job(params: dict[str, Any]) -> None:
@@ -103,12 +106,11 @@ def check_job(params: dict[str, Any]) -> None:
 def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Build a tile, read seeded random inputs both ways, compare with ``ideal`` (see the module
     doc); returns flat metrics. ``workdir``: the job's scratch directory (unused)."""
-    from memcircuit.tiles import make_tile
+    from memcircuit.tiles import make_tile_from
 
     s = _settings(params)
-    rows, cols, batch, seed, device, variation = (s[k] for k in ("rows", "cols", "batch", "seed", "device",
-                                                                  "variation"))
-    fidelity, v_read = s["fidelity"], s["v_read"]
+    config, batch, seed, variation = (s[k] for k in ("config", "batch", "seed", "variation"))
+    rows, cols, device, v_read = config.rows, config.cols, config.device, config.v_read
     rng = np.random.default_rng(seed)
     cells: dict[str, Any] = {}
     if device is None:
@@ -118,21 +120,21 @@ def tile_job(params: dict[str, Any], workdir: Path) -> dict[str, Any]:
         if variation:
             from memcircuit.devices import sample_devices
 
-            device = sample_devices(device, (rows, cols), np.random.default_rng([seed, 5]), spread=variation)
+            config = replace(config, device=sample_devices(device, (rows, cols), np.random.default_rng([seed, 5]),
+                                                           spread=variation))
     v = rng.uniform(-v_read, v_read, (batch, rows))
     e = rng.uniform(-v_read, v_read, (batch, cols))
-    common = dict(device=device, r_wire=s["r_wire"], v_read=v_read, seed=seed, cell=s["cell"],
-                  **s["wires"], **cells)
-    spice_kw = s["spice_kw"]
-    with make_tile("ideal", rows, cols, **common) as ideal:
-        ref, ref_t, g = ideal.read(v), ideal.read_t(e), ideal.conductances()
-    with make_tile(fidelity, rows, cols, **common, **spice_kw,
-                   **s["periphery"].tile_kwargs(dac_full_scale=v_read)) as tile:
+    # the reference: the same cells and wires at ideal, without periphery or engine options
+    ideal = TileConfig(rows, cols, Fidelity.IDEAL, device=config.device, v_read=v_read, cell=config.cell,
+                       r_wire=config.r_wire, r_wire_row=config.r_wire_row, r_wire_col=config.r_wire_col)
+    with make_tile_from(ideal, seed=seed, **cells) as reference:
+        ref, ref_t, g = reference.read(v), reference.read_t(e), reference.conductances()
+    with make_tile_from(config, seed=seed, **cells) as tile:
         t0 = time.perf_counter()
         out = tile.read(v)
         t1 = time.perf_counter()
         out_t = tile.read_t(e)
         t2 = time.perf_counter()
-    return {"fidelity": fidelity, "rows": rows, "cols": cols, "max_rel_error": _rel(out, ref),
+    return {"fidelity": str(config.fidelity), "rows": rows, "cols": cols, "max_rel_error": _rel(out, ref),
             "max_rel_error_t": _rel(out_t, ref_t), "max_rel_error_gv": _rel(out, v @ g),
             "i_max": float(np.max(np.abs(out))), "seconds_read": t1 - t0, "seconds_read_t": t2 - t1}

@@ -24,6 +24,7 @@ import numpy as np
 from memcircuit.circuits.netlists import Cells, mode_circuit, read_probes, sensed_current
 from memcircuit.circuits.spec import CrossbarSpec
 from memcircuit.devices.base import DeviceModel
+from memcircuit.fidelity import Fidelity
 from memcircuit.solvers import FactorPool
 from memcircuit.solvers.nodal import NodalNetwork
 from memcircuit.tiles.crossbar_tile import CrossbarTile
@@ -117,6 +118,6 @@ class NodalSolver(TileSolver):
 class NumericTile(CrossbarTile):
     """Nodal solver and numeric-twin programmer."""
 
-    fidelity = "numeric"
+    fidelity = Fidelity.NUMERIC
     solver_class = NodalSolver
     programmer_class = TwinProgrammer

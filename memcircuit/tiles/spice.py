@@ -51,6 +51,7 @@ from memcircuit.circuits.netlists import (
     state_probes,
 )
 from memcircuit.errors import ConfigError, ModelCompileError
+from memcircuit.fidelity import Fidelity
 from memcircuit.tiles.base import ProgramReport, PulseProgram
 from memcircuit.tiles.crossbar_tile import CrossbarTile
 from memcircuit.tiles.energy import read_energy
@@ -238,7 +239,7 @@ class SpiceTile(CrossbarTile):
     for reads; ``timeout``: seconds per ngspice run; ``edge``, ``gap``, ``form``: see
     :class:`TransientProgrammer`."""
 
-    fidelity = "spice"
+    fidelity = Fidelity.SPICE
     solver_class = SpiceSolver
     programmer_class = TransientProgrammer
 
@@ -246,6 +247,6 @@ class SpiceTile(CrossbarTile):
 class HybridTile(CrossbarTile):
     """ngspice solver and numeric-twin programmer at ngspice's cell voltages."""
 
-    fidelity = "hybrid"
+    fidelity = Fidelity.HYBRID
     solver_class = SpiceSolver
     programmer_class = TwinProgrammer

@@ -98,10 +98,9 @@ def _typed(key: str, value: Any) -> Any:
 
 def check_config(cfg: TrainConfig) -> None:
     """What a run can check before it loads data or builds tiles (:class:`ConfigError`): the
-    layer sizes, dataset, device and its options, optimizer options, tile options and whether the
-    tiles fit in memory."""
+    layer sizes, dataset, device and its options, optimizer options and whether the tiles fit in
+    memory (the tile options were checked when ``cfg`` was made: :meth:`TrainConfig.tile_config`)."""
     from memcircuit.resources import check_memory
-    from memcircuit.tiles import check_tile_options
     from memcircuit.train.conv import check_spec
     from memcircuit.train.datasets import DATASETS, SHAPES, require_layers_fit
     from memcircuit.train.network import layers_bytes
@@ -121,7 +120,6 @@ def check_config(cfg: TrainConfig) -> None:
         pairs = list(zip(cfg.layers[:-1], cfg.layers[1:]))
     else:
         pairs = check_spec(cfg.model, *SHAPES[cfg.dataset])[2]
-    check_tile_options(cfg.fidelity, cfg.tile_options, cfg.parallel_tiles)
     check_memory(layers_bytes(pairs, cfg.tile_rows, cfg.tile_cols, cfg.signed, cfg.fidelity),
                  f"a {sizes} network in {cfg.tile_rows}x{cfg.tile_cols} tiles at the {cfg.fidelity} fidelity")
     device = device_and_range(cfg)[0]

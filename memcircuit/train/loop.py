@@ -22,19 +22,20 @@ import json
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
+from memcircuit.circuits.spec import PERIPHERY_FIELDS
 from memcircuit.devices import VaDevice, cached_twin
 from memcircuit.errors import ConfigError, TrainingError, TrainingTimeout
+from memcircuit.fidelity import Fidelity
 from memcircuit.fileio import write_atomic, write_json
-from memcircuit.tiles.base import FIDELITIES
+from memcircuit.tiles.config import TileOptions
 from memcircuit.tiles.energy import EnergyLedger, flat_energy, sum_energy
-from memcircuit.tiles.tiled import check_parallel_tiles
+from memcircuit.tiles.spice import TransientProgrammer
 from memcircuit.train.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
@@ -55,16 +56,16 @@ METRIC_KEYS = ("epoch", "train_acc", "test_acc", "val_acc", "loss", "val_loss", 
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run (SI units). Stored as ``config.json``."""
+class TrainConfig(TileOptions):
+    """Everything that defines a training run (SI units). Stored as ``config.json``.
+
+    The tile fields (fidelity, device, wires, periphery, read voltage, workers, ...) are those of
+    :class:`~memcircuit.tiles.config.TileOptions`; :meth:`tile_config` derives the tiles' tree."""
 
     dataset: str = "iris"
     layers: tuple[int, ...] = (4, 8, 3)
     model: str | None = None
-    device: str = "exp-pulse"
-    device_options: dict = field(default_factory=dict)
     optimizer: str = "sgd"
-    fidelity: str = "numeric"
     epochs: int = 10
     batch: int = 8
     seed: int = 0
@@ -75,19 +76,11 @@ class TrainConfig:
     activation: str = "sigmoid"
     signed: str = "differential"
     scheme: str = "auto"
-    tile_rows: int = 64
-    tile_cols: int = 64
-    r_wire: float = 0.0
-    r_wire_row: float | None = None
-    r_wire_col: float | None = None
-    periphery: Periphery = field(default_factory=Periphery)
-    v_read: float = 0.1
     w_max: float = 1.0
     v_prog: float | None = None
     t_unit: float | None = None
     max_units: int = 128
     levels: float = 1000.0
-    variation: float = 0.0
     patience: int | None = None
     test_fraction: float = 0.2
     val_fraction: float = 0.0
@@ -95,15 +88,11 @@ class TrainConfig:
     max_test: int | None = None
     mnist_dir: str | None = None
     eval_train: bool = False
-    workers: int = 1
-    parallel_tiles: int = 1
     optimizer_options: dict = field(default_factory=dict)
-    tile_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
-        if self.fidelity not in FIDELITIES:
-            raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
+        super().__post_init__()
         if self.optimizer not in REGISTRY:
             raise ConfigError(f"optimizer must be one of {', '.join(REGISTRY)}, got {self.optimizer!r}")
         if self.scheme not in ("auto", *SCHEMES):
@@ -115,23 +104,11 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 epoch, got {self.patience}")
-        if check_parallel_tiles(self.parallel_tiles) > 1 and self.fidelity not in ("spice", "hybrid"):
-            raise ConfigError("parallel tiles apply to the spice and hybrid fidelities (each tile's own ngspice); "
-                              f"got fidelity {self.fidelity!r}")
-        if self.variation < 0:
-            raise ConfigError(f"device variation must be >= 0, got {self.variation}")
-        if isinstance(self.periphery, dict):
-            object.__setattr__(self, "periphery", Periphery.from_options(self.periphery))
-        self.periphery.require_modelled(self.fidelity)
-        clash = {"sense", "tia", "adc", "driver"} & set(self.tile_options)
-        if clash:
-            raise ConfigError(f"tile option(s) {', '.join(sorted(clash))}: set the periphery with its own options "
-                              f"({', '.join(PERIPHERY_FIELDS)})")
         if self.model is not None:
             parse_spec(self.model)   # the syntax now; the shapes once the data set is known
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = super().to_json()
         d["layers"] = list(self.layers)
         return d
 
@@ -147,6 +124,13 @@ class TrainConfig:
         unknown = set(data) - names
         if unknown:
             raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        options = data.get("tile_options") or {}
+        if Fidelity.parse(data.get("fidelity", "numeric")) != Fidelity.SPICE and \
+                set(options) & set(TransientProgrammer.OPTIONS):
+            # earlier runs could carry the spice transient's options at other fidelities, where
+            # they never had an effect; a new configuration refuses them
+            data = {**data, "tile_options": {k: v for k, v in options.items()
+                                             if k not in TransientProgrammer.OPTIONS}}
         return cls(**data)
 
 def device_and_range(cfg: TrainConfig):
@@ -198,13 +182,10 @@ class Trainer:
 
     # -- tiles ---------------------------------------------------------------------------------
     def _make_tile(self, rows: int, cols: int, g: np.ndarray):
-        cfg = self.cfg
         k = self._tile_count
         self._tile_count += 1
-        return layer_tile(cfg.fidelity, rows, cols, g, k, device=self.device, seed=cfg.seed, variation=cfg.variation,
-                          v_read=cfg.v_read, workers=cfg.workers,
-                          tile_kwargs={"r_wire": cfg.r_wire, "r_wire_row": cfg.r_wire_row, "r_wire_col": cfg.r_wire_col,
-                                       **cfg.periphery.tile_kwargs(), **cfg.tile_options})
+        return layer_tile(self.cfg.tile_config(rows, cols), g, k, device=self.device, seed=self.cfg.seed,
+                          variation=self.cfg.variation)
 
     # -- one epoch -----------------------------------------------------------------------------
     def _program(self, updates, rng: np.random.Generator) -> tuple[int, float]:

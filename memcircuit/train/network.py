@@ -38,7 +38,9 @@ import numpy as np
 
 from memcircuit.circuits.signed import SIGNED, combine, logical_cols, physical_cols, weights_to_conductances
 from memcircuit.errors import ConfigError
+from memcircuit.fidelity import NGSPICE_FIDELITIES
 from memcircuit.tiles.base import ProgramReport, PulseProgram, Tile
+from memcircuit.tiles.config import TileConfig
 from memcircuit.tiles.tiled import TilePool
 
 if TYPE_CHECKING:
@@ -152,7 +154,7 @@ def layers_bytes(pairs: list[tuple[int, int]], tile_rows: int, tile_cols: int, s
     total = 0.0
     for n_in, n_out in pairs:
         row_blocks, col_blocks = tile_grid(n_in, n_out, tile_rows, tile_cols, signed)
-        engines = 1 if fidelity in ("spice", "hybrid") else 0
+        engines = 1 if fidelity in NGSPICE_FIDELITIES else 0
         total += sum(crossbar_bytes(r1 - r0, physical_cols(c1 - c0, signed), engines=engines)
                      for r0, r1 in row_blocks for c0, c1 in col_blocks)
     return total
@@ -448,27 +450,21 @@ class Network(TileNetwork):
         return out[::-1]
 
 
-def layer_tile(fidelity: str, rows: int, cols: int, g: np.ndarray, k: int, *, device, seed: int, variation: float,
-               v_read: float, workers: int, tile_kwargs: dict, clip_to_device: bool = False) -> Tile:
-    """The ``k``-th tile of a network (training and inference build theirs alike): programming
-    noise from stream ``[seed, 1, k]``, device-to-device variation (relative sigma ``variation``)
-    from ``[seed, 5, k]``, ``workers`` ngspice workers at spice/hybrid, and at ``numeric`` and
-    ``hybrid`` the programming bias of a whole pulse program in batched solves (one ngspice sweep
-    at hybrid; ``bias_refresh="program"``, docs/BENCHMARKS.md) unless ``tile_kwargs`` says
-    otherwise. ``clip_to_device``: each cell's conductance ``g`` (S) clipped to the range its own
-    varied device reaches."""
+def layer_tile(config: TileConfig, g: np.ndarray, k: int, *, device, seed: int, variation: float,
+               clip_to_device: bool = False) -> Tile:
+    """The ``k``-th tile of a network (training and inference build theirs alike) of ``config``
+    (its shape is that of ``g``) with the resolved ``device`` model: programming noise from stream
+    ``[seed, 1, k]``, device-to-device variation (relative sigma ``variation``) from
+    ``[seed, 5, k]``. ``clip_to_device``: each cell's conductance ``g`` (S) clipped to the range
+    its own varied device reaches."""
     from memcircuit.devices import sample_devices
-    from memcircuit.tiles import make_tile
+    from memcircuit.tiles import make_tile_from
 
-    kw = dict(tile_kwargs)
-    if fidelity in ("numeric", "hybrid"):
-        kw.setdefault("bias_refresh", "program")
-    if fidelity in ("spice", "hybrid") and workers > 1:
-        kw["workers"] = workers
+    rows, cols = np.shape(g)
     if variation > 0:
         device = sample_devices(device, (rows, cols), np.random.default_rng([seed, 5, k]), spread=variation)
         if clip_to_device:
-            lo, hi = (device.conductance(np.full((rows, cols), x), v_read) for x in (device.x_min, device.x_max))
+            lo, hi = (device.conductance(np.full((rows, cols), x), config.v_read) for x in (device.x_min, device.x_max))
             g = np.clip(g, np.minimum(lo, hi), np.maximum(lo, hi))
-    return make_tile(fidelity, rows, cols, device=device, g=g, v_read=v_read, rng=np.random.default_rng([seed, 1, k]),
-                     **kw)
+    config = replace(config, rows=rows, cols=cols, device=device, device_options={})
+    return make_tile_from(config, g=g, rng=np.random.default_rng([seed, 1, k]))
