@@ -32,7 +32,7 @@ from memcircuit.devices.base import DeviceModel
 from memcircuit.devices.model import canonical_form
 from memcircuit.errors import ConfigError
 from memcircuit.netlist.ir import Element, Expr, Model, ModelInstance, Subckt
-from memcircuit.netlist.probes import Current
+from memcircuit.netlist.probes import Current, StateNode
 
 #: state nodes and start parameters recognised without --state-node / --state-param, in order
 STATE_NODES = ("x", "w", "state", "s", "st", "xs", "ws")
@@ -220,6 +220,10 @@ class VaDevice(DeviceModel):
         # the bound: ngspice refuses the value, and a crash follows
         value = x0 if isinstance(x0, Expr) else float(np.clip(float(x0), *self.start_bounds))
         return ModelInstance(inst, (p, n), model or self.osdi_model_name(), ((self.state_param, value),))
+
+    def state_probe(self, name: str, form: str = "va", path: tuple[str, ...] = (), x0: float = 0.0) -> StateNode:
+        """The compiled module's state node, whatever ``form`` says (it has no other form)."""
+        return super().state_probe(name, "va", path, x0)
 
     def read_state(self, result, name: str, x0: float | np.ndarray, form: str = "va",
                    path: tuple[str, ...] = ()) -> np.ndarray:
