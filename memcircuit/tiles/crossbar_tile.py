@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from memcircuit.circuits.crossbar import check_matrix
-from memcircuit.circuits.drivers import dac_quantise
+from memcircuit.circuits.drivers import dac_quantise, pulse_schedule
 from memcircuit.circuits.netlists import Cells
 from memcircuit.circuits.spec import CrossbarSpec
 from memcircuit.devices.base import DeviceModel
@@ -213,7 +213,9 @@ class CrossbarTile(Tile):
             if step.rows.size != self.rows or step.cols.size != self.cols:
                 raise ConfigError(f"pulse step {k} drives {step.rows.size} rows x {step.cols.size} cols; "
                                   f"the tile has {self.rows} x {self.cols}")
-        intervals = [seg for step in program.steps for seg in segments(step)]
+        stage = program.lr_stage
+        steps = program.steps if stage is None else stage.gate(program.steps)
+        intervals = [seg for step in steps for seg in segments(step)]
         lagged = None
         if self.bias_refresh == "program" and self.substeps == 1 and not self.parasitic_free:
             lagged = self._bias_many([(rows, cols) for _, rows, cols in intervals])
@@ -230,4 +232,8 @@ class CrossbarTile(Tile):
                     moved = device.apply_pulse(self._x, v_cell, dt, rng=self.rng)
                     self._x = np.where(hit, moved, self._x)
                     self._changed()
-        return self._program_report(g_before, program, energy, lost, {})
+        extra = {}
+        if stage is not None:   # the stage held while the drivers pulse (spice timing), then adapted
+            extra["lr_cell"] = stage.adapt_twin(float(pulse_schedule(program.steps, self.rows, self.cols)[1][-1]),
+                                                rng=self.rng)
+        return self._program_report(g_before, program, energy, lost, extra)

@@ -8,7 +8,10 @@ workers running in parallel.
 
 Programming at ``spice``: the pulse program is one ngspice transient of the whole tile
 (half-selected cells included); the final states are read back from the devices' state nodes and
-the programming energy is integrated from the simulated driver currents. The devices are the
+the programming energy is integrated from the simulated driver currents. A program with a
+learning-rate stage (``PulseProgram.lr_stage``) has the cell circuit in the same transient: its
+output times the drivers and its memristor takes the adaptation pulse after the array's pulses
+(:func:`memcircuit.circuits.lrcell.gated_program_circuit`). The devices are the
 compiled Verilog-A (OSDI) modules when OpenVAF is installed (``form="auto"``, the default), else
 the behavioural B-source subcircuits: both integrate the same equations (tests hold them to each
 other), and OSDI evaluates them about 8x faster (measured on a 5 x 16 tile, docs/BENCHMARKS.md).
@@ -36,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from memcircuit.circuits.lrcell import STAGE_PROBES, gated_program_circuit, read_stage
 from memcircuit.circuits.netlists import (
     XBAR,
     bias_circuit,
@@ -181,19 +185,26 @@ class SpiceTile(CrossbarTile):
     def program(self, program: PulseProgram) -> ProgramReport:
         self._require_device()
         g_before = self.conductances()
-        if not program.steps:
+        stage = program.lr_stage
+        if not program.steps and (stage is None or not stage.adapts):
             return ProgramReport(g_before, g_before.copy(), 0, 0.0, extra={"fidelity": self.fidelity})
         form = self.program_form()
         circuit, tran, starts = program_circuit(self.spec, self.cells(), program.steps, edge=self.edge, gap=self.gap,
                                                 form=form)
+        saves = [*self._state_vectors(form), *self._driver_vectors()]
+        if stage is not None:   # the learning-rate cell times the drivers in the same transient
+            circuit, tran, t_hold = gated_program_circuit(circuit, tran, self.spec, program.steps, stage,
+                                                          edge=self.edge, gap=self.gap)
+            saves += STAGE_PROBES.values()
         # keep only what is read back: the states and the drivers (for the energy), not every
         # internal node at every time point (hundreds of MB for a 64 x 32 tile)
-        circuit = circuit.with_saves(*self._state_vectors(form), *self._driver_vectors())
-        result = self.engine(0).run(circuit, tran)
+        result = self.engine(0).run(circuit.with_saves(*saves), tran)
         self._x = self._final_states(result, form)
         self._changed()
-        return self._program_report(g_before, program, *self._energy(result),
-                                    {"form": form, "time": result.time, "step_starts": starts, "result": result})
+        extra = {"form": form, "time": result.time, "step_starts": starts, "result": result}
+        if stage is not None:
+            extra["lr_cell"] = read_stage(result, stage, t_hold)
+        return self._program_report(g_before, program, *self._energy(result), extra)
 
     def program_form(self) -> str:
         """The device form the programming transients use: ``"osdi"`` or ``"behavioural"``."""
