@@ -140,3 +140,21 @@ def test_training_with_cells_at_spice_follows_numeric(tmp_path):
 def test_per_synapse_cells_at_spice_are_refused():
     with pytest.raises(ConfigError, match="per synapse"):
         LrCell(1.0, CELL, CAL, "synapse", 0.1, fidelity="spice")
+
+
+def test_a_layer_of_several_tiles_shares_one_cell():
+    """A layer cut into 2 x 2 tiles programs like one tile with the same cell: every tile's widths
+    are times the stage's factor (the analytic formula), and the cell adapts once."""
+    x0, steps = 0.5, _steps(np.random.default_rng(5))
+    stage = LrStage(CELL, x0, replace(PARAMS, t_adapt=CAL.t_unit))
+    factor = _formula(x0, PARAMS.r_f)
+    scaled = tuple(PulseStep(s.rows, s.cols, s.row_widths * factor, s.col_widths * factor) for s in steps)
+    with make_tile("numeric", 4, 3, device=ARRAY, states=np.full((4, 3), 0.5)) as plain:
+        plain.program(PulseProgram(scaled))
+        with make_tile("numeric", 4, 3, device=ARRAY, states=np.full((4, 3), 0.5), max_tile=(2, 2)) as layer:
+            report = layer.program(PulseProgram(steps, stage))
+            np.testing.assert_allclose(layer.states(), plain.states(), rtol=1e-12)
+    once = stage.adapt_twin(0.0)["x"]
+    assert [t["lr_cell"]["x"] for t in report.extra["tiles"] if "lr_cell" in t] == \
+        [once, x0, x0, x0]   # the first tile's run adapts the cell, the others hold it
+    assert report.extra["lr_cell"]["x"] == once < x0
