@@ -225,10 +225,8 @@ class LrStage:
     def gate(self, steps: Sequence) -> tuple:
         """The pulse steps the array sees: every width times :meth:`width_factor` (at most the
         commanded width: a comparator can only end a pulse early)."""
-        from memcircuit.tiles.base import PulseStep
-
         f = min(max(self.width_factor(), 0.0), 1.0)
-        return tuple(PulseStep(s.rows, s.cols, s.row_widths * f, s.col_widths * f) for s in steps)
+        return tuple(replace(s, row_widths=s.row_widths * f, col_widths=s.col_widths * f) for s in steps)
 
     def adapt_twin(self, t_hold: float, rng: np.random.Generator | None = None) -> dict[str, float]:
         """The stage solved with the device's numeric twin: held at ``-v_read`` for ``t_hold`` s,
