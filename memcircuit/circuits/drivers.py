@@ -83,15 +83,15 @@ def driver_elements(label: str, port: str, values: Sequence[float] | float | Non
     return out
 
 
-def pulse_waveforms(steps: Sequence, n_rows: int, n_cols: int, *, edge: float = 1e-9,
-                    gap: float = 10e-9) -> tuple[list[Pwl], list[Pwl], np.ndarray]:
-    """PWL waveforms for every row and column driver of a pulse program, and the step start times.
+def pulse_schedule(steps: Sequence, n_rows: int, n_cols: int, *, edge: float = 1e-9,
+                   gap: float = 10e-9) -> tuple[list[list[tuple[float, float, float, float]]], np.ndarray]:
+    """When every row and column driver pulses in a pulse program: per line (rows, then columns)
+    the pulses ``(t0 s, edge s, amplitude V, width s)``, and the step start times.
 
     ``steps`` are objects with ``rows``, ``cols`` (V) and ``row_widths``, ``col_widths`` (s), as
-    :class:`memcircuit.tiles.base.PulseStep`. Step ``k`` starts at ``starts[k]``; every pulse
-    rises in ``edge`` s, stays flat and falls in ``edge`` s so that its area is exactly
-    amplitude x width (a rectangle of the requested width); steps are separated by ``gap`` s at
-    0 V. Pulses shorter than ``2*edge`` get edges of a quarter of their width.
+    :class:`memcircuit.tiles.base.PulseStep`. Step ``k`` starts at ``starts[k]``, its pulses
+    ``gap`` s later (steps are separated by ``gap`` s at 0 V); the last entry of ``starts`` is the
+    end of the program. A pulse's edge is ``edge``, or a quarter of its width when shorter.
     """
     if edge <= 0 or gap < 0:
         raise ConfigError("pulse edges must be > 0 s and gaps >= 0 s")
@@ -103,27 +103,32 @@ def pulse_waveforms(steps: Sequence, n_rows: int, n_cols: int, *, edge: float = 
                               f"{n_rows} x {n_cols}")
         starts[k] = t
         t += gap + s.duration + 2 * edge
-    t_end = t + gap
+    lines: list[list[tuple[float, float, float, float]]] = [[] for _ in range(n_rows + n_cols)]
+    for k, s in enumerate(steps):
+        for line, (a, w) in enumerate(zip(np.concatenate([s.rows, s.cols]),
+                                          np.concatenate([s.row_widths, s.col_widths]))):
+            if a != 0.0 and w > 0.0:
+                lines[line].append((float(starts[k] + gap), min(edge, float(w) / 4), float(a), float(w)))
+    return lines, np.append(starts, t + gap)
 
-    def wave(amplitudes: list[np.ndarray], widths: list[np.ndarray], line: int) -> Pwl:
+
+def pulse_waveforms(steps: Sequence, n_rows: int, n_cols: int, *, edge: float = 1e-9,
+                    gap: float = 10e-9) -> tuple[list[Pwl], list[Pwl], np.ndarray]:
+    """PWL waveforms for every row and column driver of a pulse program, and the step start times
+    (:func:`pulse_schedule`). Every pulse rises in its edge time, stays flat and falls in its
+    edge time so that its area is exactly amplitude x width (a rectangle of the requested width).
+    """
+    lines, starts = pulse_schedule(steps, n_rows, n_cols, edge=edge, gap=gap)
+
+    def wave(pulses: list[tuple[float, float, float, float]]) -> Pwl:
         pts: list[tuple[float, float]] = [(0.0, 0.0)]
-        for k in range(len(steps)):
-            a, w = float(amplitudes[k][line]), float(widths[k][line])
-            if a == 0.0 or w <= 0.0:
-                continue
-            e = min(edge, w / 4)
-            t0 = starts[k] + gap
+        for t0, e, a, w in pulses:
             pts += [(t0, 0.0), (t0 + e, a), (t0 + w, a), (t0 + w + e, 0.0)]
-        pts.append((t_end, 0.0))
+        pts.append((float(starts[-1]), 0.0))
         return Pwl(tuple(pts))
 
-    rows_a = [s.rows for s in steps]
-    cols_a = [s.cols for s in steps]
-    rows_w = [s.row_widths for s in steps]
-    cols_w = [s.col_widths for s in steps]
-    return ([wave(rows_a, rows_w, i) for i in range(n_rows)],
-            [wave(cols_a, cols_w, j) for j in range(n_cols)],
-            np.append(starts, t_end))
+    waves = [wave(pulses) for pulses in lines]
+    return waves[:n_rows], waves[n_rows:], starts
 
 
 def half_select(n_rows: int, n_cols: int, row: int, col: int, v: float,

@@ -46,7 +46,8 @@ Optimizers:
   sgd       Soudry et al. 2015 outer-product circuit: row amplitude x column pulse duration
   momentum  heavy-ball momentum (--momentum), per-device pulse widths
   adaptive  RMSprop or delta-bar-delta (--adaptive-rule) with momentum
-  lr-cell   learning-rate memristor cells per layer or per synapse (--lr-cell-per)
+  lr-cell   learning-rate memristor cells (--lr-cell-per): per layer a circuit that sets how long
+            every pulse lasts (in the array's ngspice transient at spice); per synapse the twin
   fuzzy     fuzzy control of the momentum-SGD learning rate from the loss trend
   (ssm, stochastic, mbgd, pca-/nmf-seq/-sum: pulse-level rules of papers 2, 4 and 5)
 \b

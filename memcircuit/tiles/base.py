@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from memcircuit.fidelity import FIDELITIES, Fidelity  # noqa: F401 (FIDELITIES: where callers found it before)
 from memcircuit.tiles.energy import EnergyLedger
+
+if TYPE_CHECKING:
+    from memcircuit.circuits.lrcell import LrStage
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,15 @@ class PulseStep:
 
 @dataclass(frozen=True)
 class PulseProgram:
-    """A sequence of :class:`PulseStep` applied one after another."""
+    """A sequence of :class:`PulseStep` applied one after another.
+
+    ``lr_stage``: a learning-rate cell that times the drivers of this program (every pulse width
+    times its width factor) and takes its adaptation pulse after them
+    (:class:`~memcircuit.circuits.lrcell.LrStage`); the report's ``extra["lr_cell"]`` then holds
+    the cell's new state, the width factor and the stage's energy. Not part of the JSON form."""
 
     steps: tuple[PulseStep, ...]
+    lr_stage: LrStage | None = None
 
     def to_json(self) -> dict:
         return {"steps": [{"rows": s.rows.tolist(), "cols": s.cols.tolist(),

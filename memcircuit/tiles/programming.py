@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from memcircuit.circuits.drivers import half_select
+from memcircuit.circuits.drivers import half_select, pulse_schedule
 from memcircuit.errors import ConfigError
 from memcircuit.tiles.base import PulseProgram, PulseStep
 from memcircuit.tiles.parts import Programmer
@@ -75,7 +75,9 @@ class TwinProgrammer(Programmer):
         device = tile.device
         g_before = tile.conductances()
         energy = lost = 0.0
-        intervals = [seg for step in program.steps for seg in segments(step)]
+        stage = program.lr_stage
+        steps = program.steps if stage is None else stage.gate(program.steps)
+        intervals = [seg for step in steps for seg in segments(step)]
         bias = tile.direct_bias if tile.parasitic_free and not tile.solver.uses_ngspice else tile.solver.bias
         lagged = None
         if tile.bias_refresh == "program" and tile.substeps == 1 and bias is not tile.direct_bias:
@@ -93,4 +95,8 @@ class TwinProgrammer(Programmer):
                     moved = device.apply_pulse(tile._x, v_cell, dt, rng=tile.rng)
                     tile._x = np.where(hit, moved, tile._x)
                     tile._changed()
-        return tile._program_report(g_before, program, energy, lost, {})
+        extra = {}
+        if stage is not None:   # the stage held while the drivers pulse (spice timing), then adapted
+            extra["lr_cell"] = stage.adapt_twin(float(pulse_schedule(program.steps, tile.rows, tile.cols)[1][-1]),
+                                                rng=tile.rng)
+        return tile._program_report(g_before, program, energy, lost, extra)

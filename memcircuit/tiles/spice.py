@@ -8,7 +8,10 @@ workers running in parallel.
 
 Programming at ``spice``: the pulse program is one ngspice transient of the whole tile
 (half-selected cells included); the final states are read back from the devices' state nodes and
-the programming energy is integrated from the simulated driver currents. The devices are the
+the programming energy is integrated from the simulated driver currents. A program with a
+learning-rate stage (``PulseProgram.lr_stage``) has the cell circuit in the same transient: its
+output times the drivers and its memristor takes the adaptation pulse after the array's pulses
+(:func:`memcircuit.circuits.lrcell.gated_program_circuit`). The devices are the
 compiled Verilog-A (OSDI) modules when OpenVAF is installed (``form="auto"``, the default), else
 the behavioural B-source subcircuits: both integrate the same equations (tests hold them to each
 other), and OSDI evaluates them about 8x faster (measured on a 5 x 16 tile, docs/BENCHMARKS.md).
@@ -37,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from memcircuit.circuits.lrcell import STAGE_PROBES, gated_program_circuit, read_stage
 from memcircuit.circuits.netlists import (
     bias_circuit,
     cell_terminal_probes,
@@ -194,7 +198,8 @@ class TransientProgrammer(Programmer):
 
     def program(self, tile, program: PulseProgram) -> ProgramReport:
         g_before = tile.conductances()
-        if not program.steps:
+        stage = program.lr_stage
+        if not program.steps and (stage is None or not stage.adapts):
             return ProgramReport(g_before, g_before.copy(), 0, 0.0, extra={"fidelity": tile.fidelity})
         form = self.device_form(tile.device)
         circuit, tran, starts = program_circuit(tile.spec, tile.cells(), program.steps, edge=self.edge, gap=self.gap,
@@ -203,13 +208,19 @@ class TransientProgrammer(Programmer):
         # internal node at every time point (hundreds of MB for a 64 x 32 tile)
         states = state_probes(circuit)
         drivers = driver_probes(tile.spec)
-        circuit = circuit.with_saves(*states, *(p for pair in drivers for p in pair))
-        result = tile.engine(0).run(circuit, tran)
+        saves = [*states, *(p for pair in drivers for p in pair)]
+        if stage is not None:   # the learning-rate cell times the drivers in the same transient
+            circuit, tran, t_hold = gated_program_circuit(circuit, tran, tile.spec, program.steps, stage,
+                                                          edge=self.edge, gap=self.gap)
+            saves += STAGE_PROBES.values()
+        result = tile.engine(0).run(circuit.with_saves(*saves), tran)
         # a compiled module's state node holds x - x0: its probe adds x0 back
         tile._x = np.array([result[p][-1] for p in states]).reshape(tile.spec.shape)
         tile._changed()
-        return tile._program_report(g_before, program, *self._energy(tile, result, drivers),
-                                    {"form": form, "time": result.time, "step_starts": starts, "result": result})
+        extra = {"form": form, "time": result.time, "step_starts": starts, "result": result}
+        if stage is not None:
+            extra["lr_cell"] = read_stage(result, stage, t_hold)
+        return tile._program_report(g_before, program, *self._energy(tile, result, drivers), extra)
 
     def device_form(self, device) -> str:
         """The device form of the transients: ``"osdi"`` or ``"behavioural"``."""

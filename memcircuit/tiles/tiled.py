@@ -123,18 +123,22 @@ class TiledLayer(Tile):
     def program(self, program: PulseProgram) -> ProgramReport:
         g_before = self.conductances()
         jobs = []
+        stage = program.lr_stage   # the layer's learning-rate cell times every tile, adapts in the first
         for rb, cb, tile in self._each():
             steps = tuple(PulseStep(s.rows[rb], s.cols[cb], s.row_widths[rb], s.col_widths[cb])
                           for s in program.steps)
-            if any(s.rows.any() or s.cols.any() for s in steps):
-                jobs.append((tile, PulseProgram(steps)))
+            if any(s.rows.any() or s.cols.any() for s in steps) or (not jobs and stage is not None and stage.adapts):
+                jobs.append((tile, PulseProgram(steps, stage if not jobs or stage is None else stage.held())))
         pulses, energy, extras = 0, 0.0, []
         for report in self.pool.map(lambda job: job[0].program(job[1]), jobs):
             pulses += report.pulses
             energy += report.energy_j or 0.0
             extras.append(report.extra)
-        return ProgramReport(g_before, self.conductances(), pulses, energy,
-                             extra={"fidelity": self.fidelity, "tiles": extras})
+        extra = {"fidelity": self.fidelity, "tiles": extras}
+        cells = [e["lr_cell"] for e in extras if "lr_cell" in e]
+        if cells:
+            extra["lr_cell"] = cells[0]   # the tile in which the cell adapted
+        return ProgramReport(g_before, self.conductances(), pulses, energy, extra=extra)
 
     def energy(self) -> dict[str, dict[str, float]]:
         return sum_energy(tile.energy() for _, _, tile in self._each())

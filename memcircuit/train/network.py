@@ -270,9 +270,10 @@ class MappedLayer:
         return (out * s / (cfg.v_read * cfg.g_unit))[:, :self.n_in]
 
     def program(self, programs: list[list[PulseProgram | None]]) -> list[ProgramReport]:
-        """Apply one program per tile (None skips the tile); returns the tiles' reports."""
+        """Apply one program per tile (None or an empty program skips the tile, unless it carries a
+        learning-rate cell's adaptation pulse); returns the tiles' reports."""
         jobs = [(self.tiles[r][c], prog) for r, row in enumerate(programs) for c, prog in enumerate(row)
-                if prog is not None and prog.steps]
+                if prog is not None and (prog.steps or (prog.lr_stage is not None and prog.lr_stage.adapts))]
         return self.pool.map(lambda job: job[0].program(job[1]), jobs)
 
     def all_tiles(self) -> list[Tile]:

@@ -50,7 +50,7 @@ def _lr_cell(cfg, device, cal):
     if opts:
         raise ConfigError(f"lr-cell options are cell and cell_levels, got {', '.join(opts)}")
     return LrCell(cfg.lr, cell, calibrate(cell, v_read=cfg.v_read, levels=levels), cfg.lr_cell_per, cfg.v_read,
-                  circuit="spice" if cfg.fidelity == "spice" else "twin")
+                  fidelity=cfg.fidelity)
 
 
 _NO_OPTIONS = ("sgd", "momentum")
