@@ -19,8 +19,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from memcircuit.circuits.elements import CELL_FORMS, AccessTransistorArray, CellArray
@@ -28,7 +26,7 @@ from memcircuit.circuits.spec import CrossbarSpec
 from memcircuit.circuits.transistor import LEVEL1_NMOS, PTM45_NMOS, level1_model, ptm45_card
 from memcircuit.devices.base import DeviceModel
 from memcircuit.errors import ConfigError
-from memcircuit.netlist import BehavioralSource, Expr, Model, Subckt
+from memcircuit.netlist import Model, Subckt
 from memcircuit.netlist.arrays import GROUND_BUS, Bus, CapacitorArray, Pins, ResistorArray
 
 DEVICE_FORMS = CELL_FORMS
@@ -65,24 +63,9 @@ def check_matrix(name: str, arr: np.ndarray, spec: CrossbarSpec, *, nonnegative:
 
 
 def frozen_subckt(device: DeviceModel) -> Subckt:
-    """A device subcircuit whose state is held at its parameter ``x0`` (for DC reads).
-
-    Uses the device's own ``read_subckt()`` when it has one; otherwise derives it from
-    :meth:`DeviceModel.behavioural_subckt` by the convention of :mod:`memcircuit.devices.base`
-    (state on internal node ``x``, initial state parameter ``x0``): every element attached to
-    node ``x`` (state capacitor, state-derivative source) is replaced by ``Bhold x 0 V={x0}``, so
-    the I-V elements see the frozen state. Named ``<behavioural name>_frozen``.
-    """
-    own = getattr(device, "read_subckt", None)
-    if callable(own):
-        return own()
-    sub = device.behavioural_subckt()
-    if "x" in sub.ports or not any("x" in e.nodes for e in sub.elements):
-        raise ConfigError(f"device {getattr(device, 'family', type(device).__name__)} does not keep its state on "
-                          "an internal node 'x'; it needs a read_subckt() for DC reads in ngspice")
-    kept = tuple(e for e in sub.elements if "x" not in e.nodes)
-    hold = BehavioralSource("Bhold", ("x", "0"), "V", Expr("x0"))
-    return replace(sub, name=f"{sub.name}_frozen", elements=kept + (hold,))
+    """A device subcircuit whose state is held at its parameter ``x0`` (for DC reads):
+    :meth:`DeviceModel.read_subckt`."""
+    return device.read_subckt()
 
 
 def crossbar_subckt(spec: CrossbarSpec, *, g: np.ndarray | None = None, device: DeviceModel | None = None,
@@ -158,8 +141,7 @@ def crossbar_subckt(spec: CrossbarSpec, *, g: np.ndarray | None = None, device: 
     if device is not None and form == "behavioural":
         subckts.append(device.behavioural_subckt())
     if device is not None and form == "osdi":
-        model_name = getattr(device, "osdi_model_name", lambda: f"{device.family}_va")()
-        models.append(device.osdi_model(model_name))
+        models.append(device.osdi_model(device.osdi_model_name()))
     if spec.c_wire > 0:
         gnd = Pins.grid(GROUND_BUS, shape)
         arrays.append(CapacitorArray("Cr", shape, (top, gnd), capacitance=spec.c_wire))

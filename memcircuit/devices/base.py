@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from memcircuit.netlist.ir import Element, Model, Subckt
+from memcircuit.errors import ConfigError
+from memcircuit.netlist.ir import BehavioralSource, Element, Expr, Model, Subckt
 from memcircuit.netlist.probes import StateNode
 from memcircuit.paths import MODELS_DIR
 
@@ -111,6 +112,24 @@ class DeviceModel(abc.ABC):
     def osdi_model(self, name: str) -> Model:
         """``.model`` card for the compiled Verilog-A module with these parameters."""
         raise NotImplementedError(f"{self.family} has no Verilog-A form")
+
+    def osdi_model_name(self) -> str:
+        """The model name :meth:`instance` refers to in the compiled form (``<family>_va``)."""
+        return f"{self.family}_va"
+
+    def read_subckt(self) -> Subckt:
+        """A subcircuit whose state is held at its parameter ``x0`` (DC reads), derived from
+        :meth:`behavioural_subckt` by the convention above (state on internal node ``x``): every
+        element attached to ``x`` (state capacitor, state-derivative source) is replaced by
+        ``Bhold x 0 V={x0}``, so the I-V elements see the frozen state. Named
+        ``<behavioural name>_frozen``. Devices without that form override it."""
+        sub = self.behavioural_subckt()
+        if "x" in sub.ports or not any("x" in e.nodes for e in sub.elements):
+            raise ConfigError(f"device {self.family} does not keep its state on an internal node 'x'; "
+                              "it needs its own read_subckt() for DC reads in ngspice")
+        kept = tuple(e for e in sub.elements if "x" not in e.nodes)
+        hold = BehavioralSource("Bhold", ("x", "0"), "V", Expr("x0"))
+        return replace(sub, name=f"{sub.name}_frozen", elements=kept + (hold,))
 
     def instance(self, name: str, p: str, n: str, x0: float, *, form: str = "behavioural") -> Element:
         """One device between nodes ``p`` and ``n`` starting at state ``x0``."""

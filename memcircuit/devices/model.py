@@ -258,9 +258,6 @@ class ExprDevice(DeviceModel):
         """``.model <name> mc_<family>[_<variant>] (parameters)`` for the compiled Verilog-A."""
         return Model(name or self.osdi_model_name(), self.va_module, tuple(self._scalar_values().items()))
 
-    def osdi_model_name(self) -> str:
-        """The model name :meth:`instance` refers to (``<family>_va``, the crossbar's choice)."""
-        return f"{self.family}_va"
 
     def osdi_path(self) -> str:
         """Path of the compiled module (compiled on first use; :class:`ModelCompileError`
