@@ -116,7 +116,7 @@ class LrCell(Optimizer):
                     for r, row in enumerate(programs)]
         reports = layer.program(programs)
         cells = [report.extra["lr_cell"] for report in reports if "lr_cell" in report.extra]
-        if cells:   # no tile ran: nothing to program and no adaptation
+        if cells:   # none when no tile ran (nothing to program, no adaptation)
             self.x[k][0, 0] = cells[0]["x"]
             self._energy += cells[0]["energy"]
         return reports
