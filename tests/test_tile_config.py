@@ -213,7 +213,7 @@ def test_train_config_derives_its_tile_config():
     tile = cfg.tile_config()
     assert (tile.rows, tile.cols, tile.fidelity, tile.device, tile.cell) == (16, 8, Fidelity.SPICE, "exp-pulse", "1T1R")
     assert (tile.spec().wire_row, tile.spec().wire_col, tile.sense, tile.tia.r_f) == (1.0, 0.5, "tia", 20e3)
-    assert (tile.engine.workers, tile.engine.timeout, tile.engine.bias_refresh) == (2, 60.0, "interval")
+    assert (tile.engine.workers, tile.engine.timeout, tile.engine.bias_refresh) == (2, 60.0, None)
     assert cfg.tile_config(3, 4).spec().shape == (3, 4)
     assert TrainConfig().tile_config().engine.bias_refresh == "program"     # numeric training default
     assert TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg

@@ -66,8 +66,9 @@ class EngineOptions:
     ``"osdi"`` or ``"behavioural"``: the device form of programming transients).
     Every fidelity: ``substeps`` (numeric-twin integration refinement per pulse interval),
     ``bias_refresh`` (``"interval"`` or ``"program"``: when the programming bias is solved,
-    :class:`~memcircuit.tiles.crossbar_tile.CrossbarTile`), ``max_tile`` ((rows, cols) of one
-    physical tile: a larger crossbar becomes a :class:`~memcircuit.tiles.tiled.TiledLayer`) and
+    :class:`~memcircuit.tiles.crossbar_tile.CrossbarTile`; None: the fidelity's default),
+    ``max_tile`` ((rows, cols) of one physical tile: a larger crossbar becomes a
+    :class:`~memcircuit.tiles.tiled.TiledLayer`) and
     ``parallel_tiles`` (tiles of such a layer simulated at once; spice and hybrid).
     """
 
@@ -77,7 +78,7 @@ class EngineOptions:
     gap: float | None = None
     form: str | None = None
     substeps: int = 1
-    bias_refresh: str = "interval"
+    bias_refresh: str | None = None
     max_tile: tuple[int, int] | None = None
     parallel_tiles: int = 1
 
@@ -90,7 +91,7 @@ class EngineOptions:
         if self.form is not None and self.form not in PROGRAM_FORMS:
             raise ConfigError(f"form must be one of {', '.join(PROGRAM_FORMS)}, got {self.form!r}")
         _count("substeps", self.substeps)
-        if self.bias_refresh not in CrossbarTile.BIAS_REFRESH:
+        if self.bias_refresh is not None and self.bias_refresh not in CrossbarTile.BIAS_REFRESH:
             raise ConfigError(f"bias_refresh must be one of {', '.join(CrossbarTile.BIAS_REFRESH)}, "
                               f"got {self.bias_refresh!r}")
         if self.max_tile is not None:

@@ -61,17 +61,20 @@ class CrossbarTile(Tile):
     cell voltages: ``"interval"`` (at the start of every constant-voltage interval, at the states
     of that moment) or ``"program"`` (every interval of a pulse program in batched solves at the
     states of the program's start: one update moves the cells by a small part of their range, so
-    the IR drops change by that part; compared with ``"interval"`` in docs/BENCHMARKS.md).
+    the IR drops change by that part; compared with ``"interval"`` in docs/BENCHMARKS.md). None:
+    the fidelity's default, ``"program"`` at ``hybrid`` (one ngspice sweep per program, as close
+    to the spice transient as ``"interval"``, docs/BENCHMARKS.md), else ``"interval"``.
     """
 
     fidelity = ""
     solver_class: type[TileSolver]
     programmer_class: type[Programmer]
     BIAS_REFRESH = ("interval", "program")
+    default_bias_refresh = "interval"
 
     def __init__(self, spec: CrossbarSpec, *, device: DeviceModel | None = None, g: np.ndarray | None = None,
                  states: np.ndarray | None = None, v_read: float = 0.1, seed: int | None = 0,
-                 rng: np.random.Generator | None = None, substeps: int = 1, bias_refresh: str = "interval",
+                 rng: np.random.Generator | None = None, substeps: int = 1, bias_refresh: str | None = None,
                  workers: int = 1, timeout: float = DEFAULT_TIMEOUT, **programmer_options) -> None:
         super().__init__(spec.rows, spec.cols)
         self.uses_ngspice = self.solver_class.uses_ngspice or self.programmer_class.uses_ngspice
@@ -84,6 +87,7 @@ class CrossbarTile(Tile):
             raise ConfigError(f"unknown tile option(s) for the {self.fidelity} fidelity: {', '.join(sorted(unknown))}")
         self.workers, self.timeout = workers, float(timeout)
         self._engines: list[SharedEngine] = []
+        bias_refresh = self.default_bias_refresh if bias_refresh is None else bias_refresh
         if bias_refresh not in self.BIAS_REFRESH:
             raise ConfigError(f"bias_refresh must be one of {', '.join(self.BIAS_REFRESH)}, got {bias_refresh!r}")
         self.bias_refresh = bias_refresh

@@ -261,3 +261,4 @@ class HybridTile(CrossbarTile):
     fidelity = Fidelity.HYBRID
     solver_class = SpiceSolver
     programmer_class = TwinProgrammer
+    default_bias_refresh = "program"
