@@ -211,3 +211,27 @@ def test_infer_states_the_read_path_of_its_tiles():
     assert linear["read_paths"] == {"product": 2}   # one tile per layer (differential column pairs)
     tia, _ = infer(model, x, InferConfig(fidelity="numeric", r_wire=1.0, periphery={"sense": "tia"}))
     assert set(tia["read_paths"]) == {"solve"}
+
+
+def test_supernodal_factor_converted_for_solves_equals_the_unconverted_one(monkeypatch):
+    """Above SIMPLICIAL_MAX unknowns the supernodal factor is converted to a simplicial LDL^T
+    before its solves; the thresholds are lowered here so that a small matrix takes that path."""
+    from collections import OrderedDict
+
+    from memcircuit.solvers import factor
+
+    rng = np.random.default_rng(3)
+    net = NodalNetwork(CrossbarSpec(12, 9, r_wire=2.0), "forward", g=rng.uniform(1e-6, 1e-3, (12, 9)))
+    a = net.y_uu
+    b = np.asfortranarray(rng.normal(size=(a.shape[0], 5)))
+    monkeypatch.setattr(factor, "SIMPLICIAL_MAX", 10)
+    solved = {}
+    for name, convert_max in (("converted", 10**9), ("supernodal", 0)):
+        monkeypatch.setattr(factor, "_SYMBOLIC", OrderedDict())   # a fresh symbolic analysis
+        monkeypatch.setattr(factor, "CONVERT_MAX", convert_max)
+        f = factorize(a, symmetric=True, method="cholmod")
+        solved[name] = f.solve(b)
+    reference = factorize(a, symmetric=True, method="splu").solve(b)
+    assert rel(solved["converted"], solved["supernodal"]) < 1e-12
+    assert rel(solved["converted"], reference) < 1e-12
+    assert solved["converted"].flags.f_contiguous        # the solver's own layout, not copied

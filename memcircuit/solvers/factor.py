@@ -62,12 +62,14 @@ class Factorization:
     n: int
 
     def solve(self, b: np.ndarray) -> np.ndarray:
+        """``A^-1 b``. CHOLMOD works on and answers in column-major (Fortran) order: a
+        column-major ``b`` is solved without a copy, and the answer stays column-major (many
+        right-hand sides of a large network: a copy costs a tenth of the solve)."""
         b = np.asarray(b, dtype=float)
         if b.size == 0:
             return np.zeros_like(b)
         if self.method == "cholmod":
-            # CHOLMOD answers in Fortran order; scipy's sparse products copy such operands every time
-            return np.ascontiguousarray(self.handle(b))
+            return self.handle(b if b.ndim == 1 else np.asfortranarray(b))
         return self.handle.solve(b)
 
 
@@ -81,6 +83,13 @@ def _pattern_key(a: sp.csc_matrix) -> tuple:
 # supernode padding, measured at 256 x 128 and 256 x 256 tiles); above it the supernodal
 # factorisation is the faster one (2x at 512 x 512). scripts/bench_scale.py shows both.
 SIMPLICIAL_MAX = 300_000
+# Above SIMPLICIAL_MAX the supernodal factor is converted to a simplicial LDL^T once it is
+# made: CHOLMOD's supernodal solve of a nested-dissection mesh factor (many small supernodes) is
+# 1.6-2x slower than the simplicial one, and the conversion costs 2-8 % of the factorisation
+# (CPU seconds at 512 x 512 with 100 right-hand sides: factor 1.08 + convert 0.08 + solve 2.17
+# against 1.63 + 3.57 unconverted and 1.92 + 1.98 simplicial throughout). Up to this many
+# unknowns (the converted factor briefly exists twice; not measured at 1024 x 1024).
+CONVERT_MAX = 1_000_000
 
 
 def _symbolic(a: sp.csc_matrix):
@@ -122,11 +131,15 @@ def factorize(a: sp.spmatrix, *, symmetric: bool, method: str = "auto") -> Facto
         raise ConfigError("CHOLMOD factorises symmetric matrices only")
     limit_threads()
     try:
-        return Factorization("cholmod", _symbolic(a).cholesky(a), a.shape[0])
+        handle = _symbolic(a).cholesky(a)
     except _MODULE[0].CholmodNotPositiveDefiniteError:
         if method == "cholmod":
             raise ConfigError("CHOLMOD: the nodal matrix is not positive definite") from None
         return _splu(a)
+    convert = getattr(handle, "_ensure_L_or_LD_inplace", None)  # scikit-sparse 0.4 (pinned)
+    if convert is not None and SIMPLICIAL_MAX < a.shape[0] <= CONVERT_MAX:
+        convert(False)  # supernodal LL^T -> simplicial LDL^T, in place (cholmod_change_factor)
+    return Factorization("cholmod", handle, a.shape[0])
 
 
 class FactorPool:
