@@ -235,3 +235,30 @@ def test_supernodal_factor_converted_for_solves_equals_the_unconverted_one(monke
     assert rel(solved["converted"], solved["supernodal"]) < 1e-12
     assert rel(solved["converted"], reference) < 1e-12
     assert solved["converted"].flags.f_contiguous        # the solver's own layout, not copied
+
+
+@pytest.mark.parametrize("kw", [{"r_wire_row": 2.0, "r_wire_col": 0.5},
+                                {"r_wire_row": 0.0, "r_wire_col": 3.0},
+                                {"r_wire": 1.0, "driver": {"r_out": 50.0}},
+                                {"r_wire": 1.0, "cell": "1T1R"}])
+@pytest.mark.parametrize("mode", ["forward", "backward", "bias"])
+def test_terminal_couplings_equal_the_assembled_matrix(kw, mode):
+    """Right-hand sides, terminal currents and cell voltages are computed from the few nodes next
+    to a terminal; they equal the products with the whole assembled matrix."""
+    from memcircuit.circuits.spec import DriverParams
+
+    if "driver" in kw:
+        kw = {**kw, "driver": DriverParams(**kw["driver"])}
+    rng = np.random.default_rng(8)
+    spec = CrossbarSpec(9, 7, **kw)
+    net = NodalNetwork(spec, mode, g=rng.uniform(1e-6, 1e-3, spec.shape))
+    drive = rng.uniform(-1, 1, (4, net.topo.drive_terms.size))
+    t = net._terminals(drive.T)
+    x = rng.uniform(-1, 1, (net.topo.n, 4))
+    assert rel(net._linear_currents(None, t), net.y_ut @ t) < 1e-12
+    assert rel(net._linear_currents(x, t, "t"), net.y_tu @ x + net.y_tt @ t) < 1e-12
+    if net.linear:
+        sol = net.solve(drive)
+        lay = net.topo.raw
+        old = sol.voltage(lay["row"]) - sol.voltage(lay["mid"] if spec.cell == "1T1R" else lay["col"])
+        assert rel(sol.cell_voltages(), np.moveaxis(old, -1, 0)) < 1e-15

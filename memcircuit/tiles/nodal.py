@@ -293,6 +293,12 @@ class NodalNetwork:
                     "t": (self.y_fixed[n:, :n].tocsr(), self.y_fixed[n:, n:].tocsr())}
         self._d_u, self._d_t = self.incidence[:, :n].tocsr(), self.incidence[:, n:].tocsr()
         self._d_back = {"u": self._d_u.T.tocsr(), "t": self._d_t.T.tocsr()}
+        # the terminal couplings touch few nodes: the cells with a terminal end (ct) and the
+        # unknowns next to a terminal (adj); right-hand sides and terminal currents use only those
+        ct = np.flatnonzero(np.diff(self._d_t.indptr))
+        adj = np.union1d(np.flatnonzero(np.diff(self._yf["u"][1].indptr)), self._d_u[ct].indices)
+        self._coupling = {"ct": ct, "adj": adj, "ut": self._yf["u"][1][adj], "tu": self._yf["t"][0][:, adj].tocsr(),
+                          "du": self._d_u[ct][:, adj].tocsr(), "dt": self._d_t[ct]}
         self._fixed_digest = hashlib.blake2b(self.y_fixed.data.tobytes(), digest_size=16).hexdigest()
 
     def _blocks(self) -> dict[str, sp.spmatrix]:
@@ -326,7 +332,21 @@ class NodalNetwork:
         """Currents leaving the unknown (``part="u"``) or terminal (``"t"``) nodes through the
         linear elements, for unknown voltages ``x`` and terminal voltages ``t`` (columns: a
         batch; None: all 0 V), without assembling the matrix of the present cells (cheap when only
-        they change)."""
+        they change). A right-hand side (``x`` None, ``part="u"``) is column-major, as the
+        factorisations take it."""
+        if x is None or part == "t":  # only the couplings to the terminals take part
+            c = self._coupling
+            across = c["dt"] @ t
+            if x is not None:
+                x_adj = x[c["adj"]]
+                across += c["du"] @ x_adj
+            flow = self._g_cells[c["ct"], None] * across
+            if part == "u":
+                out = np.zeros((self.topo.n, t.shape[1]), order="F")
+                out[c["adj"]] = c["ut"] @ t + c["du"].T @ flow
+                return out
+            out = self._yf["t"][1] @ t + c["dt"].T @ flow
+            return out if x is None else out + c["tu"] @ x_adj
         if self._y_cache is not None and self._y_cache[0] == self._g_version:
             # the matrix of the present cells exists: its rows of terminal-adjacent nodes are few
             blocks = self._y_cache[1]
@@ -490,7 +510,7 @@ class NodalNetwork:
         factorisation (``x -= F_old^-1 r(x)`` with the exact residual), refactorising when it
         contracts slowly."""
         batch = t.shape[1]
-        rhs = -self._linear_currents(None, t)
+        rhs = self._linear_currents(None, -t)  # linear in t: no pass over the full right-hand side
         current = (self._lin is not None and self._lin[0] == self._g_version) or self.pool.has(self._pool_key())
         f = None if current else self.pool.latest(self._layout)
         t_factor, t_rhs = self.timing["factor"], self.timing["rhs"]
@@ -535,11 +555,12 @@ class NodalNetwork:
         if n:
             f = self.linear_factor()
             ut = blocks["ut"].tocsc()
-            tu = blocks["tu"][terms]
+            adj = self._coupling["adj"]  # the terminals see only these unknowns
+            tu = blocks["tu"][terms][:, adj]
             chunk = int(max(1, min(128, 2e8 // (8 * n))))  # at most ~200 MB of solutions at a time
             for k in range(0, d.size, chunk):
-                xd = self._solve_with(f, ut[:, d[k:k + chunk]].toarray())
-                w[:, k:k + chunk] += np.asarray(tu @ xd)
+                xd = self._solve_with(f, ut[:, d[k:k + chunk]].toarray(order="F"))
+                w[:, k:k + chunk] += np.asarray(tu @ xd[adj])
         pair = (w[: s.size], -w[s.size:])
         self._w = (self._g_version, pair)
         return pair
@@ -663,11 +684,14 @@ class Solution:
 
     def cell_voltages(self) -> np.ndarray:
         """(batch, rows, cols): voltage across each cell element (row side minus other side)."""
-        lay = self.network.topo.raw
-        spec = self.network.spec
-        bottom = lay["mid"] if spec.cell == "1T1R" else lay["col"]
-        v = self.voltage(lay["row"]) - self.voltage(bottom)
-        return np.moveaxis(v, -1, 0)
+        net = self.network
+        top, bottom = net._cells.T  # merged index of each cell's row side and other side
+        # gathers along the unknowns of each input: the solution is column-major (one contiguous
+        # vector per input), and so is each input's block of the answer
+        z = self.x.T if max(top.max(initial=-1), bottom.max(initial=-1)) < net.topo.n else self.z.T
+        v = np.take(z, top, axis=1)
+        v -= np.take(z, bottom, axis=1)
+        return v.reshape((-1, *net.spec.shape))
 
 
 def _stamp(a: np.ndarray, b: np.ndarray, g: np.ndarray, size: int) -> sp.csr_matrix:
