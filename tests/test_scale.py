@@ -262,3 +262,34 @@ def test_terminal_couplings_equal_the_assembled_matrix(kw, mode):
         lay = net.topo.raw
         old = sol.voltage(lay["row"]) - sol.voltage(lay["mid"] if spec.cell == "1T1R" else lay["col"])
         assert rel(sol.cell_voltages(), np.moveaxis(old, -1, 0)) < 1e-15
+
+
+def test_program_bias_blocks_share_the_factorisation_of_the_program_start(monkeypatch):
+    """bias_refresh="program": every block of a program's bias solves is at the program's starting
+    states; splitting the intervals into blocks of 3 changes nothing and factorises once."""
+    from memcircuit.tiles import PulseProgram, PulseStep, numeric
+    from memcircuit.train.pulses import calibrate
+
+    dev = get_device("exp-pulse")
+    cal = calibrate(dev, v_read=0.1)
+    rng = np.random.default_rng(6)
+    rows, cols = 12, 8
+    x0 = rng.uniform(0.2, 0.8, (rows, cols))
+    half, unit = cal.v_prog / 2, cal.t_unit
+    steps = [PulseStep(np.where(rng.random(rows) < 0.5, half, 0.0), np.where(rng.random(cols) < 0.5, -half, 0.0),
+                       rng.integers(1, 4, rows) * unit, rng.integers(1, 4, cols) * unit) for _ in range(6)]
+    program = PulseProgram(tuple(steps))
+    after = {}
+    for block in (10**6, 3):
+        monkeypatch.setattr(numeric, "solve_block", lambda unknowns, block=block: block)
+        made: list[int] = []
+        with make_tile("numeric", rows, cols, device=dev, states=x0, seed=0, r_wire=2.0,
+                       bias_refresh="program") as tile:
+            def counted(key, make, layout, pool_get=tile._pool.get, made=made):
+                return pool_get(key, lambda: made.append(1) or make(), layout)
+
+            monkeypatch.setattr(tile._pool, "get", counted)
+            report = tile.program(program)
+        assert len(made) == 1
+        after[block] = report.g_after
+    assert rel(after[3], after[10**6]) < 1e-12
