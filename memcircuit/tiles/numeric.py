@@ -83,6 +83,9 @@ class NumericTile(CrossbarTile):
         with one factorisation (:func:`solve_block` inputs at a time)."""
         net = self.network("bias")  # held: the pulses applied meanwhile do not reach its cells
         chunk = solve_block(net.topo.n)
+        if net.linear and len(drives) > chunk:
+            # the blocks together outweigh a factorisation (each alone might refine with a stale one)
+            net.linear_factor()
         for k in range(0, len(drives), chunk):
             drive = np.array([np.concatenate(d) for d in drives[k:k + chunk]])
             sol = net.solve(drive)
