@@ -4,14 +4,14 @@ per topology.
 A crossbar's nodal matrix is a two-layer 2-D mesh (row wires, column wires, one cell between
 them at every crossing). For symmetric positive-definite matrices (resistive networks with a
 path to a driven node: wires, linear or ohmic cells, the chord Jacobians of two-terminal cells)
-CHOLMOD's supernodal Cholesky with METIS nested dissection (Chen, Davis, Hager and
-Rajamanickam, ACM TOMS 35(3), 2008; George, SIAM J. Numer. Anal. 10(2), 1973) has the least fill
-for such meshes; its symbolic analysis depends only on the sparsity pattern, so it is cached by
-pattern and every new conductance state pays only the numeric factorisation. Unsymmetric
-matrices (access transistors) and matrices CHOLMOD finds indefinite use SuperLU (``splu``) with a
-symmetric-pattern minimum-degree ordering. ``scripts/bench_scale.py`` compares both on the same
-matrices; CHOLMOD comes from scikit-sparse on the system SuiteSparse (installed by
-``scripts/setup.sh``).
+CHOLMOD's Cholesky (simplicial LDL^T, supernodal LL^T above SIMPLICIAL_MAX unknowns) with METIS
+nested dissection (Chen, Davis, Hager and Rajamanickam, ACM TOMS 35(3), 2008; George, SIAM J.
+Numer. Anal. 10(2), 1973) has the least fill for such meshes; its symbolic analysis depends only
+on the sparsity pattern, so it is cached by pattern and every new conductance state pays only the
+numeric factorisation. Unsymmetric matrices (access transistors) and matrices CHOLMOD finds
+indefinite use SuperLU (``splu``) with a symmetric-pattern minimum-degree ordering.
+``scripts/bench_scale.py`` compares both on the same matrices; CHOLMOD comes from scikit-sparse
+on the system SuiteSparse (installed by ``scripts/setup.sh``).
 """
 
 from __future__ import annotations
@@ -79,16 +79,17 @@ def _pattern_key(a: sp.csc_matrix) -> tuple:
     return a.shape, a.nnz, digest.hexdigest()
 
 
-# Up to this many unknowns the simplicial LDL^T wins (its solves are about 2x faster: no
-# supernode padding, measured at 256 x 128 and 256 x 256 tiles); above it the supernodal
-# factorisation is the faster one (2x at 512 x 512). scripts/bench_scale.py shows both.
-SIMPLICIAL_MAX = 300_000
-# Above SIMPLICIAL_MAX the supernodal factor is converted to a simplicial LDL^T once it is
-# made: CHOLMOD's supernodal solve of a nested-dissection mesh factor (many small supernodes) is
-# 1.6-2x slower than the simplicial one, and the conversion costs 2-8 % of the factorisation
-# (CPU seconds at 512 x 512 with 100 right-hand sides: factor 1.08 + convert 0.08 + solve 2.17
-# against 1.63 + 3.57 unconverted and 1.92 + 1.98 simplicial throughout). Up to this many
-# unknowns (the converted factor briefly exists twice; not measured at 1024 x 1024).
+# Up to this many unknowns the simplicial LDL^T is used throughout: at 512 x 512 (524,288
+# unknowns, 100 right-hand sides) a simplicial factorisation and its solves took 3.6-3.9 CPU s
+# where the supernodal factorisation converted to simplicial for its solves took 3.4-4.8 and the
+# supernodal one throughout 8.1 (three side-by-side runs on a shared 2-core machine; CHOLMOD's
+# supernodal solve of a nested-dissection mesh factor, with its many small supernodes, is 2-3x
+# slower than the simplicial one). scripts/bench_scale.py measures the sizes in use.
+SIMPLICIAL_MAX = 600_000
+# Above SIMPLICIAL_MAX the (faster, BLAS-based) supernodal factorisation is made and converted in
+# place to a simplicial LDL^T for the solves, up to this many unknowns: the conversion costs 2-8 %
+# of the factorisation but briefly holds the factor twice, which a 1024 x 1024 tile (2.1 million
+# unknowns, 3.1 GB peak) cannot afford under its 4 GB target; it keeps the supernodal solve.
 CONVERT_MAX = 1_000_000
 
 
