@@ -293,3 +293,31 @@ def test_program_bias_blocks_share_the_factorisation_of_the_program_start(monkey
         assert len(made) == 1
         after[block] = report.g_after
     assert rel(after[3], after[10**6]) < 1e-12
+
+
+def test_reads_and_programming_of_a_training_tile_share_one_factorisation_per_state(monkeypatch):
+    """A tile that programs with batched bias solves factorises each state once: the forward read
+    makes the factorisation, the backward read and the program's bias solves use it (the networks
+    differ only in which lines are driven), and the reads equal badcrossbar."""
+    from memcircuit.tiles import PulseProgram, PulseStep, nodal
+    from memcircuit.train.pulses import calibrate
+
+    made = []
+    monkeypatch.setattr(nodal, "factorize", lambda *a, **k: made.append(1) or factorize(*a, **k))
+    dev = get_device("exp-pulse")
+    cal = calibrate(dev, v_read=0.1)
+    rng = np.random.default_rng(12)
+    rows, cols = 10, 6
+    x0 = rng.uniform(0.2, 0.8, (rows, cols))
+    v, e = rng.uniform(-0.1, 0.1, (2, rows)), rng.uniform(-0.1, 0.1, (2, cols))
+    step = PulseStep(np.where(rng.random(rows) < 0.5, cal.v_prog / 2, 0.0), np.where(rng.random(cols) < 0.5,
+                     -cal.v_prog / 2, 0.0), cal.t_unit, cal.t_unit)
+    with make_tile("numeric", rows, cols, device=dev, states=x0, r_wire=1.5, bias_refresh="program") as tile:
+        for _ in range(2):
+            g = dev.conductance(tile.states())
+            first = len(made)
+            np.testing.assert_allclose(tile.read(v), _reference_forward(g, v, 1.5, 1.5), rtol=1e-9)
+            assert tile.network("forward")._last_iterations == 1   # solved, not refined
+            np.testing.assert_allclose(tile.read_t(e), _reference_backward(g, e, 1.5, 1.5), rtol=1e-9)
+            tile.program(PulseProgram((step,)))
+            assert len(made) - first == 1

@@ -140,7 +140,10 @@ class NodalNetwork:
         self.symmetric = spec.cell != "1T1R"
         self.topo = self._topology()
         self.pool = pool if pool is not None else FactorPool()
-        self._layout = (self.topo.n, hashlib.blake2b(self.topo.index.tobytes(), digest_size=16).hexdigest())
+        # the unknowns' layout names the matrix; the terminals' numbering does not enter it, so the
+        # forward and backward networks of a tile share factorisations
+        unknowns = np.where(self.topo.index < self.topo.n, self.topo.index, -1)
+        self._layout = (self.topo.n, hashlib.blake2b(unknowns.tobytes(), digest_size=16).hexdigest())
         self._fixed_network()
         self._g_cells = np.zeros(self._cells.shape[0])
         self._g_version = 0
@@ -299,7 +302,9 @@ class NodalNetwork:
         adj = np.union1d(np.flatnonzero(np.diff(self._yf["u"][1].indptr)), self._d_u[ct].indices)
         self._coupling = {"ct": ct, "adj": adj, "ut": self._yf["u"][1][adj], "tu": self._yf["t"][0][:, adj].tocsr(),
                           "du": self._d_u[ct][:, adj].tocsr(), "dt": self._d_t[ct]}
-        self._fixed_digest = hashlib.blake2b(self.y_fixed.data.tobytes(), digest_size=16).hexdigest()
+        y_uu = self._yf["u"][0]
+        self._fixed_digest = hashlib.blake2b(b"".join(a.tobytes() for a in (y_uu.indptr, y_uu.indices, y_uu.data)),
+                                             digest_size=16).hexdigest()
 
     def _blocks(self) -> dict[str, sp.spmatrix]:
         """The linear nodal matrix (fixed elements and linear cells) split into unknown (u) and
