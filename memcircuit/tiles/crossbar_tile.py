@@ -200,6 +200,12 @@ class CrossbarTile(Tile):
         """True when the programming bias needs no circuit solve (see :meth:`_direct_bias`)."""
         return self.spec.ideal_wires and self.spec.driver.r_out == 0 and self.spec.cell == "1R"
 
+    @property
+    def batched_bias(self) -> bool:
+        """True when pulse programs solve the bias of all their intervals in batches at their
+        starting states (``bias_refresh="program"``, one substep, a circuit to solve)."""
+        return self.bias_refresh == "program" and self.substeps == 1 and not self.parasitic_free
+
     def _require_device(self) -> DeviceModel:
         if self.device is None:
             raise ConfigError("linear-resistor cells cannot be programmed; build the tile with a device model")
@@ -215,7 +221,7 @@ class CrossbarTile(Tile):
                                   f"the tile has {self.rows} x {self.cols}")
         intervals = [seg for step in program.steps for seg in segments(step)]
         lagged = None
-        if self.bias_refresh == "program" and self.substeps == 1 and not self.parasitic_free:
+        if self.batched_bias:
             lagged = self._bias_many([(rows, cols) for _, rows, cols in intervals])
         for duration, rows, cols in intervals:
             dt = duration / self.substeps

@@ -70,7 +70,7 @@ class NumericTile(CrossbarTile):
                 self._add_read(inputs, inputs @ w_drive.T)
                 return inputs @ w_sense.T
             self.read_info = {"path": "solve", "reason": "fewer inputs on this state than a product costs"}
-            if self._programs_with_solves:
+            if self.device is not None and self.batched_bias:
                 # this state is programmed next and its bias solves need its factorisation: made now,
                 # the forward and backward reads use it instead of refining with a stale one
                 net.linear_factor()
@@ -81,12 +81,6 @@ class NumericTile(CrossbarTile):
             self._add_read(inputs[k:k + chunk], sol.driver_currents(), *sol.sense_voltages())
             out.append(sol.sensed())
         return np.concatenate(out, axis=0)
-
-    @property
-    def _programs_with_solves(self) -> bool:
-        """True for a tile whose pulse programs solve their bias in batches at the programming
-        states (a device, wires or driver resistance, ``bias_refresh="program"``)."""
-        return self.device is not None and self.bias_refresh == "program" and not self.parasitic_free
 
     def _bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
         """Batched bias solves, all at the cell states of the first call (the program's start)
