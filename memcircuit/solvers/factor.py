@@ -82,14 +82,15 @@ def _pattern_key(a: sp.csc_matrix) -> tuple:
 # Up to this many unknowns the simplicial LDL^T is used throughout: at 512 x 512 (524,288
 # unknowns, 100 right-hand sides) a simplicial factorisation and its solves took 3.6-3.9 CPU s
 # where the supernodal factorisation converted to simplicial for its solves took 3.4-4.8 and the
-# supernodal one throughout 8.1 (three side-by-side runs on a shared 2-core machine; CHOLMOD's
+# supernodal one throughout 5.3-8.1 (side-by-side runs on a shared 2-core machine; CHOLMOD's
 # supernodal solve of a nested-dissection mesh factor, with its many small supernodes, is 2-3x
 # slower than the simplicial one). scripts/bench_scale.py measures the sizes in use.
 SIMPLICIAL_MAX = 600_000
-# Above SIMPLICIAL_MAX the (faster, BLAS-based) supernodal factorisation is made and converted in
-# place to a simplicial LDL^T for the solves, up to this many unknowns: the conversion costs 2-8 %
-# of the factorisation but briefly holds the factor twice, which a 1024 x 1024 tile (2.1 million
-# unknowns, 3.1 GB peak) cannot afford under its 4 GB target; it keeps the supernodal solve.
+# Above SIMPLICIAL_MAX the supernodal factorisation (dense BLAS kernels, ahead as the fill grows)
+# is made and converted in place to a simplicial LDL^T for the solves, up to this many unknowns:
+# the conversion costs 2-8 % of the factorisation but briefly holds the factor twice, which a
+# 1024 x 1024 tile (2.1 million unknowns, 3.1 GB peak) cannot afford under its 4 GB target; it
+# keeps the supernodal solve.
 CONVERT_MAX = 1_000_000
 
 
