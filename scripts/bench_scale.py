@@ -66,7 +66,7 @@ def child(n: int, method: str) -> dict:
     from memcircuit.circuits import CrossbarSpec
     from memcircuit.circuits.netlists import read_probes
     from memcircuit.threads import limit_threads
-    from memcircuit.tiles.numeric import crossbar_network
+    from memcircuit.tiles.numeric import crossbar_network, solve_block
 
     limit_threads()
     g1, g2, v = _case(n, n)
@@ -82,7 +82,7 @@ def child(n: int, method: str) -> dict:
     f = net.linear_factor()
     out["factor"] = _since(t0)
     t0 = _clock()
-    chunk = int(max(1, 2e8 // (8 * net.topo.n)))  # as NumericTile reads: ~200 MB of node voltages at a time
+    chunk = solve_block(net.topo.n)  # as NumericTile reads
     currents = np.concatenate([net.solve(v[k:k + chunk]).values(sensed) for k in range(0, v.shape[0], chunk)])
     out["reads"] = _since(t0)
     out["new_state_plus_reads"] = [a + b for a, b in zip(out["factor"], out["reads"])]

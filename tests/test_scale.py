@@ -214,3 +214,115 @@ def test_infer_states_the_read_path_of_its_tiles():
     assert linear["read_paths"] == {"product": 2}   # one tile per layer (differential column pairs)
     tia, _ = infer(model, x, InferConfig(fidelity="numeric", r_wire=1.0, periphery={"sense": "tia"}))
     assert set(tia["read_paths"]) == {"solve"}
+
+
+def test_supernodal_factor_converted_for_solves_equals_the_unconverted_one(monkeypatch):
+    """Above SIMPLICIAL_MAX unknowns the supernodal factor is converted to a simplicial LDL^T
+    before its solves; the thresholds are lowered here so that a small matrix takes that path."""
+    from collections import OrderedDict
+
+    from memcircuit.solvers import factor
+
+    rng = np.random.default_rng(3)
+    net = crossbar_network(CrossbarSpec(12, 9, r_wire=2.0), "forward", g=rng.uniform(1e-6, 1e-3, (12, 9)))
+    a = net.y_uu
+    b = np.asfortranarray(rng.normal(size=(a.shape[0], 5)))
+    monkeypatch.setattr(factor, "SIMPLICIAL_MAX", 10)
+    solved = {}
+    for name, convert_max in (("converted", 10**9), ("supernodal", 0)):
+        monkeypatch.setattr(factor, "_SYMBOLIC", OrderedDict())   # a fresh symbolic analysis
+        monkeypatch.setattr(factor, "CONVERT_MAX", convert_max)
+        f = factorize(a, symmetric=True, method="cholmod")
+        solved[name] = f.solve(b)
+    reference = factorize(a, symmetric=True, method="splu").solve(b)
+    assert rel(solved["converted"], solved["supernodal"]) < 1e-12
+    assert rel(solved["converted"], reference) < 1e-12
+    assert solved["converted"].flags.f_contiguous        # the solver's own layout, not copied
+
+
+@pytest.mark.parametrize("kw", [{"r_wire_row": 2.0, "r_wire_col": 0.5},
+                                {"r_wire_row": 0.0, "r_wire_col": 3.0},
+                                {"r_wire": 1.0, "driver": {"r_out": 50.0}},
+                                {"r_wire": 1.0, "cell": "1T1R"}])
+@pytest.mark.parametrize("mode", ["forward", "backward", "bias"])
+def test_terminal_couplings_equal_the_assembled_matrix(kw, mode):
+    """Right-hand sides, terminal currents and cell voltages are computed from the few nodes next
+    to a terminal; they equal the products with the whole assembled matrix."""
+    from memcircuit.circuits.spec import DriverParams
+
+    if "driver" in kw:
+        kw = {**kw, "driver": DriverParams(**kw["driver"])}
+    rng = np.random.default_rng(8)
+    spec = CrossbarSpec(9, 7, **kw)
+    net = crossbar_network(spec, mode, g=rng.uniform(1e-6, 1e-3, spec.shape))
+    drive = rng.uniform(-1, 1, (4, net.topo.drive_terms.size))
+    t = net._terminals(drive.T)
+    x = rng.uniform(-1, 1, (net.topo.n, 4))
+    assert rel(net._linear_currents(None, t), net.y_ut @ t) < 1e-12
+    assert rel(net._linear_currents(x, t, "t"), net.y_tu @ x + net.y_tt @ t) < 1e-12
+    if net.linear:
+        sol = net.solve(drive)
+        z, (top, bottom) = sol.z, net._cells.T
+        assert rel(sol.cell_voltages(), (z[top] - z[bottom]).T.reshape((-1, *spec.shape))) < 1e-15
+
+
+def test_program_bias_blocks_share_the_factorisation_of_the_program_start(monkeypatch):
+    """bias_refresh="program": every block of a program's bias solves is at the program's starting
+    states; splitting the intervals into blocks of 3 changes nothing and factorises once."""
+    from memcircuit.tiles import PulseProgram, PulseStep, numeric
+    from memcircuit.train.pulses import calibrate
+
+    dev = get_device("exp-pulse")
+    cal = calibrate(dev, v_read=0.1)
+    rng = np.random.default_rng(6)
+    rows, cols = 12, 8
+    x0 = rng.uniform(0.2, 0.8, (rows, cols))
+    half, unit = cal.v_prog / 2, cal.t_unit
+    steps = [PulseStep(np.where(rng.random(rows) < 0.5, half, 0.0), np.where(rng.random(cols) < 0.5, -half, 0.0),
+                       rng.integers(1, 4, rows) * unit, rng.integers(1, 4, cols) * unit) for _ in range(6)]
+    program = PulseProgram(tuple(steps))
+    after = {}
+    for block in (10**6, 3):
+        monkeypatch.setattr(numeric, "solve_block", lambda unknowns, block=block: block)
+        made: list[int] = []
+        with make_tile("numeric", rows, cols, device=dev, states=x0, seed=0, r_wire=2.0,
+                       bias_refresh="program") as tile:
+            pool = tile.solver._pool
+
+            def counted(key, make, layout, pool_get=pool.get, made=made):
+                return pool_get(key, lambda: made.append(1) or make(), layout)
+
+            monkeypatch.setattr(pool, "get", counted)
+            report = tile.program(program)
+        assert len(made) == 1
+        after[block] = report.g_after
+    assert rel(after[3], after[10**6]) < 1e-12
+
+
+def test_reads_and_programming_of_a_training_tile_share_one_factorisation_per_state(monkeypatch):
+    """A tile that programs with batched bias solves factorises each state once: the forward read
+    makes the factorisation, the backward read and the program's bias solves use it (the networks
+    differ only in which lines are driven), and the reads equal badcrossbar."""
+    from memcircuit.solvers import nodal
+    from memcircuit.tiles import PulseProgram, PulseStep
+    from memcircuit.train.pulses import calibrate
+
+    made = []
+    monkeypatch.setattr(nodal, "factorize", lambda *a, **k: made.append(1) or factorize(*a, **k))
+    dev = get_device("exp-pulse")
+    cal = calibrate(dev, v_read=0.1)
+    rng = np.random.default_rng(12)
+    rows, cols = 10, 6
+    x0 = rng.uniform(0.2, 0.8, (rows, cols))
+    v, e = rng.uniform(-0.1, 0.1, (2, rows)), rng.uniform(-0.1, 0.1, (2, cols))
+    step = PulseStep(np.where(rng.random(rows) < 0.5, cal.v_prog / 2, 0.0), np.where(rng.random(cols) < 0.5,
+                     -cal.v_prog / 2, 0.0), cal.t_unit, cal.t_unit)
+    with make_tile("numeric", rows, cols, device=dev, states=x0, r_wire=1.5, bias_refresh="program") as tile:
+        for _ in range(2):
+            g = dev.conductance(tile.states())
+            first = len(made)
+            np.testing.assert_allclose(tile.read(v), _reference_forward(g, v, 1.5, 1.5), rtol=1e-9)
+            assert tile.solver.network("forward")._last_iterations == 1   # solved, not refined
+            np.testing.assert_allclose(tile.read_t(e), _reference_backward(g, e, 1.5, 1.5), rtol=1e-9)
+            tile.program(PulseProgram((step,)))
+            assert len(made) - first == 1

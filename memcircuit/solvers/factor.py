@@ -4,14 +4,14 @@ per topology.
 A crossbar's nodal matrix is a two-layer 2-D mesh (row wires, column wires, one cell between
 them at every crossing). For symmetric positive-definite matrices (resistive networks with a
 path to a driven node: wires, linear or ohmic cells, the chord Jacobians of two-terminal cells)
-CHOLMOD's supernodal Cholesky with METIS nested dissection (Chen, Davis, Hager and
-Rajamanickam, ACM TOMS 35(3), 2008; George, SIAM J. Numer. Anal. 10(2), 1973) has the least fill
-for such meshes; its symbolic analysis depends only on the sparsity pattern, so it is cached by
-pattern and every new conductance state pays only the numeric factorisation. Unsymmetric
-matrices (access transistors) and matrices CHOLMOD finds indefinite use SuperLU (``splu``) with a
-symmetric-pattern minimum-degree ordering. ``scripts/bench_scale.py`` compares both on the same
-matrices; CHOLMOD comes from scikit-sparse on the system SuiteSparse (installed by
-``scripts/setup.sh``).
+CHOLMOD's Cholesky (simplicial LDL^T, supernodal LL^T above SIMPLICIAL_MAX unknowns) with METIS
+nested dissection (Chen, Davis, Hager and Rajamanickam, ACM TOMS 35(3), 2008; George, SIAM J.
+Numer. Anal. 10(2), 1973) has the least fill for such meshes; its symbolic analysis depends only
+on the sparsity pattern, so it is cached by pattern and every new conductance state pays only the
+numeric factorisation. Unsymmetric matrices (access transistors) and matrices CHOLMOD finds
+indefinite use SuperLU (``splu``) with a symmetric-pattern minimum-degree ordering.
+``scripts/bench_scale.py`` compares both on the same matrices; CHOLMOD comes from scikit-sparse
+on the system SuiteSparse (installed by ``scripts/setup.sh``).
 """
 
 from __future__ import annotations
@@ -62,12 +62,14 @@ class Factorization:
     n: int
 
     def solve(self, b: np.ndarray) -> np.ndarray:
+        """``A^-1 b``. CHOLMOD works on and answers in column-major (Fortran) order: a
+        column-major ``b`` is solved without a copy, and the answer stays column-major (many
+        right-hand sides of a large network: a copy costs a tenth of the solve)."""
         b = np.asarray(b, dtype=float)
         if b.size == 0:
             return np.zeros_like(b)
         if self.method == "cholmod":
-            # CHOLMOD answers in Fortran order; scipy's sparse products copy such operands every time
-            return np.ascontiguousarray(self.handle(b))
+            return self.handle(b if b.ndim == 1 else np.asfortranarray(b))
         return self.handle.solve(b)
 
 
@@ -77,10 +79,19 @@ def _pattern_key(a: sp.csc_matrix) -> tuple:
     return a.shape, a.nnz, digest.hexdigest()
 
 
-# Up to this many unknowns the simplicial LDL^T wins (its solves are about 2x faster: no
-# supernode padding, measured at 256 x 128 and 256 x 256 tiles); above it the supernodal
-# factorisation is the faster one (2x at 512 x 512). scripts/bench_scale.py shows both.
-SIMPLICIAL_MAX = 300_000
+# Up to this many unknowns the simplicial LDL^T is used throughout: at 512 x 512 (524,288
+# unknowns, 100 right-hand sides) a simplicial factorisation and its solves took 3.6-3.9 CPU s
+# where the supernodal factorisation converted to simplicial for its solves took 3.4-4.8 and the
+# supernodal one throughout 5.3-8.1 (side-by-side runs on a shared 2-core machine; CHOLMOD's
+# supernodal solve of a nested-dissection mesh factor, with its many small supernodes, is 2-3x
+# slower than the simplicial one). scripts/bench_scale.py measures the sizes in use.
+SIMPLICIAL_MAX = 600_000
+# Above SIMPLICIAL_MAX the supernodal factorisation (dense BLAS kernels, ahead as the fill grows)
+# is made and converted in place to a simplicial LDL^T for the solves, up to this many unknowns:
+# the conversion costs 2-8 % of the factorisation but briefly holds the factor twice, which a
+# 1024 x 1024 tile (2.1 million unknowns, 3.1 GB peak) cannot afford under its 4 GB target; it
+# keeps the supernodal solve.
+CONVERT_MAX = 1_000_000
 
 
 def _symbolic(a: sp.csc_matrix):
@@ -122,11 +133,15 @@ def factorize(a: sp.spmatrix, *, symmetric: bool, method: str = "auto") -> Facto
         raise ConfigError("CHOLMOD factorises symmetric matrices only")
     limit_threads()
     try:
-        return Factorization("cholmod", _symbolic(a).cholesky(a), a.shape[0])
+        handle = _symbolic(a).cholesky(a)
     except _MODULE[0].CholmodNotPositiveDefiniteError:
         if method == "cholmod":
             raise ConfigError("CHOLMOD: the nodal matrix is not positive definite") from None
         return _splu(a)
+    convert = getattr(handle, "_ensure_L_or_LD_inplace", None)  # scikit-sparse 0.4 (pinned)
+    if convert is not None and SIMPLICIAL_MAX < a.shape[0] <= CONVERT_MAX:
+        convert(False)  # supernodal LL^T -> simplicial LDL^T, in place (cholmod_change_factor)
+    return Factorization("cholmod", handle, a.shape[0])
 
 
 class FactorPool:

@@ -241,7 +241,10 @@ class NodalNetwork:
         self.symmetric = not flat.mos
         self.topo = self._topology(circuit)
         self.pool = pool if pool is not None else FactorPool()
-        self._layout = (self.topo.n, hashlib.blake2b(self.topo.index.tobytes(), digest_size=16).hexdigest())
+        # the unknowns' layout names the matrix; the terminals' numbering does not enter it, so the
+        # forward and backward networks of a tile share factorisations of equal matrices
+        unknowns = np.where(self.topo.index < self.topo.n, self.topo.index, -1)
+        self._layout = (self.topo.n, hashlib.blake2b(unknowns.tobytes(), digest_size=16).hexdigest())
         self._fixed_network(cell_a, cell_b)
         self._g_cells = np.zeros(self._cells.shape[0])
         self._g_version = 0
@@ -351,7 +354,15 @@ class NodalNetwork:
                     "t": (self.y_fixed[n:, :n].tocsr(), self.y_fixed[n:, n:].tocsr())}
         self._d_u, self._d_t = self.incidence[:, :n].tocsr(), self.incidence[:, n:].tocsr()
         self._d_back = {"u": self._d_u.T.tocsr(), "t": self._d_t.T.tocsr()}
-        self._fixed_digest = hashlib.blake2b(self.y_fixed.data.tobytes(), digest_size=16).hexdigest()
+        # the terminal couplings touch few nodes: the cells with a terminal end (ct) and the
+        # unknowns next to a terminal (adj); right-hand sides and terminal currents use only those
+        ct = np.flatnonzero(np.diff(self._d_t.indptr))
+        adj = np.union1d(np.flatnonzero(np.diff(self._yf["u"][1].indptr)), self._d_u[ct].indices)
+        self._coupling = {"ct": ct, "adj": adj, "ut": self._yf["u"][1][adj], "tu": self._yf["t"][0][:, adj].tocsr(),
+                          "du": self._d_u[ct][:, adj].tocsr(), "dt": self._d_t[ct]}
+        y_uu = self._yf["u"][0]
+        self._fixed_digest = hashlib.blake2b(b"".join(a.tobytes() for a in (y_uu.indptr, y_uu.indices, y_uu.data)),
+                                             digest_size=16).hexdigest()
 
     def _blocks(self) -> dict[str, sp.spmatrix]:
         """The linear nodal matrix (fixed elements and linear cells) split into unknown (u) and
@@ -384,7 +395,21 @@ class NodalNetwork:
         """Currents leaving the unknown (``part="u"``) or terminal (``"t"``) nodes through the
         linear elements, for unknown voltages ``x`` and terminal voltages ``t`` (columns: a
         batch; None: all 0 V), without assembling the matrix of the present cells (cheap when only
-        they change)."""
+        they change). A right-hand side (``x`` None, ``part="u"``) is column-major, as the
+        factorisations take it."""
+        if x is None or part == "t":  # only the couplings to the terminals take part
+            c = self._coupling
+            across = c["dt"] @ t
+            if x is not None:
+                x_adj = x[c["adj"]]
+                across += c["du"] @ x_adj
+            flow = self._g_cells[c["ct"], None] * across
+            if part == "u":
+                out = np.zeros((self.topo.n, t.shape[1]), order="F")
+                out[c["adj"]] = c["ut"] @ t + c["du"].T @ flow
+                return out
+            out = self._yf["t"][1] @ t + c["dt"].T @ flow
+            return out if x is None else out + c["tu"] @ x_adj
         if self._y_cache is not None and self._y_cache[0] == self._g_version:
             # the matrix of the present cells exists: its rows of terminal-adjacent nodes are few
             blocks = self._y_cache[1]
@@ -555,7 +580,7 @@ class NodalNetwork:
         factorisation (``x -= F_old^-1 r(x)`` with the exact residual), refactorising when it
         contracts slowly."""
         batch = t.shape[1]
-        rhs = -self._linear_currents(None, t)
+        rhs = self._linear_currents(None, -t)  # linear in t: no pass over the full right-hand side
         current = (self._lin is not None and self._lin[0] == self._g_version) or self.pool.has(self._pool_key())
         f = None if current else self.pool.latest(self._layout)
         t_factor, t_rhs = self.timing["factor"], self.timing["rhs"]
@@ -611,11 +636,12 @@ class NodalNetwork:
         if n:
             f = self.linear_factor()
             ut = blocks["ut"].tocsc()
-            tu = blocks["tu"][terms]
+            adj = self._coupling["adj"]  # the terminals see only these unknowns
+            tu = blocks["tu"][terms][:, adj]
             chunk = int(max(1, min(128, 2e8 // (8 * n))))  # at most ~200 MB of solutions at a time
             for k in range(0, d.size, chunk):
-                xd = self._solve_with(f, ut[:, d[k:k + chunk]].toarray())
-                w[:, k:k + chunk] += np.asarray(tu @ xd)
+                xd = self._solve_with(f, ut[:, d[k:k + chunk]].toarray(order="F"))
+                w[:, k:k + chunk] += np.asarray(tu @ xd[adj])
         pair = (w[: s.size], -w[s.size:])
         self._w[key] = (self._g_version, pair)
         return pair
@@ -763,10 +789,14 @@ class Solution:
 
     def cell_voltages(self) -> np.ndarray:
         """(batch, *cell shape): voltage across each cell element (first pin minus second)."""
-        z = self.z
-        cells = self.network._cells
-        v = z[cells[:, 0]] - z[cells[:, 1]]
-        return v.T.reshape((-1, *self.network.shape))
+        net = self.network
+        top, bottom = net._cells.T  # merged index of each cell's two ends
+        # gathers along the unknowns of each input: the solution is column-major (one contiguous
+        # vector per input), and so is each input's block of the answer
+        z = self.x.T if max(top.max(initial=-1), bottom.max(initial=-1)) < net.topo.n else self.z.T
+        v = np.take(z, top, axis=1)
+        v -= np.take(z, bottom, axis=1)
+        return v.reshape((-1, *net.shape))
 
 
 def _stamp(a: np.ndarray, b: np.ndarray, g: np.ndarray, size: int) -> sp.csr_matrix:

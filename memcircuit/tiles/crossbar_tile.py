@@ -235,6 +235,14 @@ class CrossbarTile(Tile):
         """True when the programming bias needs no circuit solve (see :meth:`direct_bias`)."""
         return self.spec.ideal_wires and self.spec.driver.r_out == 0 and self.spec.cell == "1R"
 
+    @property
+    def batched_bias(self) -> bool:
+        """True when pulse programs solve the bias of all their intervals in batches at their
+        starting states (``bias_refresh="program"``, one substep, a circuit to solve: ngspice's,
+        or a nodal one with wire or driver resistance)."""
+        return self.bias_refresh == "program" and self.substeps == 1 and \
+            (self.solver.uses_ngspice or not self.parasitic_free)
+
     def _require_device(self) -> DeviceModel:
         if self.device is None:
             raise ConfigError("linear-resistor cells cannot be programmed; build the tile with a device model")

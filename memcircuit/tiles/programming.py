@@ -79,9 +79,7 @@ class TwinProgrammer(Programmer):
         steps = program.steps if stage is None else stage.gate(program.steps)
         intervals = [seg for step in steps for seg in segments(step)]
         bias = tile.direct_bias if tile.parasitic_free and not tile.solver.uses_ngspice else tile.solver.bias
-        lagged = None
-        if tile.bias_refresh == "program" and tile.substeps == 1 and bias is not tile.direct_bias:
-            lagged = tile.solver.bias_many([(rows, cols) for _, rows, cols in intervals])
+        lagged = tile.solver.bias_many([(rows, cols) for _, rows, cols in intervals]) if tile.batched_bias else None
         for duration, rows, cols in intervals:
             dt = duration / tile.substeps
             for _ in range(tile.substeps):
