@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from memcircuit.circuits.spec import PERIPHERY_FIELDS, Periphery
+from memcircuit.circuits.spec import PERIPHERY_FIELDS, OpAmpParams, Periphery, TiaParams
 from memcircuit.cli import cli
 from memcircuit.errors import ConfigError
+from memcircuit.tiles import make_tile
 from memcircuit.train.jobs import train_config
 from memcircuit.train.loop import TrainConfig
 
@@ -156,3 +157,22 @@ def test_opamp_output_swing_lowers_trained_accuracy():
     good = _trained("spice", sense="tia")
     poor = _trained("spice", sense="tia", opamp_swing=0.02)
     assert poor[1] > 1.2 * good[1] and poor[0] < good[0]
+
+
+@pytest.mark.ngspice
+def test_hard_saturating_tia_converges_and_equals_spice():
+    """A TIA whose output swing (+-50 mV) is far below what the cells ask for: its input current
+    is steep in a band of ~1 uV and flat beyond, where full Newton steps used to jump across the
+    band and back for ever. Damped Newton converges to ngspice's solution."""
+    tia = TiaParams(opamp=OpAmpParams(v_low=-0.05, v_high=0.05))
+    rng = np.random.default_rng(0)
+    cases = [(rng.uniform(1e-6, 1e-4, (5, 16)), rng.uniform(-0.1, 0.1, (8, 5)), rng.uniform(-0.1, 0.1, (8, 16)))
+             for _ in range(19)]
+    g, v, e = cases[-1]                   # the case whose reads cycled
+    out = {}
+    for fidelity in ("numeric", "spice"):
+        with make_tile(fidelity, 5, 16, g=g, sense="tia", tia=tia) as tile:
+            out[fidelity] = (tile.read(v), tile.read_t(e))
+    for numeric, spice in zip(out["numeric"], out["spice"]):
+        assert np.max(np.abs(spice)) == pytest.approx(0.05 / tia.r_f, rel=0.05)   # saturated lines
+        np.testing.assert_allclose(numeric, spice, rtol=1e-5, atol=1e-6 * np.max(np.abs(spice)))

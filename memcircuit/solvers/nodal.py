@@ -690,19 +690,36 @@ class NodalNetwork:
         return x
 
     def _newton(self, x, t, xtol, limit, max_iter) -> np.ndarray:
+        """Full Newton for one input, damped by backtracking: a step is halved until the node
+        currents' residual shrinks (Armijo). A TIA's input current is steep in a band of about
+        ``swing / A`` volts and flat beyond, so a full step from the flat side can jump across the
+        band and back for ever; with backtracking every accepted step reduces the residual, and
+        near the solution full steps converge quadratically."""
         x = x.reshape(-1, 1).copy()
         t = t.reshape(-1, 1)
+
+        def residual(x):
+            f, stamps = self._nonlinear(np.vstack([x, t]), jacobian="each")
+            return self._linear_currents(x, t) + f[: self.topo.n], stamps
+
+        r, stamps = residual(x)
+        step = np.inf
         for _ in range(max_iter):
-            z = np.vstack([x, t])
-            f, stamps = self._nonlinear(z, jacobian="each")
-            r = self._linear_currents(x, t) + f[: self.topo.n]
             dx = self._factor(self._jacobian(stamps, 0)).solve(r)
             step = float(np.max(np.abs(dx)))
+            if step <= xtol:  # converged: the full Newton update is below the tolerance
+                return (x - dx)[:, 0]
             if step > limit:
                 dx *= limit / step
-            x -= dx
-            if step <= xtol:
-                return x[:, 0]
+            norm = float(np.linalg.norm(r))
+            scale = 1.0
+            for _ in range(40):
+                x_new = x - scale * dx
+                r_new, stamps_new = residual(x_new)
+                if float(np.linalg.norm(r_new)) <= (1 - 1e-4 * scale) * norm:
+                    break
+                scale *= 0.5
+            x, r, stamps = x_new, r_new, stamps_new
         raise ConvergenceError(f"numeric solver: Newton did not converge in {max_iter} iterations "
                                f"(last update {step:.3g} V)")
 
