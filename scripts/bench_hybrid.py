@@ -50,22 +50,24 @@ def main(rows, cols, r_wire, max_units, t_unit, v_prog, repeat, seed) -> None:
     for fidelity, kw in settings:
         with make_tile(fidelity, rows, cols, device=device, states=x0, r_wire=r_wire, **kw) as tile:
             tile.read(np.zeros((1, rows)))  # start the worker
-            best, final = None, None
+            best, final, energy = None, None, None
             for _ in range(max(1, repeat)):
                 tile.set_states(x0)
                 t0 = time.perf_counter()
-                tile.program(program)
+                report = tile.program(program)
                 seconds = time.perf_counter() - t0
                 best = seconds if best is None else min(best, seconds)
-                final = tile.states().copy()
-        out.append((fidelity, kw.get("bias_refresh", "-"), best, final))
-    ref_s, ref_x = out[0][2], out[0][3]
+                final, energy = tile.states().copy(), report.energy_j
+        out.append((fidelity, kw.get("bias_refresh", "-"), best, final, energy))
+    ref_s, ref_x, ref_e = out[0][2], out[0][3], out[0][4]
     click.echo(f"# {rows} x {cols} exp-pulse tile, {r_wire} ohm segments, {len(program.steps)} pwm steps\n")
-    click.echo("| fidelity | bias refresh | s per program | vs spice | max final-state diff vs spice |")
-    click.echo("|---|---|---|---|---|")
-    for fidelity, mode, seconds, x in out:
+    click.echo("| fidelity | bias refresh | s per program | vs spice | max final-state diff vs spice "
+               "| energy vs spice |")
+    click.echo("|---|---|---|---|---|---|")
+    for fidelity, mode, seconds, x, energy in out:
         diff = float(np.max(np.abs(x - ref_x)))
-        click.echo(f"| {fidelity} | {mode} | {seconds:.2f} | {seconds / ref_s:.2f}x | {diff:.2e} |")
+        click.echo(f"| {fidelity} | {mode} | {seconds:.2f} | {seconds / ref_s:.2f}x | {diff:.2e} "
+                   f"| {energy / ref_e - 1:+.2%} |")
 
 
 if __name__ == "__main__":

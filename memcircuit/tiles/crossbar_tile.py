@@ -62,8 +62,7 @@ class CrossbarTile(Tile):
     of that moment) or ``"program"`` (every interval of a pulse program in batched solves at the
     states of the program's start: one update moves the cells by a small part of their range, so
     the IR drops change by that part; compared with ``"interval"`` in docs/BENCHMARKS.md). None:
-    the fidelity's default, ``"program"`` at ``hybrid`` (one ngspice sweep per program, as close
-    to the spice transient as ``"interval"``, docs/BENCHMARKS.md), else ``"interval"``.
+    the tile class's ``default_bias_refresh`` (``"interval"``).
     """
 
     fidelity = ""

@@ -261,4 +261,3 @@ class HybridTile(CrossbarTile):
     fidelity = Fidelity.HYBRID
     solver_class = SpiceSolver
     programmer_class = TwinProgrammer
-    default_bias_refresh = "program"
