@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 #: the top of the package; the last layer is the foundation every layer uses. tests/test_layers.py
 #: checks every import (and every "package.module" string) against this table.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("cli",),
+    ("cli", "__main__"),
     ("plot",),
     ("infer",),
     ("train",),

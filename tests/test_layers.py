@@ -32,7 +32,7 @@ def layer_of(dotted: str) -> int:
     """Rank of the layer of ``memcircuit.<name>...``; the package itself (``__version__``,
     ``LAYERS``) is the foundation."""
     parts = dotted.split(".")
-    if len(parts) == 1 or parts[1].startswith("__") or parts[1] == "LAYERS":
+    if len(parts) == 1 or (parts[1].startswith("__") and parts[1] not in RANK) or parts[1] == "LAYERS":
         return BASE
     if parts[1] not in RANK:
         raise AssertionError(f"{dotted}: memcircuit.{parts[1]} is in no layer of memcircuit.LAYERS")

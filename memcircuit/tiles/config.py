@@ -160,14 +160,15 @@ class TileConfig:
                 not (math.isfinite(self.v_read) and self.v_read > 0):
             raise ConfigError(f"v_read must be a read voltage > 0 V, got {self.v_read!r}")
         self.spec()      # the crossbar and its periphery check their own numbers
-        stray = self.engine.ngspice_only()
+        stray = [n for n in self.engine.ngspice_only() if n not in TransientProgrammer.OPTIONS]
         if stray and not self.fidelity.ngspice:
-            raise ConfigError(f"{', '.join(stray)} apply to the spice and hybrid fidelities only "
-                              f"(fidelity {self.fidelity})")
+            raise ConfigError(f"{', '.join(stray)} {'applies' if len(stray) == 1 else 'apply'} to the spice and "
+                              f"hybrid fidelities only (fidelity {self.fidelity})")
         transient = [n for n in TransientProgrammer.OPTIONS if getattr(self.engine, n) is not None]
         if transient and self.fidelity != Fidelity.SPICE:
-            raise ConfigError(f"{', '.join(transient)} set the programming transient of the spice fidelity; "
-                              f"{self.fidelity} programs with the numeric twin")
+            raise ConfigError(f"{', '.join(transient)} {'sets' if len(transient) == 1 else 'set'} the "
+                              f"programming transient, which only the spice fidelity runs ({self.fidelity} "
+                              "programs with the numeric twin)")
 
     # -- derived -----------------------------------------------------------------------------
     def spec(self, shape: tuple[int, int] | None = None) -> CrossbarSpec:
