@@ -230,10 +230,12 @@ def program(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, g_
     check_output(json_out, "--json")   # --plot and --save are click paths that refuse folders already
     g = _shape(load_npy(g_file, what="--conductances", ndim=2), (rows, cols), "--conductances")
     prog = _load_program(pulse_file)
-    for k, step in enumerate(prog.steps):   # the whole input is checked before any warning or work
-        if step.rows.size != rows or step.cols.size != cols:
-            raise ConfigError(f"--pulses: step {k} drives {step.rows.size} rows x {step.cols.size} cols; "
-                              f"the tile has {rows} x {cols}")
+    from memcircuit.tiles.programming import check_shape
+
+    try:                                     # the whole input is checked before any warning or work
+        check_shape(prog, rows, cols)
+    except ConfigError as exc:
+        raise ConfigError(f"--pulses: {exc}") from None
     _warn_program_range(prog, device)
     config = tile_config_from_cli(fidelity, rows, cols, device=device, cell=cell, r_wire=r_wire, r_wire_row=r_wire_row,
                                   r_wire_col=r_wire_col, v_read=v_read, periphery=periphery_from_cli(fidelity, options),

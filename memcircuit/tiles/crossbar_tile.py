@@ -24,7 +24,7 @@ from memcircuit.spice.engine import DEFAULT_TIMEOUT
 from memcircuit.tiles.base import ProgramReport, PulseProgram, Tile
 from memcircuit.tiles.energy import read_energy
 from memcircuit.tiles.parts import Programmer, TileSolver
-from memcircuit.tiles.programming import count_pulses
+from memcircuit.tiles.programming import check_shape, count_pulses
 
 
 def invert_conductance(device: DeviceModel, g: np.ndarray, v_read: float) -> np.ndarray:
@@ -249,8 +249,5 @@ class CrossbarTile(Tile):
 
     def program(self, program: PulseProgram) -> ProgramReport:
         self._require_device()
-        for k, step in enumerate(program.steps):
-            if step.rows.size != self.rows or step.cols.size != self.cols:
-                raise ConfigError(f"pulse step {k} drives {step.rows.size} rows x {step.cols.size} cols; "
-                                  f"the tile has {self.rows} x {self.cols}")
+        check_shape(program, self.rows, self.cols)
         return self.programmer.program(self, program)

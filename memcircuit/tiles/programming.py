@@ -31,6 +31,14 @@ def segments(step: PulseStep) -> list[tuple[float, np.ndarray, np.ndarray]]:
     return out
 
 
+def check_shape(program: PulseProgram, rows: int, cols: int) -> None:
+    """:class:`ConfigError` unless every step drives ``rows`` rows and ``cols`` columns."""
+    for k, step in enumerate(program.steps):
+        if step.rows.size != rows or step.cols.size != cols:
+            raise ConfigError(f"pulse step {k} drives {step.rows.size} rows x {step.cols.size} cols; "
+                              f"the tile has {rows} x {cols}")
+
+
 def count_pulses(program: PulseProgram) -> int:
     """Driver pulses fired: lines with a non-zero amplitude and a non-zero width, over all steps."""
     return int(sum(np.count_nonzero((s.rows != 0) & (s.row_widths > 0))
