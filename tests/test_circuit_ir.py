@@ -79,3 +79,39 @@ def test_tia_outputs_are_probes_of_the_same_circuit_in_both_back_ends():
     # a TIA with a near-ideal op-amp: V_out = -r_f * I, I ~ 3 cells x 2e-5 S x 0.1 V
     np.testing.assert_allclose(out, -spec.tia.r_f * 6e-6, rtol=1e-3)
     np.testing.assert_allclose(sol.values(probes.tia_in)[0], 0.0, atol=1e-4)
+
+
+@pytest.mark.ngspice
+def test_held_states_bias_equals_the_frozen_netlist_and_needs_one_parse():
+    """Hybrid's bias netlist takes the cell states from external sources: one parse for the
+    tile, and at any state the cell voltages and driver power of the netlist that holds that
+    state in its frozen subcircuits."""
+    from memcircuit.circuits.netlists import bias_circuit, cell_terminal_probes, driver_probes
+    from memcircuit.devices import get_device
+    from memcircuit.netlist import Op
+    from memcircuit.spice import run
+    from memcircuit.tiles import make_tile
+
+    dev = get_device("vteam")              # a non-ohmic I-V: the state enters non-linearly
+    rng = np.random.default_rng(5)
+    spec = CrossbarSpec(5, 4, r_wire=3.0)
+    row_v, col_v = rng.uniform(-0.4, 0.4, 5), rng.uniform(-0.2, 0.2, 4)
+    states = [rng.uniform(0.1, 0.9, (5, 4)) for _ in range(3)]
+    with make_tile("hybrid", 5, 4, device=dev, states=states[0], r_wire=3.0) as tile:
+        engine = tile.engine(0)
+        parses = []
+        call = engine._call
+        engine._call = lambda message, **k: (parses.append(1) if message[0] == "load" else None) or call(message, **k)
+        solved = []
+        for x in states:
+            tile.set_states(x)
+            solved.append(tile.solver.bias(row_v, col_v))
+    assert len(parses) == 1
+    for x, (v, power, _) in zip(states, solved):
+        frozen = bias_circuit(spec, Cells(device=dev, states=x), row_v, col_v)
+        ref = run(frozen, Op())
+        top, bottom = cell_terminal_probes(frozen)
+        v_ref = np.array([ref.scalar(a) - ref.scalar(b) for a, b in zip(top, bottom)]).reshape(5, 4)
+        i_ref = np.array([-ref.scalar(c) for _, c in driver_probes(spec)])
+        np.testing.assert_allclose(v, v_ref, rtol=1e-9, atol=1e-12)
+        assert power == pytest.approx(float(np.sum(np.r_[row_v, col_v] * i_ref)), rel=1e-9)

@@ -30,6 +30,7 @@ from memcircuit.netlist import Model, Subckt
 from memcircuit.netlist.arrays import GROUND_BUS, Bus, CapacitorArray, Pins, ResistorArray
 
 DEVICE_FORMS = CELL_FORMS
+STATE_PORT = "s"   # the held form's state ports s{i}_{j} (the cell states, given from outside)
 
 
 def row_port(i: int) -> str:
@@ -100,6 +101,9 @@ def crossbar_subckt(spec: CrossbarSpec, *, g: np.ndarray | None = None, device: 
         if form == "frozen":
             frozen = frozen_subckt(device)
             subckts.append(frozen)
+        if form == "held":
+            frozen = device.held_subckt()
+            subckts.append(frozen)
 
     ii, jj = np.indices(shape)
     rport, cport = Bus("r", (R,)), Bus("c", (C,))
@@ -119,7 +123,8 @@ def crossbar_subckt(spec: CrossbarSpec, *, g: np.ndarray | None = None, device: 
     if device is None:
         arrays.append(CellArray("Rx", shape, (top, mid), present=g > 0, g=g))
     else:
-        arrays.append(CellArray("Xd", shape, (top, mid), device=device, states=states, form=form,
+        pins = (top, mid) if form != "held" else (top, mid, Pins.grid(Bus(STATE_PORT, shape), shape))
+        arrays.append(CellArray("Xd", shape, pins, device=device, states=states, form=form,
                                 frozen=frozen.name if frozen is not None else None))
     if one_t:
         if spec.transistor.model == "level1":
@@ -146,7 +151,8 @@ def crossbar_subckt(spec: CrossbarSpec, *, g: np.ndarray | None = None, device: 
         gnd = Pins.grid(GROUND_BUS, shape)
         arrays.append(CapacitorArray("Cr", shape, (top, gnd), capacitance=spec.c_wire))
         arrays.append(CapacitorArray("Cc", shape, (bottom, gnd), capacitance=spec.c_wire))
-    return Subckt(name, ports(spec), tuple(arrays)), tuple(subckts), tuple(models), tuple(includes)
+    held = tuple(Bus(STATE_PORT, shape).name(k) for k in range(R * C)) if form == "held" else ()
+    return Subckt(name, ports(spec) + held, tuple(arrays)), tuple(subckts), tuple(models), tuple(includes)
 
 
 def cell_array(sub: Subckt) -> CellArray:

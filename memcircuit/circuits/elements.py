@@ -22,15 +22,16 @@ from memcircuit.netlist import BehavioralSource, Element, Resistor, SubcktInstan
 from memcircuit.netlist.arrays import Composite, ElementArray, ModelInstanceArray
 from memcircuit.netlist.probes import StateNode, Voltage
 
-CELL_FORMS = ("behavioural", "osdi", "frozen")
+CELL_FORMS = ("behavioural", "osdi", "frozen", "held")
 
 
 @dataclass(frozen=True, eq=False)
 class CellArray(ElementArray):
     """Crossbar cells between pins (top, bottom): linear conductances ``g`` (S; a cell of 0 S is
     left out of the netlist) or memristors ``device`` at ``states``. ``form`` picks the device's
-    netlist form: ``behavioural`` (state evolves), ``osdi`` (compiled Verilog-A) or ``frozen``
-    (state held: DC reads, subcircuit ``frozen``)."""
+    netlist form: ``behavioural`` (state evolves), ``osdi`` (compiled Verilog-A), ``frozen``
+    (state held at ``states``: DC reads, subcircuit ``frozen``) or ``held`` (state given on a third
+    pin, :meth:`DeviceModel.held_subckt`, subcircuit ``frozen``)."""
 
     g: np.ndarray | None = None
     device: DeviceModel | None = None
@@ -52,7 +53,7 @@ class CellArray(ElementArray):
         return self.device is None
 
     def element(self, flat: int) -> Element:
-        p, n = self.nodes_of(flat)
+        p, n = self.nodes_of(flat)[:2]
         name = self.element_name(flat)
         if self.device is None:
             return Resistor(name, (p, n), 1.0 / float(self.g.flat[flat]))
@@ -61,8 +62,10 @@ class CellArray(ElementArray):
             return SubcktInstance(name, (p, n), self.frozen, (("x0", x0),))
         cell = tuple(int(k) for k in np.unravel_index(flat, self.shape))
         kwargs = {"cell": cell} if self.device.cell_shape else {}
-        inst = self.device.instance(name, p, n, x0, form="behavioural" if self.form == "frozen" else self.form,
-                                    **kwargs)
+        inst = self.device.instance(name, p, n, x0, form="behavioural" if self.form in ("frozen", "held")
+                                    else self.form, **kwargs)
+        if self.form == "held":
+            return replace(inst, nodes=(p, n, self.pins[2].name(flat)), subckt=self.frozen)
         if self.frozen is not None:
             if not isinstance(inst, SubcktInstance):
                 raise ConfigError(f"{self.device.family}: the frozen (read) form needs a behavioural subcircuit")

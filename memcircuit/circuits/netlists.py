@@ -34,6 +34,7 @@ from memcircuit.netlist import (
     Circuit,
     DcSweep,
     Element,
+    External,
     Resistor,
     SubcktInstance,
     Tran,
@@ -193,16 +194,25 @@ def read_analysis(batch: int) -> DcSweep:
 
 
 def bias_circuit(spec: CrossbarSpec, cells: Cells, row_v: np.ndarray | None, col_v: np.ndarray | None,
-                 title: str = "memcircuit crossbar bias") -> Circuit:
+                 title: str = "memcircuit crossbar bias", *, held_states: bool = False) -> Circuit:
     """Rows and columns driven at DC (``Vrow{i}``, ``Vcol{j}`` behind ``r_out``), states frozen;
     ``row_v = col_v = None`` makes every driver an external source (values per solve, rows then
-    columns)."""
-    circuit = crossbar_circuit(spec, cells, "frozen", title)
+    columns). ``held_states`` (with external drivers, devices whose :attr:`DeviceModel.state_port`
+    holds): the cell states are external sources too (``Vs{i}_{j}`` on the crossbar's state
+    ports, after the drivers, row-major), so one netlist solves any state without a new parse."""
+    if held_states and (row_v is not None or cells.device is None or not cells.device.state_port):
+        raise ConfigError("held states need external drivers and a device whose read form takes the state "
+                          "from a port")
+    circuit = crossbar_circuit(spec, cells, "held" if held_states else "frozen", title)
     elements: list[Element] = []
     for i in range(spec.rows):
         elements += driver_elements(f"row{i}", row_port(i), None if row_v is None else float(row_v[i]), spec.driver)
     for j in range(spec.cols):
         elements += driver_elements(f"col{j}", col_port(j), None if col_v is None else float(col_v[j]), spec.driver)
+    if held_states:
+        ports = cell_array(next(s for s in circuit.subckts if s.name == XBAR_SUBCKT)).pins[2]
+        elements += [VoltageSource(f"V{ports.name(k)}", (ports.name(k), "0"), wave=External())
+                     for k in range(spec.rows * spec.cols)]
     if row_v is None:  # a batch of settings is a sweep of the index source (read_analysis)
         elements.append(index_source())
     return circuit.with_elements(*elements)
@@ -223,7 +233,7 @@ def cell_terminal_probes(circuit: Circuit) -> tuple[list[Voltage], list[Voltage]
         # ports are top-level nodes of the same name; other nodes live inside the crossbar
         return Voltage(name) if len(pins.bus_of(k).shape) == 1 else Voltage(name, (XBAR,))
 
-    top, bottom = cells.pins
+    top, bottom = cells.pins[:2]
     return [probe(top, k) for k in range(cells.size)], [probe(bottom, k) for k in range(cells.size)]
 
 

@@ -117,19 +117,40 @@ class DeviceModel(abc.ABC):
         """The model name :meth:`instance` refers to in the compiled form (``<family>_va``)."""
         return f"{self.family}_va"
 
+    def _iv_elements(self) -> tuple[Subckt, tuple]:
+        """The behavioural subcircuit and its elements not attached to the state node ``x``
+        (the I-V elements, which see the state through ``V(x)``)."""
+        sub = self.behavioural_subckt()
+        if "x" in sub.ports or not any("x" in e.nodes for e in sub.elements):
+            raise ConfigError(f"device {self.family} does not keep its state on an internal node 'x'; "
+                              "it needs its own read_subckt() for DC reads in ngspice")
+        return sub, tuple(e for e in sub.elements if "x" not in e.nodes)
+
     def read_subckt(self) -> Subckt:
         """A subcircuit whose state is held at its parameter ``x0`` (DC reads), derived from
         :meth:`behavioural_subckt` by the convention above (state on internal node ``x``): every
         element attached to ``x`` (state capacitor, state-derivative source) is replaced by
         ``Bhold x 0 V={x0}``, so the I-V elements see the frozen state. Named
         ``<behavioural name>_frozen``. Devices without that form override it."""
-        sub = self.behavioural_subckt()
-        if "x" in sub.ports or not any("x" in e.nodes for e in sub.elements):
-            raise ConfigError(f"device {self.family} does not keep its state on an internal node 'x'; "
-                              "it needs its own read_subckt() for DC reads in ngspice")
-        kept = tuple(e for e in sub.elements if "x" not in e.nodes)
+        sub, kept = self._iv_elements()
         hold = BehavioralSource("Bhold", ("x", "0"), "V", Expr("x0"))
         return replace(sub, name=f"{sub.name}_frozen", elements=kept + (hold,))
+
+    @property
+    def state_port(self) -> bool:
+        """True when the I-V elements can take the state from a port (:meth:`held_subckt`):
+        the read form is the one derived from the behavioural subcircuit."""
+        return type(self).read_subckt is DeviceModel.read_subckt and self.cell_shape is None
+
+    def held_subckt(self) -> Subckt:
+        """The I-V elements of :meth:`behavioural_subckt` with the state node ``x`` as a third
+        port ``(p, n, x)``: a circuit that drives ``x`` from outside (an external source whose
+        value the host gives per solve) reads any state without being parsed again. Named
+        ``<behavioural name>_held``."""
+        if not self.state_port:
+            raise ConfigError(f"device {self.family}: its read form does not take the state from a port")
+        sub, kept = self._iv_elements()
+        return replace(sub, name=f"{sub.name}_held", ports=(*sub.ports, "x"), elements=kept)
 
     def instance(self, name: str, p: str, n: str, x0: float, *, form: str = "behavioural") -> Element:
         """One device between nodes ``p`` and ``n`` starting at state ``x0``."""

@@ -153,24 +153,28 @@ class SpiceSolver(TileSolver):
 
     # -- programming biases ------------------------------------------------------------------
     def _bias_circuit(self):
-        """The bias netlist of the present cells with every driver external: parsed once per
-        cell state; the settings solved at that state are one sweep whose points the worker
-        feeds as values, and only the cell terminals and driver currents are saved."""
+        """The bias netlist with every driver an external source; only the cell terminals and
+        driver currents are saved. Devices whose read form takes the state from a port
+        (:attr:`DeviceModel.state_port`) get the states as external sources too: one netlist for
+        the tile, parsed once, any state fed as values. Others hold the present states in the
+        netlist: one per cell state."""
         tile = self.tile
+        held = tile.device is not None and tile.device.state_port
         cached = self._bias_cache
-        if cached is None or cached[0] != tile._version:
-            circuit = bias_circuit(tile.spec, tile.cells(), None, None)
+        if cached is None or (not held and cached[0] != tile._version):
+            circuit = bias_circuit(tile.spec, tile.cells(), None, None, held_states=held)
             top, bottom = cell_terminal_probes(circuit)
             currents = [current for _, current in driver_probes(tile.spec)]
             circuit = circuit.with_saves(*dict.fromkeys(top + bottom), *currents)
-            cached = self._bias_cache = (tile._version, circuit, top, bottom, currents)
+            cached = self._bias_cache = (tile._version, circuit, top, bottom, currents, held)
         return cached[1:]
 
     def bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
         tile = self.tile
-        circuit, top, bottom, currents = self._bias_circuit()
+        circuit, top, bottom, currents, held = self._bias_circuit()
         drive = np.array([np.concatenate(d) for d in drives])
-        result = tile.engine(0).run(circuit, read_analysis(drive.shape[0]), sources=read_sources(circuit, drive))
+        values = np.hstack([drive, np.broadcast_to(tile._x.ravel(), (drive.shape[0], tile._x.size))]) if held else drive
+        result = tile.engine(0).run(circuit, read_analysis(drive.shape[0]), sources=read_sources(circuit, values))
         v = np.stack([result[p] for p in top], axis=1) - np.stack([result[p] for p in bottom], axis=1)
         i_out = -np.stack([result[c] for c in currents], axis=1)
         power = np.sum(drive * i_out, axis=1)
