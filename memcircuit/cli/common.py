@@ -81,7 +81,9 @@ def load_npy(path: str, *, what: str, ndim: int | None = None) -> np.ndarray:
     try:
         arr = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file (click would say "aborted")
-        raise ConfigError(f"{what}: {p} is not a .npy array ({exc or 'empty file'})") from None
+        reason = "empty file" if isinstance(exc, EOFError) else \
+            "not in numpy's .npy format" if "pickle" in str(exc) else str(exc)
+        raise ConfigError(f"{what}: {p} is not a .npy array ({reason}; write one with numpy.save)") from None
     if ndim is not None and arr.ndim != ndim:
         raise ConfigError(f"{what}: expected a {ndim}-D array, {p} has shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):

@@ -180,6 +180,8 @@ def _load_program(path: str):
         prog = PulseProgram.from_json(json.loads(p.read_text()))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--pulses: {p} is not JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--pulses: {p} is not a JSON text file (a pulse program is JSON, see --help)") from None
     except ValueError as exc:
         raise ConfigError(f"--pulses: {exc}") from None
     if not prog.steps:

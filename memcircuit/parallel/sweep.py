@@ -223,6 +223,8 @@ def gather(out: Path, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row = {"id": job["id"], **job["point"], "status": outcome.get("status"),
                "error": outcome.get("error", ""), "seconds": outcome.get("seconds")}
         for key, value in (outcome.get("metrics") or {}).items():
+            if key in row:   # a metric that repeats a swept value or a fixed column: one column
+                continue
             if isinstance(value, (int, float, str, bool)) or value is None:
                 row[key] = value
                 if key not in metric_names:
