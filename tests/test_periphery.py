@@ -176,3 +176,15 @@ def test_hard_saturating_tia_converges_and_equals_spice():
     for numeric, spice in zip(out["numeric"], out["spice"]):
         assert np.max(np.abs(spice)) == pytest.approx(0.05 / tia.r_f, rel=0.05)   # saturated lines
         np.testing.assert_allclose(numeric, spice, rtol=1e-5, atol=1e-6 * np.max(np.abs(spice)))
+
+
+def test_tile_read_warns_when_tia_outputs_sit_at_their_swing(tmp_path):
+    """A TIA at its output swing reports the rail, not the current: the read says so on stderr."""
+    np.save(tmp_path / "g.npy", np.full((4, 3), 1e-4))
+    for volts, warned in ((20.0, True), (0.01, False)):
+        np.save(tmp_path / "v.npy", np.full((3, 4), volts))
+        result = CliRunner().invoke(cli, ["tile", "read", "--rows", "4", "--cols", "3", "--sense", "tia",
+                                          "--conductances", str(tmp_path / "g.npy"), "--inputs",
+                                          str(tmp_path / "v.npy")])
+        assert result.exit_code == 0, result.output
+        assert ("TIA outputs sit at their output swing" in result.output) is warned

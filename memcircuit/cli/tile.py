@@ -109,11 +109,18 @@ def read(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, g_fil
     with make_tile_from(config, g=g, seed=seed) as t:
         currents = t.read_t(v) if transpose else t.read(v)
     seconds = time.perf_counter() - start
+    if t.spec.sense == "tia":   # a TIA output at its rail reports the rail, not the current
+        opamp = t.spec.tia.opamp
+        rail = min(abs(opamp.v_low), abs(opamp.v_high)) / t.spec.tia.r_f
+        clipped = int(np.sum(np.abs(currents) >= 0.99 * rail))
+        if clipped:
+            warn(f"{clipped} of {currents.size} TIA outputs sit at their output swing (currents clipped near "
+                 f"{format_si(rail, 'A')}): lower --r-f or the inputs, or widen --opamp-swing")
     if json_out:
         emit_json({"fidelity": fidelity, "direction": "backward" if transpose else "forward",
                    "rows": rows, "cols": cols, "r_wire": r_wire, "r_wire_row": t.spec.wire_row,
                    "r_wire_col": t.spec.wire_col, "device": device, **asdict(periphery),
-                   "currents": currents, "seconds": seconds}, json_out)
+                   "currents": currents, "read_path": t.read_info.get("path"), "seconds": seconds}, json_out)
     else:
         click.echo(f"{fidelity} {'backward' if transpose else 'forward'} read: {currents.shape[0]} inputs -> "
                    f"{currents.shape[1]} currents in {seconds:.3f} s")
