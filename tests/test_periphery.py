@@ -96,7 +96,9 @@ def test_output_swing_and_finite_gain_against_the_analytic_tia(arrays):
     expected = exact * gain / (1 + gain + r_f * g_col)
     np.testing.assert_allclose(data["currents"], expected, rtol=1e-3)
     swing = 0.02        # V: well below the largest R_f |I| (about 0.1 V)
-    data = json.loads(_read(tmp, "--sense", "tia", "--r-f", r_f, "--opamp-swing", swing).output)
+    result = _read(tmp, "--sense", "tia", "--r-f", r_f, "--opamp-swing", swing)
+    assert "TIA outputs sit at their output swing" in result.stderr     # the JSON stays on stdout
+    data = json.loads(result.stdout)
     currents = np.array(data["currents"])
     assert np.max(np.abs(currents)) <= swing / r_f * 1.001
     assert np.max(np.abs(currents)) >= swing / r_f * 0.95    # the rail is reached
