@@ -190,3 +190,10 @@ def test_tile_read_warns_when_tia_outputs_sit_at_their_swing(tmp_path):
                                           str(tmp_path / "v.npy")])
         assert result.exit_code == 0, result.output
         assert ("TIA outputs sit at their output swing" in result.output) is warned
+
+
+def test_train_at_ideal_says_which_wire_options_it_ignores(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--dataset", "iris", "--layers", "4,3", "--fidelity", "ideal",
+                                      "--r-wire-row", "2", "--epochs", "1", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "ideal fidelity is G^T V with ideal wires; it ignores --r-wire-row" in result.stderr

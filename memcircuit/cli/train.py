@@ -12,6 +12,7 @@ from memcircuit.cli.common import (
     emit_json,
     energy_line,
     fidelity_choice,
+    ideal_ignores,
     parse_key_values,
     parse_tile_size,
     periphery_from_cli,
@@ -150,6 +151,7 @@ def train(layers_text, model, tile_size, out_dir, resume, timeout, json_out, opt
                       **opts)
     check_output(json_out, "--json")
     check_config(cfg)
+    ideal_ignores(cfg.tile_config())
     if resume and latest_checkpoint(Path(out_dir) / "checkpoints") is None:
         warn(f"--resume: {out_dir} holds no checkpoint; starting a new run")
     trainer = Trainer(cfg, out_dir, progress=progress_enabled())
