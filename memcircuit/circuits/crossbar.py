@@ -63,12 +63,6 @@ def check_matrix(name: str, arr: np.ndarray, spec: CrossbarSpec, *, nonnegative:
     return arr
 
 
-def frozen_subckt(device: DeviceModel) -> Subckt:
-    """A device subcircuit whose state is held at its parameter ``x0`` (for DC reads):
-    :meth:`DeviceModel.read_subckt`."""
-    return device.read_subckt()
-
-
 def crossbar_subckt(spec: CrossbarSpec, *, g: np.ndarray | None = None, device: DeviceModel | None = None,
                     states: np.ndarray | None = None, form: str = "behavioural",
                     name: str = "crossbar") -> tuple[Subckt, tuple[Subckt, ...], tuple[Model, ...], tuple[str, ...]]:
@@ -99,7 +93,7 @@ def crossbar_subckt(spec: CrossbarSpec, *, g: np.ndarray | None = None, device: 
             raise ConfigError("device cells need a state matrix")
         states = check_matrix("device states", states, spec, nonnegative=False)
         if form == "frozen":
-            frozen = frozen_subckt(device)
+            frozen = device.read_subckt()
             subckts.append(frozen)
         if form == "held":
             frozen = device.held_subckt()

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from memcircuit.circuits.crossbar import frozen_subckt
 from memcircuit.circuits.drivers import pulse_schedule
 from memcircuit.circuits.netlists import program_drivers
 from memcircuit.circuits.sense import OPAMP_SUBCKT, opamp_subckt, tia_linear_gain, tia_output
@@ -123,7 +122,7 @@ class LearningRateCell:
             element = Resistor("Rlr", ("in", "n"), 1.0 / self.g_fixed)
             extra: tuple[Subckt, ...] = ()
         else:
-            frozen = frozen_subckt(self.device)
+            frozen = self.device.read_subckt()
             element = SubcktInstance("Xlr", ("in", "n"), frozen.name, (("x0", self.x),))
             extra = (frozen,)
         sub = Subckt(LR_SUBCKT, ("in", "out"), (
