@@ -86,12 +86,11 @@ class TwinProgrammer(Programmer):
         stage = program.lr_stage
         steps = program.steps if stage is None else stage.gate(program.steps)
         intervals = [seg for step in steps for seg in segments(step)]
-        bias = tile.direct_bias if tile.parasitic_free and not tile.solver.uses_ngspice else tile.solver.bias
         lagged = tile.solver.bias_many([(rows, cols) for _, rows, cols in intervals]) if tile.batched_bias else None
         for duration, rows, cols in intervals:
             dt = duration / tile.substeps
             for _ in range(tile.substeps):
-                v_cell, power, loss = next(lagged) if lagged is not None else bias(rows, cols)
+                v_cell, power, loss = next(lagged) if lagged is not None else tile.solver.bias(rows, cols)
                 energy += power * dt
                 lost += loss * dt
                 hit = v_cell != 0
