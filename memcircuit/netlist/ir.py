@@ -12,6 +12,7 @@ Element names are full SPICE names and must start with their element letter (``R
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -365,9 +366,10 @@ class Circuit:
             if any(isinstance(getattr(e, "wave", None), External) for e in sub.elements):
                 raise NetlistError(f"subcircuit {sub.name}: external sources belong at the top level")
 
-    @property
+    @functools.cached_property
     def external_sources(self) -> tuple[str, ...]:
-        """Lower-case names of the top-level sources whose values the host supplies."""
+        """Lower-case names of the top-level sources whose values the host supplies (computed
+        once: the circuit is immutable, and every batch of a read or bias sweep asks)."""
         return tuple(e.name.lower() for e in self.elements if isinstance(getattr(e, "wave", None), External))
 
     def with_saves(self, *vectors) -> Circuit:

@@ -11,6 +11,7 @@ first (+) node and through it (a source that delivers power has a negative curre
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from memcircuit.netlist.ir import check_ident, check_node
@@ -68,6 +69,7 @@ class StateNode:
 Probe = Voltage | Current | StateNode
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def vector(probe: Probe) -> str:
     """The ngspice result vector of ``probe`` (lower case, as :mod:`memcircuit.spice.result` names them)."""
     if isinstance(probe, Voltage):
