@@ -151,6 +151,73 @@ def test_external_source_takes_one_value_per_sweep_point_without_reparsing(share
     assert shared_engine.run(circuit, Op(), sources={"vin": [1.2]}).scalar("v(b)") == pytest.approx(0.9, rel=1e-9)
 
 
+def follow_divider(sweep, first: float, points: int, *, kill_after: int | None = None) -> list[float]:
+    """Drive the external divider with v_in(k+1) = 1 + v(b)(k) / 2 through a followed sweep;
+    ``kill_after``: SIGKILL the worker after that many points (a crash between two points)."""
+    seen = []
+    for k in range(points):
+        b, i_in = sweep.point()
+        assert i_in == pytest.approx(-b / 3e3, rel=1e-9)
+        seen.append(b)
+        if kill_after == k + 1:
+            os.kill(sweep.engine._proc.pid, signal.SIGKILL)
+            sweep.engine._proc.wait(timeout=10)
+        if k + 1 < points:
+            sweep.feed([1.0 + b / 2])
+    return seen
+
+
+def expected_follow(first: float, points: int) -> list[float]:
+    v, out = first, []
+    for _ in range(points):
+        out.append(0.75 * v)
+        v = 1.0 + out[-1] / 2
+    return out
+
+
+def test_feedback_sweep_feeds_each_point_from_the_last(shared_engine, monkeypatch):
+    circuit = external_divider()
+    loads = counting_loads(shared_engine, monkeypatch)
+    with shared_engine.feedback_sweep(circuit, DcSweep("Vidx", 0, 5, 1), ["v(b)", "i(vin)"], [0.2]) as sweep:
+        seen = follow_divider(sweep, 0.2, 6)
+    np.testing.assert_allclose(seen, expected_follow(0.2, 6), rtol=1e-12)
+    assert len(loads) <= 1  # parsed at most once (the shared engine may hold it already), not per point
+    # the worker is free again: an ordinary run on the same circuit
+    assert shared_engine.run(circuit, Op(), sources={"vin": [1.2]}).scalar("v(b)") == pytest.approx(0.9, rel=1e-9)
+
+
+def test_feedback_sweep_goes_on_after_the_worker_dies_between_points():
+    with SharedEngine(timeout=60) as eng:
+        with eng.feedback_sweep(external_divider(), DcSweep("Vidx", 0, 6, 1), ["v(b)", "i(vin)"], [0.2]) as sweep:
+            seen = follow_divider(sweep, 0.2, 7, kill_after=3)
+        np.testing.assert_allclose(seen, expected_follow(0.2, 7), rtol=1e-12)
+        assert eng.restarts == 1
+
+
+def test_feedback_sweep_left_early_frees_the_engine():
+    with SharedEngine(timeout=60) as eng:
+        with eng.feedback_sweep(external_divider(), DcSweep("Vidx", 0, 4, 1), ["v(b)", "i(vin)"], [0.2]) as sweep:
+            sweep.point()
+            waiting = eng._proc
+        assert waiting.wait(timeout=10) is not None  # the worker waiting inside ngspice is gone
+        assert eng.run(external_divider(), Op(), sources={"vin": [1.2]}).scalar("v(b)") == pytest.approx(0.9)
+
+
+def test_feedback_sweep_errors(shared_engine):
+    # x = x + k has no solution for k != 0: the first point fails to converge and says so
+    circuit = Circuit("no fixed point", elements=(
+        VoltageSource("Vk", ("k", "0"), wave=External()), VoltageSource("Vidx", ("idx", "0")),
+        BehavioralSource("B1", ("x", "0"), "V", Expr("V(x) + V(k)")), Resistor("R1", ("x", "0"), 1e3)))
+    with shared_engine.feedback_sweep(circuit, DcSweep("Vidx", 0, 2, 1), ["v(x)"], [1.0]) as sweep, \
+            pytest.raises(ConvergenceError, match="point 0 of a followed sweep"):
+        sweep.point()
+    with pytest.raises(NetlistError, match="1 finite source values"):
+        shared_engine.feedback_sweep(circuit, DcSweep("Vidx", 0, 2, 1), ["v(x)"], [0.5, 0.1])
+    with pytest.raises(SimulationError, match="no vector"), \
+            shared_engine.feedback_sweep(external_divider(), DcSweep("Vidx", 0, 2, 1), ["v(nowhere)"], [0.5]) as sweep:
+        sweep.point()
+
+
 def test_external_source_values_must_match_the_circuit(shared_engine):
     circuit = external_divider()
     with pytest.raises(NetlistError, match="missing"):

@@ -140,3 +140,31 @@ def test_parasitic_free_bias_skips_the_solve_and_equals_the_nodal_solution(devic
         assert p_direct == pytest.approx(p_nodal, rel=1e-6)
     with make_tile("numeric", ROWS, COLS, device=device, states=x0, r_wire=1.0) as tile:
         assert not tile.parasitic_free
+
+
+@pytest.mark.ngspice
+def test_hybrid_follows_a_program_in_one_sweep_as_with_an_operating_point_per_interval(monkeypatch):
+    """Per interval, hybrid feeds each interval's drive and states into one followed DC sweep; the
+    states and energy equal those of an ngspice operating point per interval (linear cells: both
+    are the exact solution of the same circuit)."""
+    from memcircuit.devices import get_device
+    from memcircuit.tiles.parts import TileSolver
+    from memcircuit.tiles.spice import SpiceSolver
+
+    device = get_device("exp-pulse")
+    rng = np.random.default_rng(3)
+    x0 = rng.uniform(0.2, 0.8, (ROWS, COLS))
+    steps = [PulseStep(np.where(rng.random(ROWS) < 0.6, 1.0, 0.0), np.r_[-1.0, np.zeros(COLS - 1)],
+                       rng.integers(1, 5, ROWS) * 20e-9, np.full(COLS, 80e-9)) for _ in range(3)]
+    program = PulseProgram(tuple(steps))
+    runs = []
+    for follow in (True, False):
+        if not follow:
+            monkeypatch.setattr(SpiceSolver, "bias_each", TileSolver.bias_each)
+        with make_tile("hybrid", ROWS, COLS, device=device, states=x0, r_wire=2.0, substeps=2) as tile:
+            report = tile.program(program)
+            runs.append((tile.states(), report.energy_j))
+    (x_sweep, e_sweep), (x_ops, e_ops) = runs
+    assert np.max(np.abs(x_sweep - x0)) > 1e-3  # the program moved the cells
+    np.testing.assert_allclose(x_sweep, x_ops, rtol=1e-9, atol=1e-12)
+    assert e_sweep == pytest.approx(e_ops, rel=1e-9)

@@ -2,8 +2,10 @@
 
 The worker loads a circuit once; later runs may alter sources, devices, models or parameters, or
 give external sources (:class:`memcircuit.netlist.External`) new values per sweep point, and
-rerun without parsing the netlist again. ngspice runs with the engine's ``threads`` OpenMP threads
-(default ``MEMCIRCUIT_NGSPICE_THREADS``, else 1; :func:`memcircuit.spice.engine.ngspice_threads`).
+rerun without parsing the netlist again. A followed sweep (:meth:`SharedEngine.feedback_sweep`)
+takes each point's values only after the caller has seen the previous point's solution.
+ngspice runs with the engine's ``threads`` OpenMP threads (default ``MEMCIRCUIT_NGSPICE_THREADS``,
+else 1; :func:`memcircuit.spice.engine.ngspice_threads`).
 
 ngspice runs in a separate process so that a crash, an ``exit`` inside ngspice or a hang never
 takes the caller down. A worker that dies during a call is restarted, parses the loaded circuit
@@ -36,9 +38,9 @@ import numpy as np
 from memcircuit import processes
 from memcircuit.errors import ConvergenceError, NetlistError, SimulationError, SimulationTimeout
 from memcircuit.netlist import writer
-from memcircuit.netlist.ir import Analysis, Circuit, Value
+from memcircuit.netlist.ir import Analysis, Circuit, DcSweep, Value
 from memcircuit.spice.engine import DEFAULT_TIMEOUT, Engine, classify, tail, time_left
-from memcircuit.spice.result import Result, make_result
+from memcircuit.spice.result import Result, make_result, our_name
 from memcircuit.spice.stats import SolverStats, parse_rusage
 from memcircuit.spice.usernetlist import UserNetlist, shown
 
@@ -74,14 +76,18 @@ def _make_ngspice_class():
         # sweep point; ngspice asks for the value at every matrix load, and reports every
         # accepted point (SendData), which advances the point index. Both callbacks are cheap
         # (no per-point vector dictionary as in PySpice's default SendData).
+        # ``on_point``: called with each accepted point's data (a followed sweep, see _follow).
         sources: dict = {}
         point = 0
         unknown: set = set()
+        on_point = None
 
         @staticmethod
         def _send_data(data, number_of_vectors, ngspice_id, user_data):
             self = pyspice_shared.ffi.from_handle(user_data)
             self.point += 1
+            if self.on_point is not None:
+                self.on_point(data)
             return 0
 
         def get_vsrc_data(self, voltage, time, node, ngspice_id):
@@ -94,6 +100,44 @@ def _make_ngspice_class():
             return 0
 
     return QuietNgSpice
+
+
+def _follow(ng, conn, names: list[str], first: list[float], wanted: list[str], points: int) -> dict:
+    """Arm ``ng`` for a followed DC sweep of ``points`` points (worker side).
+
+    The external sources ``names`` start at ``first``. After every accepted point the values of the
+    ``wanted`` vectors (our names) go to the parent, which answers with the sources' values for the
+    next point (none after the last): ngspice is inside its sweep meanwhile, so the next point
+    starts from this one's solution and the circuit is never parsed or set up again. Returns the
+    sweep's state; ``state["error"]`` says what went wrong inside the callback."""
+    from PySpice.Spice.NgSpice.Shared import ffi_string_utf8
+
+    slots = {name: [float(v)] for name, v in zip(names, first)}
+    ng.sources, ng.point, ng.unknown = slots, 0, set()
+    order = [slots[name] for name in names]
+    state: dict = {"index": None, "seen": 0, "error": None}
+
+    def on_point(data) -> None:
+        if state["error"] is not None:
+            return
+        try:
+            if state["index"] is None:
+                have = {our_name(ffi_string_utf8(data.vecsa[i].name)): i for i in range(data.veccount)}
+                missing = [w for w in wanted if w not in have]
+                if missing:
+                    raise KeyError(f"the sweep has no vector(s) {missing}")
+                state["index"] = [have[w] for w in wanted]
+            vecs = data.vecsa
+            conn.send(("point", np.array([vecs[i].creal for i in state["index"]]).tobytes()))
+            state["seen"] += 1
+            if state["seen"] < points:
+                for slot, value in zip(order, conn.recv()):
+                    slot[0] = value
+        except Exception as exc:  # ngspice cannot take an exception through its callback
+            state["error"] = f"{type(exc).__name__}: {exc}"
+
+    ng.on_point = on_point
+    return state
 
 
 def _plot_kind(plot_name: str) -> str:
@@ -179,6 +223,21 @@ def _worker(conn, threads: int) -> None:  # pragma: no cover - runs in the child
                 plot_name = ng.last_plot
                 vectors = {name: vec._data for name, vec in ng.plot(None, plot_name).items()}
                 conn.send(("ok", _plot_kind(plot_name), vectors, out))
+            elif op == "follow":
+                _, command, names, first, wanted, points = message
+                state = _follow(ng, conn, names, first, wanted, points)
+                try:
+                    ok, out = execute(command)
+                finally:
+                    ng.on_point = None
+                problem = classify(out)
+                if state["error"] is not None or ng.unknown or problem or not ok:
+                    kind, line = problem or ("error", state["error"] or (
+                        f"no values given for external source(s) {sorted(ng.unknown)}" if ng.unknown
+                        else f"'{command}' failed"))
+                    conn.send(("error", kind, line, out))
+                else:
+                    conn.send(("ok", out))
             elif op == "command":
                 _, command = message
                 ok, out = execute(command)
@@ -335,9 +394,25 @@ class SharedEngine(Engine):
     def _exchange(self, message: tuple, timeout: float | None, netlist: str | None) -> tuple:
         """Send ``message`` to the live worker and return its reply. A worker that does not answer
         within the timeout is killed (SimulationTimeout); one that dies raises :class:`_WorkerDied`."""
-        limit = timeout if timeout is not None else self.timeout
+        self._send(message)
+        return self._receive(timeout, netlist)
+
+    def _send(self, message: tuple | list) -> None:
         try:
             self._conn.send(message)
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            self._died()
+
+    def _died(self) -> None:
+        code = self._proc.poll() if self._proc is not None else None
+        self._kill()
+        self.restarts += 1
+        raise _WorkerDied(code) from None
+
+    def _receive(self, timeout: float | None, netlist: str | None) -> tuple:
+        """The worker's next message, within ``timeout`` s (see :meth:`_exchange`)."""
+        limit = timeout if timeout is not None else self.timeout
+        try:
             if not self._conn.poll(limit):
                 self._kill()
                 self.restarts += 1
@@ -348,10 +423,7 @@ class SharedEngine(Engine):
                 )
             return self._conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
-            code = self._proc.poll() if self._proc is not None else None
-            self._kill()
-            self.restarts += 1
-            raise _WorkerDied(code) from None
+            self._died()
         except BaseException:  # interrupted mid-call: its late reply would answer the next call
             self._kill()
             raise
@@ -498,6 +570,19 @@ class SharedEngine(Engine):
         _, kind, vectors, out = reply
         return make_result(kind, vectors, log=out)
 
+    def feedback_sweep(self, netlist: Circuit, analysis: DcSweep, wanted: Sequence[str],
+                       first: Sequence[float]) -> FeedbackSweep:
+        """A DC sweep of ``netlist`` whose external sources get each point's values only after the
+        previous point is solved: :meth:`FeedbackSweep.point` gives the ``wanted`` vectors (our
+        names) of the next point, :meth:`FeedbackSweep.feed` the sources' values (in
+        ``netlist.external_sources`` order) for the one after; ``first`` are the first point's.
+
+        One parse and one analysis set-up for the whole sweep, each point starting from the last
+        one's solution: what a loop that moves the circuit between solves (a device twin
+        integrating its state over a pulse interval) costs without an operating point per step."""
+        self.load(netlist)
+        return FeedbackSweep(self, analysis, list(netlist.external_sources), list(wanted), first)
+
     def _limit(self, deadline: float | None) -> float:
         """Seconds the next worker call may take: until ``deadline``, else the engine's timeout."""
         return self.timeout if deadline is None else time_left(deadline, self.timeout)
@@ -507,6 +592,90 @@ class SharedEngine(Engine):
             raise SimulationError(f"{netlist.source}: no analysis card (.op/.tran/.dc) and none requested")
         self.load(netlist, options, deadline=deadline)
         return self.rerun(analysis, deadline=deadline)
+
+
+class FeedbackSweep:
+    """A followed DC sweep in progress (:meth:`SharedEngine.feedback_sweep`); a context manager.
+
+    A worker that dies during the sweep is restarted with the loaded circuit and the sweep goes on
+    from the point it was at, with the values last fed (once per point: a second death at the same
+    point is a :class:`SimulationError`). A sweep left before its last point kills the worker, which
+    is waiting inside ngspice for the next values (the next call restarts it)."""
+
+    def __init__(self, engine: SharedEngine, analysis: DcSweep, names: list[str], wanted: list[str],
+                 first: Sequence[float]) -> None:
+        self.engine, self.analysis, self.names, self.wanted = engine, analysis, names, wanted
+        self.points = int(round((analysis.stop - analysis.start) / analysis.step)) + 1
+        self.seen = 0
+        self._pending = self._checked(first)
+        self._died_at: int | None = None
+        self._finished = False
+        self._begin()
+
+    def _checked(self, values: Sequence[float]) -> list[float]:
+        vals = np.asarray(values, dtype=float).ravel()
+        if vals.size != len(self.names) or not np.all(np.isfinite(vals)):
+            raise NetlistError(f"a followed sweep needs {len(self.names)} finite source values per point, "
+                               f"got {vals.size}" + ("" if np.all(np.isfinite(vals)) else " (not all finite)"))
+        return vals.tolist()
+
+    def _begin(self) -> None:
+        """Start the sweep of the points not yet seen, from the pending values."""
+        left = self.points - self.seen
+        sweep = replace(self.analysis, stop=self.analysis.start + (left - 1) * self.analysis.step)
+        self.engine._send(("follow", writer.analysis(sweep), self.names, self._pending, self.wanted, left))
+
+    def point(self) -> np.ndarray:
+        """The wanted vectors at the next point (in ``wanted`` order)."""
+        if self.seen >= self.points:
+            raise SimulationError(f"the followed sweep has only {self.points} points")
+        engine = self.engine
+        while True:
+            try:
+                if not engine._alive():
+                    raise _WorkerDied(engine._proc.poll() if engine._proc is not None else None)
+                reply = engine._receive(None, engine._loaded_text)
+                break
+            except _WorkerDied as died:
+                if self._died_at == self.seen:
+                    raise SimulationError(f"the ngspice worker died twice at point {self.seen} of a followed "
+                                          f"sweep (exit code {died.code})", netlist=engine._loaded_text) from None
+                self._died_at = self.seen
+                engine._restart(restore=True)
+                self._begin()
+        if reply[0] != "point":
+            self._finished = True
+            _, kind, line, out = reply if reply[0] == "error" else ("error", "error", "the sweep ended early", "")
+            cls = ConvergenceError if kind == "convergence" else SimulationError
+            raise cls(f"ngspice failed at point {self.seen} of a followed sweep: "
+                      f"{shown(engine._loaded_netlist, line)}", netlist=engine._loaded_text, output_tail=tail(out))
+        self.seen += 1
+        values = np.frombuffer(reply[1], dtype=float)
+        if self.seen == self.points:
+            end = engine._receive(None, engine._loaded_text)
+            self._finished = True
+            if end[0] != "ok":
+                cls = ConvergenceError if end[1] == "convergence" else SimulationError
+                raise cls(f"ngspice failed after a followed sweep: {shown(engine._loaded_netlist, end[2])}",
+                          netlist=engine._loaded_text, output_tail=tail(end[3]))
+        return values
+
+    def feed(self, values: Sequence[float]) -> None:
+        """The sources' values for the next point."""
+        self._pending = self._checked(values)
+        with contextlib.suppress(_WorkerDied):  # point() restarts the worker and resumes with them
+            self.engine._send(self._pending)
+
+    def close(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self.engine._kill()
+
+    def __enter__(self) -> FeedbackSweep:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 if __name__ == "__main__":  # the worker process

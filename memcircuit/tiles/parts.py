@@ -57,6 +57,12 @@ class TileSolver(abc.ABC):
         for rows, cols in drives:
             yield self.bias(rows, cols)
 
+    def bias_each(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
+        """:meth:`bias` of each driver setting at the cells as they are when it is drawn: the
+        caller moves the cells between draws (a programming loop, interval by interval)."""
+        for rows, cols in drives:
+            yield self.bias(rows, cols)
+
 
 class Programmer(abc.ABC):
     """Applies pulse programs to a tile's cells."""

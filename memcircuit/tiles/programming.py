@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 import numpy as np
@@ -74,8 +75,9 @@ def lr_scaled(program: PulseProgram, cell, side: str = "rows") -> PulseProgram:
 class TwinProgrammer(Programmer):
     """Every constant-voltage interval of every step with the device's numeric twin
     (``apply_pulse``) at the cell voltages the tile's solver gives: at the start of the interval
-    (``tile.bias_refresh = "interval"``, ``tile.substeps`` times per interval) or for a whole
-    program at its starting states in one batched solve (``"program"``)."""
+    (``tile.bias_refresh = "interval"``, ``tile.substeps`` times per interval; the solver's
+    :meth:`~memcircuit.tiles.parts.TileSolver.bias_each` sees the cells moved between solves) or
+    for a whole program at its starting states in one batched solve (``"program"``)."""
 
     name = "twin"
 
@@ -86,20 +88,22 @@ class TwinProgrammer(Programmer):
         stage = program.lr_stage
         steps = program.steps if stage is None else stage.gate(program.steps)
         intervals = [seg for step in steps for seg in segments(step)]
-        lagged = tile.solver.bias_many([(rows, cols) for _, rows, cols in intervals]) if tile.batched_bias else None
-        for duration, rows, cols in intervals:
-            dt = duration / tile.substeps
-            for _ in range(tile.substeps):
-                v_cell, power, loss = next(lagged) if lagged is not None else tile.solver.bias(rows, cols)
-                energy += power * dt
-                lost += loss * dt
-                hit = v_cell != 0
-                if hit.any():
-                    # whole-array call (per-cell device parameters broadcast); cells at 0 V keep
-                    # their state
-                    moved = device.apply_pulse(tile._x, v_cell, dt, rng=tile.rng)
-                    tile._x = np.where(hit, moved, tile._x)
-                    tile._changed()
+        drives = [(rows, cols) for _, rows, cols in intervals for _ in range(tile.substeps)]
+        solves = tile.solver.bias_many(drives) if tile.batched_bias else tile.solver.bias_each(drives)
+        with contextlib.closing(solves):  # a solver waiting for the next state is released
+            for duration, _, _ in intervals:
+                dt = duration / tile.substeps
+                for _ in range(tile.substeps):
+                    v_cell, power, loss = next(solves)
+                    energy += power * dt
+                    lost += loss * dt
+                    hit = v_cell != 0
+                    if hit.any():
+                        # whole-array call (per-cell device parameters broadcast); cells at 0 V keep
+                        # their state
+                        moved = device.apply_pulse(tile._x, v_cell, dt, rng=tile.rng)
+                        tile._x = np.where(hit, moved, tile._x)
+                        tile._changed()
         extra = {}
         if stage is not None:   # the stage held while the drivers pulse (spice timing), then adapted
             extra["lr_cell"] = stage.adapt_twin(float(pulse_schedule(program.steps, tile.rows, tile.cols)[1][-1]),

@@ -21,8 +21,11 @@ sweep point per driven line (cached until the cells change), so evaluating thous
 one conductance state costs about ``rows`` sweep points; non-linear circuits keep one sweep point
 per input. ``read_info`` says which path the last read took.
 
-At ``hybrid``: every constant-voltage interval is an ngspice operating point of the tile with the
-current states frozen, and the numeric twin applies the pulse at the cell voltages it gives.
+At ``hybrid``: every constant-voltage interval is an ngspice DC solution of the tile at the
+states of that moment, and the numeric twin applies the pulse at the cell voltages it gives. With
+the states as external sources the intervals of a program are the points of one followed DC sweep
+(:meth:`SpiceSolver.bias_each`): 12x faster than an operating point per interval on a 16 x 16
+tile, and faster than the ``spice`` transient (docs/BENCHMARKS.md, "Hybrid programming").
 
 The drivers of a read are external sources (libngspice asks the worker for their values at every
 matrix load, point by point of the sweep), so the read netlist does not hold the inputs: it is
@@ -54,8 +57,9 @@ from memcircuit.circuits.netlists import (
     sensed_current,
     state_probes,
 )
-from memcircuit.errors import ConfigError, ModelCompileError
+from memcircuit.errors import ConfigError, ConvergenceError, ModelCompileError
 from memcircuit.fidelity import Fidelity
+from memcircuit.netlist.probes import vector
 from memcircuit.tiles.base import ProgramReport, PulseProgram
 from memcircuit.tiles.crossbar_tile import CrossbarTile
 from memcircuit.tiles.energy import read_energy
@@ -169,6 +173,14 @@ class SpiceSolver(TileSolver):
             cached = self._bias_cache = (tile._version, circuit, top, bottom, currents, held)
         return cached[1:]
 
+    def _bias_terms(self, drive: np.ndarray, v_cell: np.ndarray, i_out: np.ndarray):
+        """(cell voltages (n, rows, cols) V, driver power (n,) W, its loss in the output
+        resistances (n,) W) of ``n`` driver settings from the solved terminal voltages and the
+        current out of each driver."""
+        power = np.sum(drive * i_out, axis=1)
+        lost = np.sum(i_out**2, axis=1) * self.tile.spec.driver.r_out
+        return v_cell.reshape(-1, *self.tile.spec.shape), power, lost
+
     def bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
         tile = self.tile
         circuit, top, bottom, currents, held = self._bias_circuit()
@@ -176,10 +188,41 @@ class SpiceSolver(TileSolver):
         values = np.hstack([drive, np.broadcast_to(tile._x.ravel(), (drive.shape[0], tile._x.size))]) if held else drive
         result = tile.engine(0).run(circuit, read_analysis(drive.shape[0]), sources=read_sources(circuit, values))
         v = np.stack([result[p] for p in top], axis=1) - np.stack([result[p] for p in bottom], axis=1)
-        i_out = -np.stack([result[c] for c in currents], axis=1)
-        power = np.sum(drive * i_out, axis=1)
-        lost = np.sum(i_out**2, axis=1) * tile.spec.driver.r_out
-        yield from zip(v.reshape(-1, *tile.spec.shape), power.tolist(), lost.tolist())
+        v, power, lost = self._bias_terms(drive, v, -np.stack([result[c] for c in currents], axis=1))
+        yield from zip(v, power.tolist(), lost.tolist())
+
+    def bias_each(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
+        """With the states as external sources (devices with a state port), one followed DC sweep
+        of all the settings: each point gets the drive and the states of that moment
+        (:meth:`~memcircuit.spice.SharedEngine.feedback_sweep`), so a pulse program costs one
+        analysis set-up instead of an operating point per interval. Otherwise, and for the rest
+        of a sweep that fails to converge, an operating point per setting (with the engine's
+        convergence remedies)."""
+        tile = self.tile
+        circuit, top, bottom, currents, held = self._bias_circuit()
+        if not held or not drives:
+            yield from super().bias_each(drives)
+            return
+        wanted = list(dict.fromkeys(vector(p) for p in (*top, *bottom, *currents)))
+        at = {name: k for k, name in enumerate(wanted)}
+        i_top, i_bottom, i_cur = ([at[vector(p)] for p in group] for group in (top, bottom, currents))
+
+        def values(k: int) -> np.ndarray:
+            return np.concatenate([*drives[k], tile._x.ravel()])
+
+        done = 0
+        try:
+            with tile.engine(0).feedback_sweep(circuit, read_analysis(len(drives)), wanted, values(0)) as sweep:
+                for k in range(len(drives)):
+                    got = sweep.point()
+                    v, power, lost = self._bias_terms(np.concatenate(drives[k])[None], got[i_top] - got[i_bottom],
+                                                      -got[i_cur][None])
+                    done += 1
+                    yield v[0], float(power[0]), float(lost[0])
+                    if k + 1 < len(drives):
+                        sweep.feed(values(k + 1))
+        except ConvergenceError:
+            yield from super().bias_each(drives[done:])
 
     def bias(self, row_v: np.ndarray, col_v: np.ndarray) -> tuple[np.ndarray, float, float]:
         return next(self.bias_many([(row_v, col_v)]))
