@@ -197,3 +197,13 @@ def test_train_at_ideal_says_which_wire_options_it_ignores(tmp_path):
                                       "--r-wire-row", "2", "--epochs", "1", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "ideal fidelity is G^T V with ideal wires; it ignores --r-wire-row" in result.stderr
+
+
+def test_train_says_that_workers_need_an_ngspice_fidelity(tmp_path):
+    args = ["--dataset", "iris", "--layers", "4,3", "--fidelity", "numeric", "--epochs", "1"]
+    result = CliRunner().invoke(cli, ["train", *args, "--workers", "2", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "the numeric fidelity solves in this process and ignores it" in result.stderr
+    quiet = CliRunner().invoke(cli, ["train", *args, "--out", str(tmp_path / "run1")])
+    assert quiet.exit_code == 0, quiet.output
+    assert "--workers" not in quiet.stderr

@@ -246,6 +246,18 @@ def tile_config_from_cli(fidelity: str, rows: int, cols: int, *, device, cell: s
     return config
 
 
+def workers_ignored(fidelity: str, workers: int | None) -> bool:
+    """``--workers`` above 1 at a fidelity that runs no ngspice: told on stderr, True."""
+    from memcircuit.fidelity import Fidelity
+
+    fidelity = Fidelity.parse(fidelity)
+    if fidelity.ngspice or not workers or workers <= 1:
+        return False
+    click.echo(f"note: --workers splits reads over ngspice workers (spice, hybrid); the {fidelity} fidelity "
+               "solves in this process and ignores it", err=True)
+    return True
+
+
 def ideal_ignores(config) -> list[str]:
     """The wire and cell options of a :class:`~memcircuit.tiles.config.TileConfig` that the
     ``ideal`` fidelity ignores by definition (told on stderr; periphery options it cannot model

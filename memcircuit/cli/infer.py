@@ -19,6 +19,7 @@ from memcircuit.cli.common import (
     periphery_from_cli,
     progress_enabled,
     shared_options,
+    workers_ignored,
 )
 from memcircuit.errors import ConfigError
 from memcircuit.fidelity import Fidelity
@@ -144,6 +145,7 @@ def infer(model_file, dataset, split, mnist_dir, inputs, labels, max_samples, fi
                       max_units=max_units, levels=levels, seed=seed, workers=workers, parallel_tiles=parallel_tiles,
                       batch=batch, tile_options=tile_options)
     ideal_ignores(cfg.tile_config())
+    workers_ignored(cfg.fidelity, cfg.workers)
     model = load_model(model_file)
     x, y, source = _data(dataset, split, inputs, labels, seed, mnist_dir, max_samples)
     if x.shape[1] != model.sizes[0]:

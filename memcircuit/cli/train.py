@@ -21,6 +21,7 @@ from memcircuit.cli.common import (
     shared_options,
     state_options,
     warn,
+    workers_ignored,
 )
 from memcircuit.errors import ConfigError
 from memcircuit.train.optimizers import OPTIMIZERS
@@ -152,6 +153,7 @@ def train(layers_text, model, tile_size, out_dir, resume, timeout, json_out, opt
     check_output(json_out, "--json")
     check_config(cfg)
     ideal_ignores(cfg.tile_config())
+    workers_ignored(cfg.fidelity, cfg.workers)
     if resume and latest_checkpoint(Path(out_dir) / "checkpoints") is None:
         warn(f"--resume: {out_dir} holds no checkpoint; starting a new run")
     trainer = Trainer(cfg, out_dir, progress=progress_enabled())
