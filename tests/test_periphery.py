@@ -207,3 +207,19 @@ def test_train_says_that_workers_need_an_ngspice_fidelity(tmp_path):
     quiet = CliRunner().invoke(cli, ["train", *args, "--out", str(tmp_path / "run1")])
     assert quiet.exit_code == 0, quiet.output
     assert "--workers" not in quiet.stderr
+
+
+def test_train_takes_the_1t1r_cell(tmp_path):
+    """--cell 1T1R puts the access transistor in every cell of the training tiles: recorded in the
+    run's config, and the reads (so the training) differ from 1R cells."""
+    import json
+
+    args = ["--dataset", "iris", "--layers", "4,3", "--fidelity", "numeric", "--r-wire", "1", "--epochs", "1"]
+    runs = {}
+    for cell in ("1R", "1T1R"):
+        result = CliRunner().invoke(cli, ["train", *args, "--cell", cell, "--out", str(tmp_path / cell)])
+        assert result.exit_code == 0, result.output
+        runs[cell] = json.loads((tmp_path / cell / "metrics.json").read_text())
+    config = json.loads((tmp_path / "1T1R" / "config.json").read_text())
+    assert config["tile_options"] == {"cell": "1T1R"}
+    assert runs["1R"]["epochs"][0]["energy_j"] != runs["1T1R"]["epochs"][0]["energy_j"]

@@ -162,8 +162,7 @@ def circuit_options(device_default: str | None = None, device_help: str | None =
                                              ".json, or your own Verilog-A file (PATH.va: compiled, runs at "
                                              "spice; its twin from `models characterize` runs everywhere; "
                                              "docs/DEVICES.md). Default: linear resistors."),
-            click.option("--cell", type=click.Choice(["1R", "1T1R"]), default="1R", show_default=True,
-                         help="1R: the cell element alone; 1T1R: in series with a level-1 NMOS access transistor."),
+            click.option("--cell", **_SHARED["--cell"]),
             click.option("--r-wire", type=SIFloat(nonnegative=True), default=0.0, show_default=True,
                          help="Wire resistance per segment, ohm (rows and columns), e.g. 2.5."),
             click.option("--r-wire-row", type=SIFloat(nonnegative=True), metavar="OHM",
@@ -278,6 +277,8 @@ fidelity_choice = click.Choice(FIDELITIES)
 
 
 _SHARED = {
+    "--cell": dict(type=click.Choice(["1R", "1T1R"]), default="1R", show_default=True,
+                   help="1R: the cell element alone; 1T1R: in series with a level-1 NMOS access transistor."),
     "--device-param": dict(param_decls=("--device-param", "device_items"), multiple=True, metavar="KEY=VALUE",
                            help="Device parameter override, repeatable (e.g. --device-param a_ltp=5). For a "
                                 "Verilog-A model: its module parameters, and state_node=, state_param=, "

@@ -117,6 +117,7 @@ Examples:
               help="Word-line (row) segments alone, ohm; replaces --r-wire on the rows.")
 @click.option("--r-wire-col", type=SIFloat(nonnegative=True), metavar="OHM",
               help="Bit-line (column) segments alone, ohm; replaces --r-wire on the columns.")
+@shared_options("--cell")
 @click.option("--v-read", type=SIFloat(positive=True), default=0.1, show_default=True, help="Read amplitude (V).")
 @click.option("--w-max", type=SIFloat(positive=True), default=1.0, show_default=True,
               help="Weight that spans the device conductance range.")
@@ -146,7 +147,9 @@ def train(layers_text, model, tile_size, out_dir, resume, timeout, json_out, opt
     if model is not None and layers_text is not None:
         raise ConfigError("--model and --layers both describe the network: pass one")
     periphery = periphery_from_cli(opts["fidelity"], opts)
-    cfg = TrainConfig(periphery=periphery, layers=_layers(layers_text or "4,8,3"), model=model, tile_rows=tile_rows,
+    cell = opts.pop("cell")
+    cfg = TrainConfig(periphery=periphery, tile_options={"cell": cell} if cell != "1R" else {},
+                      layers=_layers(layers_text or "4,8,3"), model=model, tile_rows=tile_rows,
                       tile_cols=tile_cols,
                       optimizer_options=parse_key_values(opt_items), device_options=parse_key_values(device_items),
                       **opts)
