@@ -132,6 +132,8 @@ def test_tile_program_reports_changes_and_energy(arrays, threshold_registry):
     others = np.delete(change.ravel(), 1 * 3 + 2)
     assert change[1, 2] > 1e-6 and np.all(others < 0.01 * change[1, 2])  # half-selected: <= 0.7 V, sub-threshold
     assert data["energy_j"] > 0 and data["pulses"] == 2
+    assert sum(data["energy_parts_j"].values()) == pytest.approx(data["energy_j"], rel=1e-12)
+    assert data["programmer"] == "twin" and data["bias_refresh"] == "interval"  # numeric, a tile alone
     np.testing.assert_allclose(np.load(tmp / "after.npy"), after)
     assert (tmp / "p.png").stat().st_size > 10_000
 

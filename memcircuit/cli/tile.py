@@ -260,13 +260,19 @@ def program(rows, cols, device, cell, r_wire, r_wire_row, r_wire_col, v_read, g_
     if save_out:
         np.save(save_out, report.g_after)
     summary = {"fidelity": fidelity, "device": device, "pulses": report.pulses, "energy_j": report.energy_j,
-               "g_before": report.g_before, "g_after": report.g_after,
-               "max_abs_change_s": float(np.max(np.abs(report.g_after - report.g_before))), "seconds": seconds}
+               "energy_parts_j": report.energy_parts, "g_before": report.g_before, "g_after": report.g_after,
+               "max_abs_change_s": float(np.max(np.abs(report.g_after - report.g_before))),
+               "programmer": t.programmer.name,
+               "bias_refresh": t.bias_refresh if t.programmer.name == "twin" else None, "seconds": seconds}
     if json_out:
         emit_json(summary, json_out)
     else:
-        click.echo(f"{fidelity}: {report.pulses} driver pulses, energy {report.energy_j:.4g} J, "
-                   f"largest conductance change {summary['max_abs_change_s']:.4g} S ({seconds:.2f} s)")
+        from memcircuit.units import format_si
+
+        parts = ", ".join(f"{name} {format_si(j, 'J')}" for name, j in report.energy_parts.items())
+        click.echo(f"{fidelity}: {report.pulses} driver pulses, energy {format_si(report.energy_j, 'J')}"
+                   + (f" ({parts})" if parts else "")
+                   + f", largest conductance change {format_si(summary['max_abs_change_s'], 'S')} ({seconds:.2f} s)")
 
 
 def _plot_program(prog, report, spec, path: str) -> None:
