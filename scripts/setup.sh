@@ -128,6 +128,12 @@ else
   say "python packages: up to date"
 fi
 
+# 2b. The numeric solver's CHOLMOD binding (memcircuit/solvers/native/ldl.c), compiled against the
+# system SuiteSparse into the cache (named by the source's hash; instant when unchanged) -------
+if [ -f /usr/include/suitesparse/cholmod.h ]; then
+  "$VENV/bin/python" -m memcircuit.solvers.native || die "the native CHOLMOD solver did not build"
+fi
+
 # 3. Verilog-A models -> OSDI (cached by source hash; instant when unchanged) ------------------
 shopt -s nullglob
 vas=("$ROOT"/models/*.va)

@@ -16,7 +16,9 @@ on the system SuiteSparse (installed by ``scripts/setup.sh``).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -43,14 +45,52 @@ def _cholmod():
     return cholmod
 
 
-_MODULE: list = []
+_MODULE: list = []  # [scikit-sparse module or None]
+_NATIVE: list = []  # [_Native or None]
+log = logging.getLogger(__name__)
+
+
+class _Native:
+    """The project's CHOLMOD binding (:mod:`memcircuit.solvers.native`): one ``cholmod_common``
+    per process."""
+
+    def __init__(self, lib) -> None:
+        self.lib = lib
+        self.common = lib.mc_start()
+        limit_threads(force=True)  # CHOLMOD's BLAS is loaded now: one thread unless configured
+
+    def __del__(self) -> None:
+        if getattr(self, "common", None):
+            self.lib.mc_finish(self.common)
+
+
+def _native() -> _Native | None:
+    """The native binding, or None when it cannot be built or loaded here (said once in the log;
+    scikit-sparse's full solves are used then)."""
+    if not _NATIVE:
+        from memcircuit.solvers import native
+
+        lib = native.library()
+        _NATIVE.append(_Native(lib) if lib is not None else None)
+        if lib is None:
+            log.warning("native CHOLMOD solver unavailable (%s): full solves through scikit-sparse",
+                        native.unavailable_reason())
+    return _NATIVE[0]
 
 
 def cholmod_available() -> bool:
-    """True when scikit-sparse's CHOLMOD can be imported."""
+    """True when CHOLMOD can be used: the native binding or scikit-sparse."""
     if not _MODULE:
-        _MODULE.append(_cholmod())
-    return _MODULE[0] is not None
+        _MODULE.append(_cholmod() if _native() is None else None)
+    return _NATIVE[0] is not None or _MODULE[0] is not None
+
+
+def cholmod_backend() -> str | None:
+    """``"native"`` (the project's binding with pruned solves), ``"scikit-sparse"`` (full solves
+    only) or None (no CHOLMOD: SuperLU throughout)."""
+    if not cholmod_available():
+        return None
+    return "native" if _NATIVE[0] is not None else "scikit-sparse"
 
 
 @dataclass
@@ -61,16 +101,126 @@ class Factorization:
     handle: Any
     n: int
 
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        """``A^-1 b``. CHOLMOD works on and answers in column-major (Fortran) order: a
-        column-major ``b`` is solved without a copy, and the answer stays column-major (many
-        right-hand sides of a large network: a copy costs a tenth of the solve)."""
+    def solve(self, b: np.ndarray, *, rows: np.ndarray | None = None, want: np.ndarray | None = None) -> np.ndarray:
+        """``A^-1 b``, or its rows ``want`` (an index array: the answer is (want.size,) or
+        (want.size, k)). ``rows``: the rows where ``b`` may be non-zero (the others must be 0);
+        a native CHOLMOD factor then solves only what those rows reach and what ``want`` needs
+        (exact), the others solve in full. CHOLMOD works on and answers in column-major (Fortran)
+        order: a column-major ``b`` is solved without a copy (many right-hand sides of a large
+        network: a copy costs a tenth of the solve)."""
         b = np.asarray(b, dtype=float)
         if b.size == 0:
-            return np.zeros_like(b)
-        if self.method == "cholmod":
-            return self.handle(b if b.ndim == 1 else np.asfortranarray(b))
-        return self.handle.solve(b)
+            x = np.zeros_like(b)
+        elif self.method == "cholmod":
+            x = self.handle(b if b.ndim == 1 else np.asfortranarray(b))
+        else:
+            x = self.handle.solve(b)
+        return x if want is None else x[want]
+
+
+class _Symbolic:
+    """A native symbolic factor of one sparsity pattern, with what its numeric factors share:
+    the permutation and its inverse, the elimination tree of a simplicial L, and the reaches of
+    the node sets solves were pruned to (a few, newest kept)."""
+
+    def __init__(self, native: _Native, handle, n: int) -> None:
+        self.native, self.handle, self.n = native, handle, n
+        self.inverse: np.ndarray | None = None
+        self.parent: np.ndarray | None = None
+        self.reaches: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+    def __del__(self) -> None:
+        if getattr(self, "handle", None):
+            self.native.lib.mc_free_factor(self.native.common, self.handle)
+
+    def reach(self, nodes: np.ndarray) -> np.ndarray:
+        """The columns of L that are ancestors of the (permuted) ``nodes`` or the nodes
+        themselves, increasing (a topological order of the elimination tree)."""
+        nodes = np.ascontiguousarray(nodes, dtype=np.int64)
+        key = hashlib.blake2b(nodes.tobytes(), digest_size=16).digest()
+        cols = self.reaches.get(key)
+        if cols is None:
+            mark = np.zeros(self.n, dtype=np.uint8)
+            self.native.lib.mc_reach(self.parent.ctypes.data, nodes.size, nodes.ctypes.data, mark.ctypes.data)
+            cols = self.reaches[key] = np.flatnonzero(mark).astype(np.int64)
+            while len(self.reaches) > _REACH_KEEP:
+                self.reaches.popitem(last=False)
+        else:
+            self.reaches.move_to_end(key)
+        return cols
+
+
+_REACH_KEEP = 16
+
+
+class _NativeFactor:
+    """A numeric CHOLMOD factor made by the native binding; its arrays are views of CHOLMOD's."""
+
+    def __init__(self, sym: _Symbolic, handle) -> None:
+        self.sym, self.handle, n = sym, handle, sym.n
+        lib = sym.native.lib
+        ptrs = [ctypes.c_void_p() for _ in range(5)]
+        self.simplicial = bool(lib.mc_factor_arrays(handle, *(ctypes.byref(p) for p in ptrs)))
+
+        def view(ptr, size, ctype):
+            return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctype)), shape=(size,))
+
+        self.perm = view(ptrs[0], n, ctypes.c_int64)
+        if sym.inverse is None:
+            sym.inverse = np.empty(n, dtype=np.int64)
+            sym.inverse[self.perm] = np.arange(n)
+        if self.simplicial:
+            self.lp, self.li, self.lx, self.lnz = (p.value for p in ptrs[1:])
+            if sym.parent is None:
+                sym.parent = np.empty(n, dtype=np.int64)
+                lib.mc_etree(n, self.lp, self.li, self.lnz, sym.parent.ctypes.data)
+
+    def __del__(self) -> None:
+        if getattr(self, "handle", None):
+            self.sym.native.lib.mc_free_factor(self.sym.native.common, self.handle)
+
+
+@dataclass
+class NativeFactorization(Factorization):
+    """A CHOLMOD factorisation of the native binding: solves with its own kernels on the
+    simplicial LDL^T (right-hand sides stored contiguously per unknown; forward over the reach of
+    the non-zero rows, backward over the ancestors of the wanted rows), CHOLMOD's full solve for a
+    supernodal factor."""
+
+    def solve(self, b: np.ndarray, *, rows: np.ndarray | None = None, want: np.ndarray | None = None) -> np.ndarray:
+        b = np.asarray(b, dtype=float)
+        f: _NativeFactor = self.handle
+        lib = f.sym.native.lib
+        if b.size == 0:
+            x = np.zeros_like(b)
+            return x if want is None else x[want]
+        b2 = b.reshape(self.n, -1)
+        k = b2.shape[1]
+        if not f.simplicial:
+            src = np.asfortranarray(b2)
+            x = np.empty((self.n, k), order="F")
+            if lib.mc_solve_full(f.sym.native.common, f.handle, self.n, k, src.ctypes.data, x.ctypes.data):
+                raise MemoryError("CHOLMOD could not solve (out of memory)")
+            x = x.reshape(b.shape) if b.ndim == 1 else x
+            return x if want is None else x[want]
+        sym = f.sym
+        inverse = sym.inverse
+        if rows is None:
+            y = np.ascontiguousarray(np.take(b2, f.perm, axis=0))
+            forward = None
+        else:
+            rows = np.asarray(rows, dtype=np.int64)
+            y = np.zeros((self.n, k))
+            y[inverse[rows]] = b2[rows]
+            forward = sym.reach(inverse[rows])
+        backward = None if want is None else sym.reach(inverse[want])
+        for kernel, cols in ((lib.mc_forward, forward), (lib.mc_backward, backward)):
+            if cols is None:
+                kernel(f.lp, f.li, f.lx, f.lnz, self.n, None, k, y.ctypes.data)
+            else:
+                kernel(f.lp, f.li, f.lx, f.lnz, cols.size, cols.ctypes.data, k, y.ctypes.data)
+        x = np.take(y, inverse if want is None else inverse[want], axis=0)
+        return x.reshape(-1) if b.ndim == 1 else x
 
 
 def _pattern_key(a: sp.csc_matrix) -> tuple:
@@ -94,12 +244,19 @@ SIMPLICIAL_MAX = 600_000
 CONVERT_MAX = 1_000_000
 
 
-def _symbolic(a: sp.csc_matrix):
+def _symbolic(a: sp.csc_matrix, native: _Native | None):
     key = _pattern_key(a)
     sym = _SYMBOLIC.get(key)
     if sym is None:
-        mode = "simplicial" if a.shape[0] <= SIMPLICIAL_MAX else "supernodal"
-        sym = _MODULE[0].analyze(a, mode=mode, ordering_method="nesdis")
+        supernodal = a.shape[0] > SIMPLICIAL_MAX
+        if native is None:
+            sym = _MODULE[0].analyze(a, mode="supernodal" if supernodal else "simplicial", ordering_method="nesdis")
+        else:
+            ap, ai = (np.ascontiguousarray(v, dtype=np.int64) for v in (a.indptr, a.indices))
+            handle = native.lib.mc_analyze(native.common, a.shape[0], ap.ctypes.data, ai.ctypes.data, int(supernodal))
+            if not handle:
+                raise MemoryError(f"CHOLMOD could not analyse a {a.shape[0]}-unknown matrix")
+            sym = _Symbolic(native, handle, a.shape[0])
         _SYMBOLIC[key] = sym
         while len(_SYMBOLIC) > _SYMBOLIC_KEEP:
             _SYMBOLIC.popitem(last=False)
@@ -111,6 +268,22 @@ def _symbolic(a: sp.csc_matrix):
 def _splu(a: sp.csc_matrix) -> Factorization:
     lu = spla.splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1, options={"SymmetricMode": True})
     return Factorization("splu", lu, a.shape[0])
+
+
+def _native_factor(a: sp.csc_matrix, native: _Native) -> Factorization | None:
+    """The native CHOLMOD factorisation of ``a``, or None when it is not positive definite."""
+    sym = _symbolic(a, native)
+    ap, ai = (np.ascontiguousarray(v, dtype=np.int64) for v in (a.indptr, a.indices))
+    ax = np.ascontiguousarray(a.data, dtype=float)
+    out = ctypes.c_void_p()
+    convert = int(SIMPLICIAL_MAX < a.shape[0] <= CONVERT_MAX)  # supernodal LL^T -> simplicial LDL^T
+    status = native.lib.mc_factorize(native.common, sym.handle, a.shape[0], ap.ctypes.data, ai.ctypes.data,
+                                     ax.ctypes.data, convert, ctypes.byref(out))
+    if status < 0:
+        raise MemoryError(f"CHOLMOD could not factorise a {a.shape[0]}-unknown matrix (out of memory)")
+    if status == 1:
+        return None
+    return NativeFactorization("cholmod", _NativeFactor(sym, out.value), a.shape[0])
 
 
 def factorize(a: sp.spmatrix, *, symmetric: bool, method: str = "auto") -> Factorization:
@@ -128,20 +301,27 @@ def factorize(a: sp.spmatrix, *, symmetric: bool, method: str = "auto") -> Facto
     if method == "splu" or (method == "auto" and not (symmetric and cholmod_available())):
         return _splu(a)
     if not cholmod_available():
-        raise ConfigError("CHOLMOD is not installed (scikit-sparse; run scripts/setup.sh)")
+        raise ConfigError("CHOLMOD is not installed (SuiteSparse and a C compiler; run scripts/setup.sh)")
     if not symmetric:
         raise ConfigError("CHOLMOD factorises symmetric matrices only")
     limit_threads()
-    try:
-        handle = _symbolic(a).cholesky(a)
-    except _MODULE[0].CholmodNotPositiveDefiniteError:
+    native = _native()
+    if native is not None:
+        made = _native_factor(a, native)
+    else:
+        try:
+            made = Factorization("cholmod", _symbolic(a, None).cholesky(a), a.shape[0])
+        except _MODULE[0].CholmodNotPositiveDefiniteError:
+            made = None
+        else:
+            convert = getattr(made.handle, "_ensure_L_or_LD_inplace", None)  # scikit-sparse 0.4 (pinned)
+            if convert is not None and SIMPLICIAL_MAX < a.shape[0] <= CONVERT_MAX:
+                convert(False)  # supernodal LL^T -> simplicial LDL^T, in place (cholmod_change_factor)
+    if made is None:
         if method == "cholmod":
             raise ConfigError("CHOLMOD: the nodal matrix is not positive definite") from None
         return _splu(a)
-    convert = getattr(handle, "_ensure_L_or_LD_inplace", None)  # scikit-sparse 0.4 (pinned)
-    if convert is not None and SIMPLICIAL_MAX < a.shape[0] <= CONVERT_MAX:
-        convert(False)  # supernodal LL^T -> simplicial LDL^T, in place (cholmod_change_factor)
-    return Factorization("cholmod", handle, a.shape[0])
+    return made
 
 
 class FactorPool:

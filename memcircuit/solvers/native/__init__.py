@@ -1,0 +1,92 @@
+"""The native CHOLMOD binding of :mod:`memcircuit.solvers.factor` (``ldl.c``), compiled by the
+system C compiler against the system SuiteSparse (``libsuitesparse-dev``) and loaded with ctypes.
+
+``scripts/setup.sh`` builds it (``python -m memcircuit.solvers.native``); a first use builds it
+too. The library lives in ``$MEMCIRCUIT_CACHE/native`` named by the SHA-256 of the source and the
+compile command, so an edited source is rebuilt and an unchanged one never is. When it cannot be
+built or loaded, :func:`library` returns None and says why in :func:`unavailable_reason`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from memcircuit import paths, processes
+
+SOURCE = Path(__file__).with_name("ldl.c")
+INCLUDE = "/usr/include/suitesparse"
+_FLAGS = ["-O2", "-shared", "-fPIC", f"-I{INCLUDE}"]
+_LIBS = ["-lcholmod"]
+
+_STATE: dict = {}
+
+_P = ctypes.c_void_p
+_I = ctypes.c_int64
+_PTR = ctypes.POINTER(ctypes.c_int64)
+_SIGNATURES = {  # name: (result, arguments)
+    "mc_start": (_P, []),
+    "mc_finish": (None, [_P]),
+    "mc_analyze": (_P, [_P, _I, _P, _P, ctypes.c_int]),
+    "mc_factorize": (ctypes.c_int, [_P, _P, _I, _P, _P, _P, ctypes.c_int, ctypes.POINTER(_P)]),
+    "mc_free_factor": (None, [_P, _P]),
+    "mc_factor_arrays": (ctypes.c_int, [_P] + [ctypes.POINTER(_P)] * 5),
+    "mc_solve_full": (ctypes.c_int, [_P, _P, _I, _I, _P, _P]),
+    "mc_etree": (None, [_I, _P, _P, _P, _P]),
+    "mc_reach": (None, [_P, _I, _P, _P]),
+    "mc_forward": (None, [_P, _P, _P, _P, _I, _P, _I, _P]),
+    "mc_backward": (None, [_P, _P, _P, _P, _I, _P, _I, _P]),
+}
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def build() -> Path:
+    """Compile ``ldl.c`` into the cache (if not there yet) and return the library's path.
+    Raises :class:`OSError` with the compiler's message when it cannot be built."""
+    cc = _compiler()
+    if cc is None:
+        raise OSError("no C compiler (cc) found")
+    if not Path(INCLUDE, "cholmod.h").is_file():
+        raise OSError(f"the CHOLMOD headers are missing ({INCLUDE}/cholmod.h: libsuitesparse-dev)")
+    digest = hashlib.sha256(SOURCE.read_bytes())
+    digest.update(" ".join([cc, *_FLAGS, *_LIBS]).encode())
+    target = paths.cache_dir("native") / f"ldl-{digest.hexdigest()[:16]}.so"
+    if target.is_file():
+        return target
+    with tempfile.TemporaryDirectory(prefix="memcircuit-native-") as tmp:
+        out = Path(tmp) / target.name
+        proc = processes.run([cc, *_FLAGS, "-o", str(out), str(SOURCE), *_LIBS], text=True,
+                             timeout=300, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0 or not out.is_file():
+            message = (proc.stderr or proc.stdout).strip().splitlines()
+            raise OSError(f"{cc} failed on {SOURCE.name}: " + " | ".join(message[-4:]))
+        os.replace(out, target)  # atomic publish: a reader never sees a half-written library
+    return target
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded library with its signatures declared, or None (see :func:`unavailable_reason`)."""
+    if "lib" not in _STATE:
+        try:
+            lib = ctypes.CDLL(str(build()))
+            for name, (res, argtypes) in _SIGNATURES.items():
+                fn = getattr(lib, name)
+                fn.restype, fn.argtypes = res, argtypes
+            _STATE["lib"], _STATE["why"] = lib, None
+        except (OSError, subprocess.SubprocessError) as err:
+            _STATE["lib"], _STATE["why"] = None, str(err)
+    return _STATE["lib"]
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`library` is None (None when it loaded)."""
+    library()
+    return _STATE["why"]
