@@ -238,8 +238,8 @@ def test_supernodal_factor_converted_for_solves_equals_the_unconverted_one(monke
     reference = factorize(a, symmetric=True, method="splu").solve(b)
     assert rel(solved["converted"], solved["supernodal"]) < 1e-12
     assert rel(solved["converted"], reference) < 1e-12
-    assert solved["converted"].flags.c_contiguous        # the kernels' layout (k values per unknown), not copied
-    assert solved["supernodal"].flags.f_contiguous       # CHOLMOD's own
+    assert solved["converted"].flags.f_contiguous        # the solver's own layout
+    assert solved["supernodal"].flags.f_contiguous
 
 
 @pytest.mark.parametrize("kw", [{"r_wire_row": 2.0, "r_wire_col": 0.5},

@@ -183,9 +183,9 @@ class _NativeFactor:
 @dataclass
 class NativeFactorization(Factorization):
     """A CHOLMOD factorisation of the native binding: solves with its own kernels on the
-    simplicial LDL^T (right-hand sides stored contiguously per unknown; forward over the reach of
-    the non-zero rows, backward over the ancestors of the wanted rows), CHOLMOD's full solve for a
-    supernodal factor."""
+    simplicial LDL^T (right-hand sides stored contiguously per unknown, so L is read once for all
+    of them; forward over the reach of the non-zero rows, backward over the ancestors of the wanted
+    rows), CHOLMOD's full solve for a supernodal factor. Full answers are column-major."""
 
     def solve(self, b: np.ndarray, *, rows: np.ndarray | None = None, want: np.ndarray | None = None) -> np.ndarray:
         b = np.asarray(b, dtype=float)
@@ -206,7 +206,8 @@ class NativeFactorization(Factorization):
         sym = f.sym
         inverse = sym.inverse
         if rows is None:
-            y = np.ascontiguousarray(np.take(b2, f.perm, axis=0))
+            y, src = np.empty((self.n, k)), np.asfortranarray(b2)  # src held: C reads its memory
+            lib.mc_permute(self.n, k, inverse.ctypes.data, src.ctypes.data, y.ctypes.data)
             forward = None
         else:
             rows = np.asarray(rows, dtype=np.int64)
@@ -219,7 +220,11 @@ class NativeFactorization(Factorization):
                 kernel(f.lp, f.li, f.lx, f.lnz, self.n, None, k, y.ctypes.data)
             else:
                 kernel(f.lp, f.li, f.lx, f.lnz, cols.size, cols.ctypes.data, k, y.ctypes.data)
-        x = np.take(y, inverse if want is None else inverse[want], axis=0)
+        if want is None:  # column-major, as CHOLMOD answers (one contiguous vector per input)
+            x = np.empty((self.n, k), order="F")
+            lib.mc_unpermute(self.n, k, inverse.ctypes.data, y.ctypes.data, x.ctypes.data)
+        else:
+            x = np.take(y, inverse[want], axis=0)
         return x.reshape(-1) if b.ndim == 1 else x
 
 

@@ -21,7 +21,7 @@ from memcircuit import paths, processes
 
 SOURCE = Path(__file__).with_name("ldl.c")
 INCLUDE = "/usr/include/suitesparse"
-_FLAGS = ["-O2", "-shared", "-fPIC", f"-I{INCLUDE}"]
+_FLAGS = ["-O3", "-shared", "-fPIC", f"-I{INCLUDE}"]
 _LIBS = ["-lcholmod"]
 
 _STATE: dict = {}
@@ -41,6 +41,8 @@ _SIGNATURES = {  # name: (result, arguments)
     "mc_reach": (None, [_P, _I, _P, _P]),
     "mc_forward": (None, [_P, _P, _P, _P, _I, _P, _I, _P]),
     "mc_backward": (None, [_P, _P, _P, _P, _I, _P, _I, _P]),
+    "mc_permute": (None, [_I, _I, _P, _P, _P]),
+    "mc_unpermute": (None, [_I, _I, _P, _P, _P]),
 }
 
 
