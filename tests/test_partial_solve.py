@@ -16,7 +16,7 @@ import scipy.sparse.linalg as spla
 from memcircuit.circuits import CrossbarSpec
 from memcircuit.circuits.netlists import read_probes
 from memcircuit.errors import ConfigError
-from memcircuit.solvers import cholmod_backend, factorize
+from memcircuit.solvers import cholmod_available, factorize
 from memcircuit.tiles.numeric import crossbar_network
 
 
@@ -33,7 +33,12 @@ def _line_end_rhs(net, rng, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_the_native_binding_is_built_and_used():
-    assert cholmod_backend() == "native"  # scripts/setup.sh builds it; CI must not fall back silently
+    from memcircuit.solvers import native
+
+    assert cholmod_available(), native.unavailable_reason()  # scripts/setup.sh builds it; no silent fallback
+    rng = np.random.default_rng(0)
+    net = crossbar_network(CrossbarSpec(6, 5, r_wire=1.0), "forward", g=rng.uniform(1e-6, 1e-3, (6, 5)))
+    assert type(net.linear_factor()).__name__ == "NativeFactorization"
 
 
 @pytest.mark.parametrize(("rows", "cols", "mode"), [(12, 9, "forward"), (40, 24, "backward"), (64, 64, "bias")])
@@ -115,3 +120,23 @@ def test_a_fresh_cache_builds_the_library_once(tmp_path, monkeypatch):
     assert built.parent == tmp_path / "native" and built.is_file()
     stamp = built.stat().st_mtime_ns
     assert native.build() == built and built.stat().st_mtime_ns == stamp  # cached by content hash
+
+
+def test_without_the_binding_superlu_solves_and_the_log_says_why(monkeypatch, caplog):
+    from memcircuit.solvers import factor, native
+
+    def no_compiler():
+        raise OSError("no C compiler (cc) found")
+
+    monkeypatch.setattr(native, "build", no_compiler)
+    monkeypatch.setattr(native, "_STATE", {})
+    monkeypatch.setattr(factor, "_NATIVE", [])
+    rng = np.random.default_rng(9)
+    net = crossbar_network(CrossbarSpec(7, 5, r_wire=1.0), "forward", g=rng.uniform(1e-6, 1e-3, (7, 5)))
+    b = rng.normal(size=(net.y_uu.shape[0], 2))
+    with caplog.at_level("WARNING", logger="memcircuit.solvers.factor"):
+        f = factorize(net.y_uu, symmetric=True)
+    assert f.method == "splu" and "no C compiler" in caplog.text
+    assert rel(net.y_uu @ f.solve(b), b) < 1e-12
+    with pytest.raises(ConfigError, match="no C compiler"):
+        factorize(net.y_uu, symmetric=True, method="cholmod")

@@ -10,8 +10,15 @@ Numer. Anal. 10(2), 1973) has the least fill for such meshes; its symbolic analy
 on the sparsity pattern, so it is cached by pattern and every new conductance state pays only the
 numeric factorisation. Unsymmetric matrices (access transistors) and matrices CHOLMOD finds
 indefinite use SuperLU (``splu``) with a symmetric-pattern minimum-degree ordering.
-``scripts/bench_scale.py`` compares both on the same matrices; CHOLMOD comes from scikit-sparse
-on the system SuiteSparse (installed by ``scripts/setup.sh``).
+``scripts/bench_scale.py`` compares both on the same matrices.
+
+CHOLMOD is the system SuiteSparse's (installed by ``scripts/setup.sh``), called through the
+project's own binding (:mod:`memcircuit.solvers.native`), whose solve kernels work on the
+simplicial factor's arrays: a right-hand side non-zero only at the line ends where drivers attach
+reaches a fraction of L's columns (the forward solve visits only those), and terminal currents
+need only the unknowns next to a terminal (the backward solve visits only their ancestors in the
+elimination tree). Both prunings are exact. Where the binding cannot be built, the log says so
+once and SuperLU factorises everything.
 """
 
 from __future__ import annotations
@@ -35,17 +42,6 @@ _SYMBOLIC: OrderedDict[tuple, Any] = OrderedDict()  # sparsity pattern -> CHOLMO
 _SYMBOLIC_KEEP = 8
 
 
-def _cholmod():
-    """The scikit-sparse CHOLMOD module, or None when it is not installed."""
-    try:  # optional: the `sparse` extra builds only where the SuiteSparse headers are installed
-        from sksparse import cholmod
-    except ImportError:
-        return None
-    limit_threads(force=True)  # SuiteSparse's BLAS is loaded now: one thread unless configured
-    return cholmod
-
-
-_MODULE: list = []  # [scikit-sparse module or None]
 _NATIVE: list = []  # [_Native or None]
 log = logging.getLogger(__name__)
 
@@ -65,32 +61,20 @@ class _Native:
 
 
 def _native() -> _Native | None:
-    """The native binding, or None when it cannot be built or loaded here (said once in the log;
-    scikit-sparse's full solves are used then)."""
+    """The CHOLMOD binding, or None when it cannot be built or loaded here (said once in the log)."""
     if not _NATIVE:
         from memcircuit.solvers import native
 
         lib = native.library()
         _NATIVE.append(_Native(lib) if lib is not None else None)
         if lib is None:
-            log.warning("native CHOLMOD solver unavailable (%s): full solves through scikit-sparse",
-                        native.unavailable_reason())
+            log.warning("CHOLMOD unavailable (%s): SuperLU factorises every nodal matrix", native.unavailable_reason())
     return _NATIVE[0]
 
 
 def cholmod_available() -> bool:
-    """True when CHOLMOD can be used: the native binding or scikit-sparse."""
-    if not _MODULE:
-        _MODULE.append(_cholmod() if _native() is None else None)
-    return _NATIVE[0] is not None or _MODULE[0] is not None
-
-
-def cholmod_backend() -> str | None:
-    """``"native"`` (the project's binding with pruned solves), ``"scikit-sparse"`` (full solves
-    only) or None (no CHOLMOD: SuperLU throughout)."""
-    if not cholmod_available():
-        return None
-    return "native" if _NATIVE[0] is not None else "scikit-sparse"
+    """True when the CHOLMOD binding is built and loaded (``scripts/setup.sh`` builds it)."""
+    return _native() is not None
 
 
 @dataclass
@@ -104,17 +88,10 @@ class Factorization:
     def solve(self, b: np.ndarray, *, rows: np.ndarray | None = None, want: np.ndarray | None = None) -> np.ndarray:
         """``A^-1 b``, or its rows ``want`` (an index array: the answer is (want.size,) or
         (want.size, k)). ``rows``: the rows where ``b`` may be non-zero (the others must be 0);
-        a native CHOLMOD factor then solves only what those rows reach and what ``want`` needs
-        (exact), the others solve in full. CHOLMOD works on and answers in column-major (Fortran)
-        order: a column-major ``b`` is solved without a copy (many right-hand sides of a large
-        network: a copy costs a tenth of the solve)."""
+        a CHOLMOD factor then solves only what those rows reach and what ``want`` needs (exact),
+        SuperLU solves in full. Full answers are column-major (one contiguous vector per input)."""
         b = np.asarray(b, dtype=float)
-        if b.size == 0:
-            x = np.zeros_like(b)
-        elif self.method == "cholmod":
-            x = self.handle(b if b.ndim == 1 else np.asfortranarray(b))
-        else:
-            x = self.handle.solve(b)
+        x = np.zeros_like(b) if b.size == 0 else self.handle.solve(b)
         return x if want is None else x[want]
 
 
@@ -249,20 +226,16 @@ SIMPLICIAL_MAX = 600_000
 CONVERT_MAX = 1_000_000
 
 
-def _symbolic(a: sp.csc_matrix, native: _Native | None):
+def _symbolic(a: sp.csc_matrix, native: _Native) -> _Symbolic:
     key = _pattern_key(a)
     sym = _SYMBOLIC.get(key)
     if sym is None:
-        supernodal = a.shape[0] > SIMPLICIAL_MAX
-        if native is None:
-            sym = _MODULE[0].analyze(a, mode="supernodal" if supernodal else "simplicial", ordering_method="nesdis")
-        else:
-            ap, ai = (np.ascontiguousarray(v, dtype=np.int64) for v in (a.indptr, a.indices))
-            handle = native.lib.mc_analyze(native.common, a.shape[0], ap.ctypes.data, ai.ctypes.data, int(supernodal))
-            if not handle:
-                raise MemoryError(f"CHOLMOD could not analyse a {a.shape[0]}-unknown matrix")
-            sym = _Symbolic(native, handle, a.shape[0])
-        _SYMBOLIC[key] = sym
+        ap, ai = (np.ascontiguousarray(v, dtype=np.int64) for v in (a.indptr, a.indices))
+        supernodal = int(a.shape[0] > SIMPLICIAL_MAX)
+        handle = native.lib.mc_analyze(native.common, a.shape[0], ap.ctypes.data, ai.ctypes.data, supernodal)
+        if not handle:
+            raise MemoryError(f"CHOLMOD could not analyse a {a.shape[0]}-unknown matrix")
+        _SYMBOLIC[key] = sym = _Symbolic(native, handle, a.shape[0])
         while len(_SYMBOLIC) > _SYMBOLIC_KEEP:
             _SYMBOLIC.popitem(last=False)
     else:
@@ -306,22 +279,14 @@ def factorize(a: sp.spmatrix, *, symmetric: bool, method: str = "auto") -> Facto
     if method == "splu" or (method == "auto" and not (symmetric and cholmod_available())):
         return _splu(a)
     if not cholmod_available():
-        raise ConfigError("CHOLMOD is not installed (SuiteSparse and a C compiler; run scripts/setup.sh)")
+        from memcircuit.solvers import native
+
+        raise ConfigError(f"CHOLMOD is unavailable ({native.unavailable_reason()}; scripts/setup.sh installs "
+                          "SuiteSparse and a C compiler and builds it)")
     if not symmetric:
         raise ConfigError("CHOLMOD factorises symmetric matrices only")
     limit_threads()
-    native = _native()
-    if native is not None:
-        made = _native_factor(a, native)
-    else:
-        try:
-            made = Factorization("cholmod", _symbolic(a, None).cholesky(a), a.shape[0])
-        except _MODULE[0].CholmodNotPositiveDefiniteError:
-            made = None
-        else:
-            convert = getattr(made.handle, "_ensure_L_or_LD_inplace", None)  # scikit-sparse 0.4 (pinned)
-            if convert is not None and SIMPLICIAL_MAX < a.shape[0] <= CONVERT_MAX:
-                convert(False)  # supernodal LL^T -> simplicial LDL^T, in place (cholmod_change_factor)
+    made = _native_factor(a, _native())
     if made is None:
         if method == "cholmod":
             raise ConfigError("CHOLMOD: the nodal matrix is not positive definite") from None
