@@ -2,8 +2,9 @@
 system C compiler against the system SuiteSparse (``libsuitesparse-dev``) and loaded with ctypes.
 
 ``scripts/setup.sh`` builds it (``python -m memcircuit.solvers.native``); a first use builds it
-too. The library lives in ``$MEMCIRCUIT_CACHE/native`` named by the SHA-256 of the source and the
-compile command, so an edited source is rebuilt and an unchanged one never is. When it cannot be
+too. The library lives in ``$MEMCIRCUIT_CACHE/native`` named by the SHA-256 of the source, the
+compile command and the CPU's features, so an edited source is rebuilt and an unchanged one never
+is. When it cannot be
 built or loaded, :func:`library` returns None and says why in :func:`unavailable_reason`.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +23,12 @@ from memcircuit import paths, processes
 
 SOURCE = Path(__file__).with_name("ldl.c")
 INCLUDE = "/usr/include/suitesparse"
-_FLAGS = ["-O3", "-shared", "-fPIC", f"-I{INCLUDE}"]
+# -O3 -march=native vectorises the length-k loops with the machine's widest registers (AVX2 here:
+# the forward and backward solves took 0.6x the time of -O3 alone, which took 0.6x of -O2 for the
+# forward one); -ffp-contract=off keeps every product and sum as written (no fused multiply-add),
+# so the numbers do not depend on the instruction set. The library's name includes the CPU's
+# feature flags: a cache shared between different machines builds one library for each.
+_FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", f"-I{INCLUDE}"]
 _LIBS = ["-lcholmod"]
 
 _STATE: dict = {}
@@ -46,6 +53,18 @@ _SIGNATURES = {  # name: (result, arguments)
 }
 
 
+def _cpu() -> str:
+    """The CPU's feature flags (Linux), else its platform name: what ``-march=native`` builds for."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _compiler() -> str | None:
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
 
@@ -59,7 +78,7 @@ def build() -> Path:
     if not Path(INCLUDE, "cholmod.h").is_file():
         raise OSError(f"the CHOLMOD headers are missing ({INCLUDE}/cholmod.h: libsuitesparse-dev)")
     digest = hashlib.sha256(SOURCE.read_bytes())
-    digest.update(" ".join([cc, *_FLAGS, *_LIBS]).encode())
+    digest.update(" ".join([cc, *_FLAGS, *_LIBS, _cpu()]).encode())
     target = paths.cache_dir("native") / f"ldl-{digest.hexdigest()[:16]}.so"
     if target.is_file():
         return target

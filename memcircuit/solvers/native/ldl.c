@@ -12,8 +12,8 @@
  * in increasing order (a topological order of the tree). x on an ancestor-closed set S depends
  * only on y and x in S, so the backward solve for the wanted rows visits S only. Both are exact.
  *
- * Built by memcircuit.solvers.native (cc -O3 -shared -fPIC ... -lcholmod: -O3 vectorises the
- * length-k loops; the forward solve took 0.6x the time of -O2 at 256 x 128); called through ctypes.
+ * Built by memcircuit.solvers.native (cc -O3 -march=native -ffp-contract=off -shared -fPIC ...
+ * -lcholmod: the length-k loops vectorised, no fused multiply-add); called through ctypes.
  */
 #include <stdint.h>
 #include <stdlib.h>
