@@ -40,8 +40,6 @@ from memcircuit.threads import limit_threads
 FACTOR_METHODS = ("auto", "cholmod", "splu")
 _SYMBOLIC: OrderedDict[tuple, Any] = OrderedDict()  # sparsity pattern -> CHOLMOD symbolic factor
 _SYMBOLIC_KEEP = 8
-
-
 _NATIVE: list = []  # [_Native or None]
 log = logging.getLogger(__name__)
 
@@ -89,7 +87,8 @@ class Factorization:
         """``A^-1 b``, or its rows ``want`` (an index array: the answer is (want.size,) or
         (want.size, k)). ``rows``: the rows where ``b`` may be non-zero (the others must be 0);
         a CHOLMOD factor then solves only what those rows reach and what ``want`` needs (exact),
-        SuperLU solves in full. Full answers are column-major (one contiguous vector per input)."""
+        SuperLU solves in full. CHOLMOD's full answers are column-major (one contiguous vector per
+        input), as the cell-voltage gathers want them."""
         b = np.asarray(b, dtype=float)
         x = np.zeros_like(b) if b.size == 0 else self.handle.solve(b)
         return x if want is None else x[want]
