@@ -1,5 +1,5 @@
-"""Where the files the project and its netlists use live: the Verilog-A sources in ``models/`` and
-the PTM 45 nm transistor card of the ngspice examples.
+"""Where the files the project and its netlists use live: the Verilog-A sources in ``models/``,
+the PTM 45 nm transistor card of the ngspice examples and the cache of compiled code.
 
 One definition each, at the foundation, so that the device families (which write ``models/``),
 the circuit generators (which include the PTM card) and the engines (which let a netlist include
@@ -15,6 +15,15 @@ from memcircuit.errors import ConfigError
 
 #: the project's Verilog-A models (``python -m memcircuit.devices.generate`` writes them)
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+def cache_dir(kind: str) -> Path:
+    """``$MEMCIRCUIT_CACHE/<kind>`` (default ``~/.cache/memcircuit/<kind>``), created: compiled
+    code (OSDI modules, the native solver library) named by the hash of its sources."""
+    root = os.environ.get("MEMCIRCUIT_CACHE") or Path.home() / ".cache" / "memcircuit"
+    path = Path(root) / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 _PTM_CANDIDATES = (
     "/usr/share/doc/ngspice/examples/klu/Circuits/technology/45nm_HP.pm",

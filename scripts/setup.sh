@@ -80,10 +80,10 @@ fi
 ngspice --version 2>/dev/null | grep -q KLU || die "this ngspice was built without KLU"
 
 # 1b. SuiteSparse (CHOLMOD, METIS) and OpenBLAS for the numeric solver's sparse Cholesky --------
-# scikit-sparse builds against the system SuiteSparse headers; OpenBLAS replaces the reference
-# BLAS under CHOLMOD's supernodal factorisation (about 2x faster at 256 x 256 tiles). The project
-# limits it to one thread per process (memcircuit/threads.py). A C compiler builds scikit-sparse's
-# extension against the headers.
+# The project's CHOLMOD binding (memcircuit/solvers/native/ldl.c, step 2b) is compiled by the C
+# compiler against the system SuiteSparse headers; OpenBLAS replaces the reference BLAS under
+# CHOLMOD's supernodal factorisation (about 2x faster at 256 x 256 tiles). The project limits it
+# to one thread per process (memcircuit/threads.py).
 have_suitesparse() { [ -f /usr/include/suitesparse/cholmod.h ] && ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' && command -v cc >/dev/null 2>&1; }
 if have_suitesparse; then
   say "SuiteSparse (CHOLMOD) and OpenBLAS: present"
@@ -114,10 +114,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing memcircuit and pinned dependencies into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$ROOT/requirements/constraints.txt" \
       -e "$ROOT[dev,veriloga,dask,mnist,onnx]"
-  if [ -f /usr/include/suitesparse/cholmod.h ]; then
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$ROOT/requirements/constraints.txt" \
-        -e "$ROOT[sparse]"
-  fi
   # badcrossbar: independent (Qucs-validated) nodal solver the wire-resistance tests compare with.
   # --no-deps: its declared plotting dependencies (pycairo, sigfig) would build cairo bindings from
   # source; its solver needs only numpy, scipy and pathvalidate.
@@ -126,6 +122,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 else
   say "python packages: up to date"
+fi
+
+# 2b. The numeric solver's CHOLMOD binding (memcircuit/solvers/native/ldl.c), compiled against the
+# system SuiteSparse into the cache (named by the source's hash; instant when unchanged) -------
+if [ -f /usr/include/suitesparse/cholmod.h ]; then
+  "$VENV/bin/python" -m memcircuit.solvers.native || die "the native CHOLMOD solver did not build"
 fi
 
 # 3. Verilog-A models -> OSDI (cached by source hash; instant when unchanged) ------------------

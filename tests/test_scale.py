@@ -233,11 +233,13 @@ def test_supernodal_factor_converted_for_solves_equals_the_unconverted_one(monke
         monkeypatch.setattr(factor, "_SYMBOLIC", OrderedDict())   # a fresh symbolic analysis
         monkeypatch.setattr(factor, "CONVERT_MAX", convert_max)
         f = factorize(a, symmetric=True, method="cholmod")
+        assert f.handle.simplicial == (name == "converted")  # converted: the native kernels solve
         solved[name] = f.solve(b)
     reference = factorize(a, symmetric=True, method="splu").solve(b)
     assert rel(solved["converted"], solved["supernodal"]) < 1e-12
     assert rel(solved["converted"], reference) < 1e-12
-    assert solved["converted"].flags.f_contiguous        # the solver's own layout, not copied
+    assert solved["converted"].flags.f_contiguous        # the solver's own layout
+    assert solved["supernodal"].flags.f_contiguous
 
 
 @pytest.mark.parametrize("kw", [{"r_wire_row": 2.0, "r_wire_col": 0.5},

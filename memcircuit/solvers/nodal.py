@@ -360,6 +360,13 @@ class NodalNetwork:
         adj = np.union1d(np.flatnonzero(np.diff(self._yf["u"][1].indptr)), self._d_u[ct].indices)
         self._coupling = {"ct": ct, "adj": adj, "ut": self._yf["u"][1][adj], "tu": self._yf["t"][0][:, adj].tocsr(),
                           "du": self._d_u[ct][:, adj].tocsr(), "dt": self._d_t[ct]}
+        # the unknowns a right-hand side can reach: next to a driven terminal or a DC source that is
+        # not 0 V (sense amplifiers hold 0 V); the pruned solves start from these rows only
+        live = np.zeros(self.topo.m)
+        live[np.r_[self.topo.drive_terms, self.topo.fixed_terms[self.topo.fixed_values != 0]] - n] = 1.0
+        c = self._coupling
+        reach = abs(c["ut"]) @ live + abs(c["du"]).T @ (abs(c["dt"]) @ live)
+        self._rhs_rows = adj[reach > 0]
         y_uu = self._yf["u"][0]
         self._fixed_digest = hashlib.blake2b(b"".join(a.tobytes() for a in (y_uu.indptr, y_uu.indices, y_uu.data)),
                                              digest_size=16).hexdigest()
@@ -391,17 +398,20 @@ class NodalNetwork:
     def y_tt(self) -> sp.csr_matrix:
         return self._blocks()["tt"]
 
-    def _linear_currents(self, x: np.ndarray | None, t: np.ndarray, part: str = "u") -> np.ndarray:
+    def _linear_currents(self, x: np.ndarray | None, t: np.ndarray, part: str = "u",
+                         x_adj: np.ndarray | None = None) -> np.ndarray:
         """Currents leaving the unknown (``part="u"``) or terminal (``"t"``) nodes through the
         linear elements, for unknown voltages ``x`` and terminal voltages ``t`` (columns: a
         batch; None: all 0 V), without assembling the matrix of the present cells (cheap when only
         they change). A right-hand side (``x`` None, ``part="u"``) is column-major, as the
-        factorisations take it."""
+        factorisations take it. ``x_adj``: instead of ``x``, its rows next to a terminal (the
+        only ones the terminal currents use)."""
         if x is None or part == "t":  # only the couplings to the terminals take part
             c = self._coupling
             across = c["dt"] @ t
-            if x is not None:
+            if x is not None and x_adj is None:
                 x_adj = x[c["adj"]]
+            if x_adj is not None:
                 across += c["du"] @ x_adj
             flow = self._g_cells[c["ct"], None] * across
             if part == "u":
@@ -409,7 +419,7 @@ class NodalNetwork:
                 out[c["adj"]] = c["ut"] @ t + c["du"].T @ flow
                 return out
             out = self._yf["t"][1] @ t + c["dt"].T @ flow
-            return out if x is None else out + c["tu"] @ x_adj
+            return out if x_adj is None else out + c["tu"] @ x_adj
         if self._y_cache is not None and self._y_cache[0] == self._g_version:
             # the matrix of the present cells exists: its rows of terminal-adjacent nodes are few
             blocks = self._y_cache[1]
@@ -515,9 +525,10 @@ class NodalNetwork:
         self.timing["factor"] = time.perf_counter() - t0
         return f
 
-    def _solve_with(self, f: Factorization, b: np.ndarray) -> np.ndarray:
+    def _solve_with(self, f: Factorization, b: np.ndarray, rows: np.ndarray | None = None,
+                    want: np.ndarray | None = None) -> np.ndarray:
         t0 = time.perf_counter()
-        x = f.solve(b)
+        x = f.solve(b, rows=rows, want=want)
         self.timing["rhs"] = (time.perf_counter() - t0) / max(1, b.shape[1] if b.ndim == 2 else 1)
         return x
 
@@ -549,11 +560,14 @@ class NodalNetwork:
             self._lin = (self._g_version, f)
         return self._lin[1]
 
-    def solve(self, drive: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100) -> Solution:
+    def solve(self, drive: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100,
+              terminals_only: bool = False) -> Solution:
         """Solve for a batch: ``drive`` is (batch, driven lines) V. Returns a :class:`Solution`.
 
         Converged when every node-voltage update is below ``tol`` times the drive scale (and
         1e-15 V) and the node currents balance to ``tol`` times the largest element current.
+        ``terminals_only``: only terminal currents will be read (an ideal sense amplifier's
+        read); a linear network then solves only the unknowns next to a terminal (exact).
         """
         drive = np.atleast_2d(np.asarray(drive, dtype=float))
         if drive.shape[1] != self.topo.drive_terms.size:
@@ -565,20 +579,24 @@ class NodalNetwork:
         scale_v = max(float(np.max(np.abs(drive), initial=0.0)), 1e-3)
         x = np.zeros((n, batch))
         self._last_iterations = 1
+        want = self._coupling["adj"] if terminals_only and self.linear else None
         if n and self.linear:
-            x = self._solve_linear(t, scale_v * tol + 1e-15, max_iter)
+            x = self._solve_linear(t, scale_v * tol + 1e-15, max_iter, want)
         elif n:
             warm = self._lu_op
             x = self._iterate(warm if warm is not None else self._lu_zero(), x, t, scale_v, tol, max_iter,
                               warm=warm is not None)
-        return Solution(self, x, t, self._last_iterations)
+        if want is not None and x.shape[0] == n:  # no unknowns solved: all 0 V
+            x = x[want]
+        return Solution(self, x, t, self._last_iterations, rows=want)
 
-    def _solve_linear(self, t: np.ndarray, xtol: float, max_iter: int) -> np.ndarray:
+    def _solve_linear(self, t: np.ndarray, xtol: float, max_iter: int, want: np.ndarray | None = None) -> np.ndarray:
         """A linear network: one solve with the factorisation of the present cells, or, when
         only the cells changed since the last factorisation and a few iterations cost less than
         a new one (a programming interval, a small batch), iterative refinement with the stale
         factorisation (``x -= F_old^-1 r(x)`` with the exact residual), refactorising when it
-        contracts slowly."""
+        contracts slowly. The solve with the present factorisation starts from the rows the
+        terminals reach and, with ``want``, answers those unknowns only (x[want])."""
         batch = t.shape[1]
         rhs = self._linear_currents(None, -t)  # linear in t: no pass over the full right-hand side
         current = (self._lin is not None and self._lin[0] == self._g_version) or self.pool.has(self._pool_key())
@@ -587,7 +605,7 @@ class NodalNetwork:
         # ~3 refinement solves against one factorisation and one solve
         cheaper = batch <= 2 if t_factor is None or t_rhs is None else 2.0 * batch * t_rhs < t_factor
         if f is not None and cheaper:
-            x = self._solve_with(f, rhs)
+            x = self._solve_with(f, rhs, self._rhs_rows)
             prev = np.inf
             for it in range(2, min(max_iter, 12) + 1):
                 dx = self._solve_with(f, self._currents(x, t))
@@ -595,11 +613,11 @@ class NodalNetwork:
                 step = float(np.max(np.abs(dx)))
                 if step <= xtol:
                     self._last_iterations = it
-                    return x
+                    return x if want is None else x[want]
                 if it >= 3 and step > 0.5 * prev:
                     break
                 prev = step
-        x = self._solve_with(self.linear_factor(), rhs)
+        x = self._solve_with(self.linear_factor(), rhs, self._rhs_rows, want)
         self._last_iterations = 1
         return x
 
@@ -640,8 +658,9 @@ class NodalNetwork:
             tu = blocks["tu"][terms][:, adj]
             chunk = int(max(1, min(128, 2e8 // (8 * n))))  # at most ~200 MB of solutions at a time
             for k in range(0, d.size, chunk):
-                xd = self._solve_with(f, ut[:, d[k:k + chunk]].toarray(order="F"))
-                w[:, k:k + chunk] += np.asarray(tu @ xd[adj])
+                b = ut[:, d[k:k + chunk]]
+                xd = self._solve_with(f, b.toarray(order="F"), np.unique(b.indices), adj)
+                w[:, k:k + chunk] += np.asarray(tu @ xd)
         pair = (w[: s.size], -w[s.size:])
         self._w[key] = (self._g_version, pair)
         return pair
@@ -729,15 +748,22 @@ class Solution:
     """Node voltages of a solved batch, read through probes."""
 
     network: NodalNetwork
-    x: np.ndarray          # (n, batch) unknown node voltages
+    x: np.ndarray          # (n, batch) unknown node voltages, or their ``rows`` only
     t: np.ndarray          # (m, batch) terminal voltages
     iterations: int = 1
+    rows: np.ndarray | None = None  # x holds only these unknowns (those next to a terminal)
+
+    def _full(self) -> np.ndarray:
+        if self.rows is not None:
+            raise ConfigError("this solution holds the terminal currents only (solved with terminals_only)")
+        return self.x
 
     @property
     def z(self) -> np.ndarray:
-        return np.vstack([self.x, self.t])
+        return np.vstack([self._full(), self.t])
 
     def _node_values(self, ids: np.ndarray) -> np.ndarray:
+        self._full()
         idx = self.network.topo.index[ids]
         n = self.network.topo.n
         return np.where((idx < n)[..., None], self.x[np.minimum(idx, n - 1)] if n else 0.0,
@@ -746,6 +772,8 @@ class Solution:
     def terminal_currents(self) -> np.ndarray:
         """Current (A) flowing from the network into every terminal, (m, batch)."""
         net = self.network
+        if self.rows is not None:  # a linear network's unknowns next to a terminal
+            return -net._linear_currents(None, self.t, "t", x_adj=self.x)
         return -net._currents(self.x, self.t, "t")
 
     def value(self, probe: Probe) -> np.ndarray:
@@ -810,7 +838,7 @@ class Solution:
         top, bottom = net._cells.T  # merged index of each cell's two ends
         # gathers along the unknowns of each input: the solution is column-major (one contiguous
         # vector per input), and so is each input's block of the answer
-        z = self.x.T if max(top.max(initial=-1), bottom.max(initial=-1)) < net.topo.n else self.z.T
+        z = self._full().T if max(top.max(initial=-1), bottom.max(initial=-1)) < net.topo.n else self.z.T
         v = np.take(z, top, axis=1)
         v -= np.take(z, bottom, axis=1)
         return v.reshape((-1, *net.shape))

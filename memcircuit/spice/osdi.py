@@ -17,15 +17,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from memcircuit import processes
+from memcircuit import paths, processes
 from memcircuit.errors import ModelCompileError
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("MEMCIRCUIT_CACHE") or Path.home() / ".cache" / "memcircuit"
-    path = Path(root) / "osdi"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return paths.cache_dir("osdi")
 
 
 def find_openvaf() -> Path | None:
