@@ -72,6 +72,32 @@ def test_pruned_solves_equal_full_and_splu(rows, cols, mode):
         assert sym.reach(sym.inverse[nonzero]).size < a.shape[0]
 
 
+def test_factorisations_and_pruned_solves_from_threads_equal_one_thread():
+    """ctypes releases the GIL: threads factorising and solving at once (CHOLMOD's shared
+    workspace is locked, the reach cache too) give the numbers of one thread."""
+    import threading
+
+    rng = np.random.default_rng(5)
+    spec = CrossbarSpec(24, 20, r_wire=1.0)
+    nets = [crossbar_network(spec, "forward", g=rng.uniform(1e-6, 1e-3, (24, 20))) for _ in range(4)]
+    rhs = [_line_end_rhs(net, rng, 6) for net in nets]
+    alone = [factorize(n.y_uu, symmetric=True).solve(b, rows=r) for n, (b, r) in zip(nets, rhs)]
+    together: list = [None] * len(nets)
+
+    def work(k: int) -> None:
+        for _ in range(4):
+            b, r = rhs[k]
+            together[k] = factorize(nets[k].y_uu, symmetric=True).solve(b, rows=r)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(nets))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(together, alone):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_terminal_currents_from_the_pruned_solve_equal_the_full_solution():
     rng = np.random.default_rng(4)
     spec = CrossbarSpec(30, 20, r_wire=1.5)

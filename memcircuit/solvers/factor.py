@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,10 @@ class _Native:
     def __init__(self, lib) -> None:
         self.lib = lib
         self.common = lib.mc_start()
+        # CHOLMOD keeps its workspace in the common: calls that take it run one at a time (ctypes
+        # releases the GIL, so a caller's threads could enter together); the solve kernels do not
+        # use it.
+        self.lock = threading.RLock()
         limit_threads(force=True)  # CHOLMOD's BLAS is loaded now: one thread unless configured
 
     def __del__(self) -> None:
@@ -107,12 +112,16 @@ class _Symbolic:
 
     def __del__(self) -> None:
         if getattr(self, "handle", None):
-            self.native.lib.mc_free_factor(self.native.common, self.handle)
+            with self.native.lock:
+                self.native.lib.mc_free_factor(self.native.common, self.handle)
 
     def reach(self, nodes: np.ndarray) -> np.ndarray:
         """The columns of L that are ancestors of the (permuted) ``nodes`` or the nodes
         themselves, increasing (a topological order of the elimination tree)."""
-        nodes = np.ascontiguousarray(nodes, dtype=np.int64)
+        with self.native.lock:  # the cache is shared by every caller's threads
+            return self._reach(np.ascontiguousarray(nodes, dtype=np.int64))
+
+    def _reach(self, nodes: np.ndarray) -> np.ndarray:
         key = hashlib.blake2b(nodes.tobytes(), digest_size=16).digest()
         cols = self.reaches.get(key)
         if cols is None:
@@ -142,18 +151,21 @@ class _NativeFactor:
             return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctype)), shape=(size,))
 
         self.perm = view(ptrs[0], n, ctypes.c_int64)
-        if sym.inverse is None:
-            sym.inverse = np.empty(n, dtype=np.int64)
-            sym.inverse[self.perm] = np.arange(n)
+        if sym.inverse is None:  # built whole before it is shared (another thread may read it)
+            inverse = np.empty(n, dtype=np.int64)
+            inverse[self.perm] = np.arange(n)
+            sym.inverse = inverse
         if self.simplicial:
             self.lp, self.li, self.lx, self.lnz = (p.value for p in ptrs[1:])
             if sym.parent is None:
-                sym.parent = np.empty(n, dtype=np.int64)
-                lib.mc_etree(n, self.lp, self.li, self.lnz, sym.parent.ctypes.data)
+                parent = np.empty(n, dtype=np.int64)
+                lib.mc_etree(n, self.lp, self.li, self.lnz, parent.ctypes.data)
+                sym.parent = parent
 
     def __del__(self) -> None:
         if getattr(self, "handle", None):
-            self.sym.native.lib.mc_free_factor(self.sym.native.common, self.handle)
+            with self.sym.native.lock:
+                self.sym.native.lib.mc_free_factor(self.sym.native.common, self.handle)
 
 
 @dataclass
@@ -175,7 +187,9 @@ class NativeFactorization(Factorization):
         if not f.simplicial:
             src = np.asfortranarray(b2)
             x = np.empty((self.n, k), order="F")
-            if lib.mc_solve_full(f.sym.native.common, f.handle, self.n, k, src.ctypes.data, x.ctypes.data):
+            with f.sym.native.lock:
+                failed = lib.mc_solve_full(f.sym.native.common, f.handle, self.n, k, src.ctypes.data, x.ctypes.data)
+            if failed:
                 raise MemoryError("CHOLMOD could not solve (out of memory)")
             x = x.reshape(b.shape) if b.ndim == 1 else x
             return x if want is None else x[want]
@@ -226,6 +240,11 @@ CONVERT_MAX = 1_000_000
 
 
 def _symbolic(a: sp.csc_matrix, native: _Native) -> _Symbolic:
+    with native.lock:
+        return _symbolic_locked(a, native)
+
+
+def _symbolic_locked(a: sp.csc_matrix, native: _Native) -> _Symbolic:
     key = _pattern_key(a)
     sym = _SYMBOLIC.get(key)
     if sym is None:
@@ -254,8 +273,9 @@ def _native_factor(a: sp.csc_matrix, native: _Native) -> Factorization | None:
     ax = np.ascontiguousarray(a.data, dtype=float)
     out = ctypes.c_void_p()
     convert = int(SIMPLICIAL_MAX < a.shape[0] <= CONVERT_MAX)  # supernodal LL^T -> simplicial LDL^T
-    status = native.lib.mc_factorize(native.common, sym.handle, a.shape[0], ap.ctypes.data, ai.ctypes.data,
-                                     ax.ctypes.data, convert, ctypes.byref(out))
+    with native.lock:
+        status = native.lib.mc_factorize(native.common, sym.handle, a.shape[0], ap.ctypes.data, ai.ctypes.data,
+                                         ax.ctypes.data, convert, ctypes.byref(out))
     if status < 0:
         raise MemoryError(f"CHOLMOD could not factorise a {a.shape[0]}-unknown matrix (out of memory)")
     if status == 1:
