@@ -139,11 +139,17 @@ def test_a_matrix_that_is_not_positive_definite_falls_back_to_splu():
 
 
 def test_a_fresh_cache_builds_the_library_once(tmp_path, monkeypatch):
+    import tempfile
+
     from memcircuit.solvers import native
 
     monkeypatch.setenv("MEMCIRCUIT_CACHE", str(tmp_path))
+    # built beside the cache, not in the system's temporary folder (another filesystem there would
+    # break the atomic rename into the cache)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
     built = native.build()
     assert built.parent == tmp_path / "native" and built.is_file()
+    assert sorted(p.name for p in built.parent.iterdir()) == [built.name]  # no build folder left
     stamp = built.stat().st_mtime_ns
     assert native.build() == built and built.stat().st_mtime_ns == stamp  # cached by content hash
 

@@ -443,11 +443,15 @@ def test_user_netlist_runs_its_own_analysis(engine, tmp_path):
 
 @pytest.mark.osdi
 def test_osdi_module_compiles_caches_and_runs(engine, tmp_path, monkeypatch):
+    import tempfile
+
     monkeypatch.setenv("MEMCIRCUIT_CACHE", str(tmp_path / "cache"))
     va = tmp_path / "vres.va"
     va.write_text('`include "disciplines.vams"\nmodule vres(p, n);\n inout p, n; electrical p, n;\n'
                   " parameter real r = 1e3 from (0:inf);\n analog I(p, n) <+ V(p, n) / r;\nendmodule\n")
-    module = compile_va(va)
+    with monkeypatch.context() as patch:  # built beside the cache, not in the system's temporary folder
+        patch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+        module = compile_va(va)
     assert compile_va(va) == module  # cached by source hash
     circuit = Circuit("osdi", elements=(VoltageSource("V1", ("a", "0"), dc=1.0),
                                         ModelInstance("N1", ("a", "0"), model="rv")),

@@ -69,7 +69,9 @@ def compile_va(source: str | Path, *, timeout: float = 120.0, depends: Sequence[
     target = cache_dir() / f"{src.stem}-{digest.hexdigest()[:16]}.osdi"
     if target.is_file():
         return target
-    with tempfile.TemporaryDirectory(prefix="memcircuit-va-") as tmp:
+    # built beside its target: os.replace is atomic only within one filesystem (a tmpfs /tmp and a
+    # cache in the home directory are two)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=target.parent) as tmp:
         out = Path(tmp) / target.name
         try:
             proc = processes.run([str(compiler), str(src.resolve()), "-o", str(out)], text=True,

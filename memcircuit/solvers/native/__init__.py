@@ -14,6 +14,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -65,8 +66,14 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def _compiler() -> str | None:
-    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+def _compiler() -> list[str] | None:
+    """The C compiler command: ``$CC`` (which may carry arguments, e.g. ``ccache gcc``) when its
+    program exists, else ``cc`` or ``gcc`` on the PATH."""
+    given = shlex.split(os.environ.get("CC", ""))
+    if given and shutil.which(given[0]):
+        return given
+    found = shutil.which("cc") or shutil.which("gcc")
+    return [found] if found else None
 
 
 def build() -> Path:
@@ -78,17 +85,18 @@ def build() -> Path:
     if not Path(INCLUDE, "cholmod.h").is_file():
         raise OSError(f"the CHOLMOD headers are missing ({INCLUDE}/cholmod.h: libsuitesparse-dev)")
     digest = hashlib.sha256(SOURCE.read_bytes())
-    digest.update(" ".join([cc, *_FLAGS, *_LIBS, _cpu()]).encode())
+    digest.update(" ".join([*cc, *_FLAGS, *_LIBS, _cpu()]).encode())
     target = paths.cache_dir("native") / f"ldl-{digest.hexdigest()[:16]}.so"
     if target.is_file():
         return target
-    with tempfile.TemporaryDirectory(prefix="memcircuit-native-") as tmp:
+    # built beside its target: os.replace is atomic only within one filesystem
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=target.parent) as tmp:
         out = Path(tmp) / target.name
-        proc = processes.run([cc, *_FLAGS, "-o", str(out), str(SOURCE), *_LIBS], text=True,
+        proc = processes.run([*cc, *_FLAGS, "-o", str(out), str(SOURCE), *_LIBS], text=True,
                              timeout=300, stdin=subprocess.DEVNULL)
         if proc.returncode != 0 or not out.is_file():
             message = (proc.stderr or proc.stdout).strip().splitlines()
-            raise OSError(f"{cc} failed on {SOURCE.name}: " + " | ".join(message[-4:]))
+            raise OSError(f"{shlex.join(cc)} failed on {SOURCE.name}: " + " | ".join(message[-4:]))
         os.replace(out, target)  # atomic publish: a reader never sees a half-written library
     return target
 
