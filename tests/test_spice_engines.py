@@ -203,6 +203,19 @@ def test_feedback_sweep_left_early_frees_the_engine():
         assert eng.run(external_divider(), Op(), sources={"vin": [1.2]}).scalar("v(b)") == pytest.approx(0.9)
 
 
+def test_feedback_sweep_ends_within_the_engine_timeout_as_one_call():
+    """The time limit covers the whole sweep, the caller's work between points included (as a
+    transient's covers all its steps), and the engine works again afterwards."""
+    with SharedEngine(timeout=1.0) as eng:  # 19 points x 0.2 s: only the whole sweep exceeds 1 s
+        with pytest.raises(SimulationTimeout), \
+                eng.feedback_sweep(external_divider(), DcSweep("Vidx", 0, 19, 1), ["v(b)", "i(vin)"], [0.2]) as sweep:
+            for _ in range(19):
+                sweep.point()
+                time.sleep(0.2)
+                sweep.feed([0.5])
+        assert eng.run(external_divider(), Op(), sources={"vin": [1.2]}).scalar("v(b)") == pytest.approx(0.9)
+
+
 def test_feedback_sweep_errors(shared_engine):
     # x = x + k has no solution for k != 0: the first point fails to converge and says so
     circuit = Circuit("no fixed point", elements=(

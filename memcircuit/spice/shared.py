@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -597,6 +598,9 @@ class SharedEngine(Engine):
 class FeedbackSweep:
     """A followed DC sweep in progress (:meth:`SharedEngine.feedback_sweep`); a context manager.
 
+    The whole sweep is one engine call: it ends within the engine's ``timeout`` seconds, the
+    caller's work between points included (a :class:`SimulationTimeout` kills the worker).
+
     A worker that dies during the sweep is restarted with the loaded circuit and the sweep goes on
     from the point it was at, with the values last fed (once per point: a second death at the same
     point is a :class:`SimulationError`). A sweep left before its last point kills the worker, which
@@ -607,6 +611,7 @@ class FeedbackSweep:
         self.engine, self.analysis, self.names, self.wanted = engine, analysis, names, wanted
         self.points = int(round((analysis.stop - analysis.start) / analysis.step)) + 1
         self.seen = 0
+        self.deadline = time.monotonic() + engine.timeout
         self._pending = self._checked(first)
         self._died_at: int | None = None
         self._finished = False
@@ -634,7 +639,7 @@ class FeedbackSweep:
             try:
                 if not engine._alive():
                     raise _WorkerDied(engine._proc.poll() if engine._proc is not None else None)
-                reply = engine._receive(None, engine._loaded_text)
+                reply = engine._receive(time_left(self.deadline, engine.timeout), engine._loaded_text)
                 break
             except _WorkerDied as died:
                 if self._died_at == self.seen:
@@ -652,7 +657,7 @@ class FeedbackSweep:
         self.seen += 1
         values = np.frombuffer(reply[1], dtype=float)
         if self.seen == self.points:
-            end = engine._receive(None, engine._loaded_text)
+            end = engine._receive(time_left(self.deadline, engine.timeout), engine._loaded_text)
             self._finished = True
             if end[0] != "ok":
                 cls = ConvergenceError if end[1] == "convergence" else SimulationError
@@ -662,6 +667,8 @@ class FeedbackSweep:
 
     def feed(self, values: Sequence[float]) -> None:
         """The sources' values for the next point."""
+        if self.seen >= self.points or self._finished:
+            raise SimulationError(f"the followed sweep has no point left to feed (it has {self.points})")
         self._pending = self._checked(values)
         with contextlib.suppress(_WorkerDied):  # point() restarts the worker and resumes with them
             self.engine._send(self._pending)
