@@ -179,3 +179,18 @@ def test_pulse_waveform_figure_keeps_the_legend_clear_of_the_traces():
     assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1  # outside, right
     # a driver keeps its colour in both panels
     assert [ln.get_color() for ln in ax.lines] == [ln.get_color() for ln in fig.axes[1].lines]
+
+
+@pytest.mark.parametrize(("device", "g", "volts", "seconds", "barely"), [
+    ("exp-pulse", 1e-5, 0.25, 1e-6, True),    # 0.5 V across a cell, below its 0.6 V threshold
+    ("exp-pulse", 1e-5, 0.5, 1e-6, False),   # 1 V: a few standard pulses
+    ("vteam", 5e-3, 0.3, 5e-9, False),       # 0.6 V moves VTEAM fast, though its rate is far from its top
+])
+def test_tile_program_warns_when_the_program_barely_moves_the_cells(tmp_path, device, g, volts, seconds, barely):
+    np.save(tmp_path / "G.npy", np.full((3, 3), g))
+    pulses = {"steps": [{"rows": [volts] * 3, "cols": [-volts] * 3, "row_widths": seconds, "col_widths": seconds}]}
+    (tmp_path / "p.json").write_text(json.dumps(pulses))
+    result = CliRunner().invoke(cli, ["tile", "program", "--rows", "3", "--cols", "3", "--device", device,
+                                      "--conductances", str(tmp_path / "G.npy"), "--pulses", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.output
+    assert ("barely moves the cells" in result.stderr) is barely
