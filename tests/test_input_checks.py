@@ -157,7 +157,7 @@ def test_an_empty_pulse_program_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("step, fragment", [
-    (_step(0.2), "below"),          # 0.4 V across the selected cell: under the 0.6 V threshold
+    (_step(0.2), "barely moves"),   # 0.4 V across the selected cell: under the 0.6 V threshold
     (_step(10.0), "above"),         # 20 V: far beyond what the device is calibrated for
     (_step(0.5, width=10.0), "10 s"),  # a 10 s pulse: 1e8 standard pulses of the device
 ])
