@@ -141,6 +141,17 @@ def _follow(ng, conn, names: list[str], first: list[float], wanted: list[str], p
     return state
 
 
+def _ran(ng, command: str, ok: bool, out: str) -> tuple[str, str] | None:
+    """``(kind, line)`` of what went wrong in a finished run of ``command`` (worker side), None
+    when nothing did: an external source without values, an error ngspice printed, a failure."""
+    if ng.unknown:
+        return "error", f"no values given for external source(s) {sorted(ng.unknown)}"
+    problem = classify(out)
+    if problem or not ok:
+        return problem or ("error", f"'{command}' failed")
+    return None
+
+
 def _plot_kind(plot_name: str) -> str:
     for prefix, kind in _PLOT_KIND:
         if plot_name.startswith(prefix) and plot_name[len(prefix):].isdigit():
@@ -212,14 +223,9 @@ def _worker(conn, threads: int) -> None:  # pragma: no cover - runs in the child
                 _, command, sources = message
                 ng.sources, ng.point, ng.unknown = sources, 0, set()
                 ok, out = execute(command)
-                if ng.unknown:
-                    conn.send(("error", "error", f"no values given for external source(s) {sorted(ng.unknown)}",
-                               out))
-                    continue
-                problem = classify(out)
-                if problem or not ok:
-                    kind, line = problem or ("error", f"'{command}' failed")
-                    conn.send(("error", kind, line, out))
+                problem = _ran(ng, command, ok, out)
+                if problem:
+                    conn.send(("error", *problem, out))
                     continue
                 plot_name = ng.last_plot
                 vectors = {name: vec._data for name, vec in ng.plot(None, plot_name).items()}
@@ -231,14 +237,8 @@ def _worker(conn, threads: int) -> None:  # pragma: no cover - runs in the child
                     ok, out = execute(command)
                 finally:
                     ng.on_point = None
-                problem = classify(out)
-                if state["error"] is not None or ng.unknown or problem or not ok:
-                    kind, line = problem or ("error", state["error"] or (
-                        f"no values given for external source(s) {sorted(ng.unknown)}" if ng.unknown
-                        else f"'{command}' failed"))
-                    conn.send(("error", kind, line, out))
-                else:
-                    conn.send(("ok", out))
+                problem = ("error", state["error"]) if state["error"] else _ran(ng, command, ok, out)
+                conn.send(("error", *problem, out) if problem else ("ok", out))
             elif op == "command":
                 _, command = message
                 ok, out = execute(command)
@@ -279,6 +279,15 @@ def _external_values(netlist, sources: Mapping[str, Sequence[float]] | None) -> 
             raise NetlistError(f"external source {name}: needs one or more finite values")
         out[name] = vals.tolist()
     return out
+
+
+def _failure(reply: tuple, what: str, netlist, text: str | None) -> SimulationError:
+    """The exception of the worker's error reply ``("error", kind, line, output)``: a
+    :class:`ConvergenceError` for a convergence failure, else a :class:`SimulationError`;
+    ``what`` opens the message (``"ngspice failed"``), ``netlist`` lets it quote included lines."""
+    _, kind, line, out = reply
+    cls = ConvergenceError if kind == "convergence" else SimulationError
+    return cls(f"{what}: {shown(netlist, line)}", netlist=text, output_tail=tail(out))
 
 
 class _WorkerDied(Exception):
@@ -504,9 +513,7 @@ class SharedEngine(Engine):
         self._worker_has_circuit = True
         self._worker_osdi |= set(needed)
         if reply[0] != "ok":
-            _, kind, line, out = reply
-            cls = ConvergenceError if kind == "convergence" else SimulationError
-            raise cls(f"ngspice rejected the netlist: {shown(netlist, line)}", netlist=text, output_tail=tail(out))
+            raise _failure(reply, "ngspice rejected the netlist", netlist, text)
         self._loaded_text = text
         self._loaded_netlist = netlist  # whose included lines ngspice's messages may not quote
         self._loaded_osdi = osdi
@@ -564,10 +571,7 @@ class SharedEngine(Engine):
         reply = self._call(("run", command, self._sources), netlist=self._loaded_text,
                            timeout=self._limit(deadline))
         if reply[0] != "ok":
-            _, kind, line, out = reply
-            cls = ConvergenceError if kind == "convergence" else SimulationError
-            raise cls(f"ngspice failed: {shown(self._loaded_netlist, line)}", netlist=self._loaded_text,
-                      output_tail=tail(out))
+            raise _failure(reply, "ngspice failed", self._loaded_netlist, self._loaded_text)
         _, kind, vectors, out = reply
         return make_result(kind, vectors, log=out)
 
@@ -650,19 +654,17 @@ class FeedbackSweep:
                 self._begin()
         if reply[0] != "point":
             self._finished = True
-            _, kind, line, out = reply if reply[0] == "error" else ("error", "error", "the sweep ended early", "")
-            cls = ConvergenceError if kind == "convergence" else SimulationError
-            raise cls(f"ngspice failed at point {self.seen} of a followed sweep: "
-                      f"{shown(engine._loaded_netlist, line)}", netlist=engine._loaded_text, output_tail=tail(out))
+            raise _failure(reply if reply[0] == "error" else ("error", "error", "the sweep ended early", ""),
+                           f"ngspice failed at point {self.seen} of a followed sweep", engine._loaded_netlist,
+                           engine._loaded_text)
         self.seen += 1
         values = np.frombuffer(reply[1], dtype=float)
         if self.seen == self.points:
             end = engine._receive(time_left(self.deadline, engine.timeout), engine._loaded_text)
             self._finished = True
             if end[0] != "ok":
-                cls = ConvergenceError if end[1] == "convergence" else SimulationError
-                raise cls(f"ngspice failed after a followed sweep: {shown(engine._loaded_netlist, end[2])}",
-                          netlist=engine._loaded_text, output_tail=tail(end[3]))
+                raise _failure(end, "ngspice failed after a followed sweep", engine._loaded_netlist,
+                               engine._loaded_text)
         return values
 
     def feed(self, values: Sequence[float]) -> None:
