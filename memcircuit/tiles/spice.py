@@ -174,12 +174,12 @@ class SpiceSolver(TileSolver):
         return cached[1:]
 
     def _bias_terms(self, drive: np.ndarray, v_cell: np.ndarray, i_out: np.ndarray):
-        """(cell voltages (n, rows, cols) V, driver power (n,) W, its loss in the output
-        resistances (n,) W) of ``n`` driver settings from the solved terminal voltages and the
-        current out of each driver."""
-        power = np.sum(drive * i_out, axis=1)
-        lost = np.sum(i_out**2, axis=1) * self.tile.spec.driver.r_out
-        return v_cell.reshape(-1, *self.tile.spec.shape), power, lost
+        """(cell voltages (..., rows, cols) V, driver power (...) W, its loss in the output
+        resistances (...) W) of driver settings (..., drivers) from the solved cell voltages
+        (..., cells) and the current out of each driver (..., drivers)."""
+        power = np.sum(drive * i_out, axis=-1)
+        lost = np.sum(i_out**2, axis=-1) * self.tile.spec.driver.r_out
+        return v_cell.reshape(*v_cell.shape[:-1], *self.tile.spec.shape), power, lost
 
     def bias_many(self, drives: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, float, float]]:
         tile = self.tile
@@ -206,19 +206,19 @@ class SpiceSolver(TileSolver):
         wanted = list(dict.fromkeys(vector(p) for p in (*top, *bottom, *currents)))
         at = {name: k for k, name in enumerate(wanted)}
         i_top, i_bottom, i_cur = ([at[vector(p)] for p in group] for group in (top, bottom, currents))
+        drive = np.array([np.concatenate(d) for d in drives])
 
-        def values(k: int) -> np.ndarray:
-            return np.concatenate([*drives[k], tile._x.ravel()])
+        def values(k: int) -> np.ndarray:  # the drive and the states of this moment
+            return np.concatenate([drive[k], tile._x.ravel()])
 
         done = 0
         try:
             with tile.engine(0).feedback_sweep(circuit, read_analysis(len(drives)), wanted, values(0)) as sweep:
                 for k in range(len(drives)):
                     got = sweep.point()
-                    v, power, lost = self._bias_terms(np.concatenate(drives[k])[None], got[i_top] - got[i_bottom],
-                                                      -got[i_cur][None])
+                    v, power, lost = self._bias_terms(drive[k], got[i_top] - got[i_bottom], -got[i_cur])
                     done += 1
-                    yield v[0], float(power[0]), float(lost[0])
+                    yield v, float(power), float(lost)
                     if k + 1 < len(drives):
                         sweep.feed(values(k + 1))
         except ConvergenceError:
