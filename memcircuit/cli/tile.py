@@ -133,13 +133,12 @@ _SWEEPS = 100.0
 _BARELY = 1e-3  # of the state range: a program that moves a cell less barely programs
 
 
-def _threshold(device: str) -> float | None:
-    """The device's switching threshold (V), None when it has no conductance range to probe."""
+def _threshold(model) -> float | None:
+    """The device model's switching threshold (V), None when it has no conductance range to probe."""
     from memcircuit.devices.analysis import switching_threshold
-    from memcircuit.tiles import resolve_device
 
     try:
-        return switching_threshold(resolve_device(device))
+        return switching_threshold(model)
     except ConfigError:
         return None
 
@@ -148,7 +147,9 @@ def _warn_read_disturb(device: str | None, v_max: float) -> None:
     """Warn when reads reach the device's switching threshold (they would program the cells)."""
     if device is None:
         return
-    v_th = _threshold(device)
+    from memcircuit.tiles import resolve_device
+
+    v_th = _threshold(resolve_device(device))
     if v_th is not None and v_max >= v_th:
         warn(f"reads reach {format_si(v_max, 'V')}, above the switching threshold of {device} (about "
              f"{format_si(v_th, 'V')}): on a real crossbar they would move the cells (reads here hold the states)")
@@ -161,7 +162,8 @@ def _warn_program_range(prog, device: str) -> None:
 
     v_cell = max(float(np.max(np.abs(np.subtract.outer(s.rows, s.cols)))) for s in prog.steps)
     width = max(float(max(np.max(s.row_widths), np.max(s.col_widths))) for s in prog.steps)
-    v_th = _threshold(device)
+    model = resolve_device(device)
+    v_th = _threshold(model)
     if v_th is None:
         return
     if v_cell > V_LIMIT:
@@ -170,7 +172,6 @@ def _warn_program_range(prog, device: str) -> None:
         return
     # what the strongest pulse does at mid state, not the voltage alone: a steep device (VTEAM's
     # power law) moves fast well below the amplitude at which its rate reaches 1e-3 of the top
-    model = resolve_device(device)
     rate = float(mid_state_rate(model, np.array([v_cell]))[0])
     sweep = (model.x_max - model.x_min) / rate if rate > 0 else float("inf")
     if width < _BARELY * sweep:
