@@ -586,8 +586,6 @@ class NodalNetwork:
             warm = self._lu_op
             x = self._iterate(warm if warm is not None else self._lu_zero(), x, t, scale_v, tol, max_iter,
                               warm=warm is not None)
-        if want is not None and x.shape[0] == n:  # no unknowns solved: all 0 V
-            x = x[want]
         return Solution(self, x, t, self._last_iterations, rows=want)
 
     def _solve_linear(self, t: np.ndarray, xtol: float, max_iter: int, want: np.ndarray | None = None) -> np.ndarray:
